@@ -1,0 +1,157 @@
+"""Decoding and resizing of chest X-ray PNGs and lung masks (pure PIL/numpy, no Kedro).
+
+Handles 8- and 16-bit grayscale, RGB/RGBA/palette images and non-square sizes, and a process
+pool that streams results into a preallocated array so memory does not grow with the count.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+RESAMPLING = {
+    "lanczos": Image.Resampling.LANCZOS,
+    "bicubic": Image.Resampling.BICUBIC,
+    "bilinear": Image.Resampling.BILINEAR,
+    "box": Image.Resampling.BOX,
+}
+SQUARE_MODES = ("center_crop", "pad", "stretch")
+HIGH_BIT_SCALING = ("min_max", "full_range")
+
+
+@dataclass(frozen=True)
+class ResizeSpec:
+    """How every image becomes a square ``resolution`` x ``resolution`` uint8 array."""
+
+    resolution: int = 128
+    square: str = "center_crop"  # center_crop | pad | stretch
+    resample: str = "lanczos"
+    high_bit_scaling: str = "min_max"  # 16-bit input: per-image min-max, or divide by 65535
+
+    def __post_init__(self) -> None:
+        if self.square not in SQUARE_MODES:
+            raise ValueError(f"square must be one of {SQUARE_MODES}, not {self.square!r}")
+        if self.resample not in RESAMPLING:
+            raise ValueError(f"resample must be one of {tuple(RESAMPLING)}, not {self.resample!r}")
+        if self.high_bit_scaling not in HIGH_BIT_SCALING:
+            raise ValueError(
+                f"high_bit_scaling must be one of {HIGH_BIT_SCALING}, not {self.high_bit_scaling!r}"
+            )
+        if not 8 <= self.resolution <= 4096:
+            raise ValueError(f"resolution must be between 8 and 4096, not {self.resolution}")
+
+
+def to_grayscale(image: Image.Image, high_bit_scaling: str = "min_max") -> Image.Image:
+    """Return an 8-bit ``L`` image, or a float ``F`` image in [0, 255] for >8-bit input.
+
+    RGB/RGBA/palette images are converted with ITU-R 601 luma (alpha is ignored). 16-bit
+    images keep their precision until after resizing; ``min_max`` stretches each image's own
+    range (the usual choice for DICOM-derived PNGs), ``full_range`` divides by 65535.
+    """
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        if high_bit_scaling == "full_range":
+            values = values * (255.0 / 65535.0)
+        else:
+            low, high = float(values.min()), float(values.max())
+            values = (values - low) * (255.0 / (high - low)) if high > low else values * 0.0
+        return Image.fromarray(np.clip(values, 0.0, 255.0).astype(np.float32), mode="F")
+    if image.mode != "L":
+        image = image.convert("L")
+    return image
+
+
+def make_square(image: Image.Image, mode: str) -> Image.Image:
+    """Centre-crop or zero-pad a non-square image to a square (``stretch`` leaves it as is)."""
+    width, height = image.size
+    if width == height or mode == "stretch":
+        return image
+    side = min(width, height) if mode == "center_crop" else max(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    if mode == "center_crop":
+        return image.crop((left, top, left + side, top + side))
+    canvas = Image.new(image.mode, (side, side), 0)
+    canvas.paste(image, (-left, -top))
+    return canvas
+
+
+def prepare_image(image: Image.Image, spec: ResizeSpec) -> np.ndarray:
+    """Decoded PNG -> (resolution, resolution) uint8, antialiased."""
+    gray = make_square(to_grayscale(image, spec.high_bit_scaling), spec.square)
+    size = (spec.resolution, spec.resolution)
+    resized = gray.resize(size, RESAMPLING[spec.resample], reducing_gap=3.0)
+    return np.clip(np.rint(np.asarray(resized, dtype=np.float32)), 0, 255).astype(np.uint8)
+
+
+def prepare_mask(
+    masks: Iterable[Image.Image], spec: ResizeSpec, labels: list[int] | None
+) -> np.ndarray:
+    """Union of one or more lung masks -> (resolution, resolution) uint8 in {0, 1}.
+
+    ``labels`` picks the lung labels of a multi-label mask; ``None`` takes every non-zero pixel
+    (0/1 and 0/255 masks). Resized by area averaging, then thresholded at one half.
+    """
+    merged = None
+    for mask in masks:
+        values = np.asarray(mask.convert("L") if mask.mode not in ("L", "I", "I;16") else mask)
+        lung = np.isin(values, labels) if labels else values > 0
+        merged = lung if merged is None else merged | lung
+    if merged is None:
+        raise ValueError("no mask given")
+    square = make_square(Image.fromarray(merged.astype(np.float32), mode="F"), spec.square)
+    resized = square.resize((spec.resolution, spec.resolution), Image.Resampling.BOX)
+    return (np.asarray(resized) >= 0.5).astype(np.uint8)
+
+
+def worker_count(workers: int | None) -> int:
+    """``None`` or ``0``: every core this process may use."""
+    if workers:
+        return max(1, int(workers))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _apply(job: tuple[Callable[..., Any], int, tuple]) -> tuple[int, Any, str | None]:
+    func, index, args = job
+    try:
+        return index, func(*args), None
+    except Exception as error:  # noqa: BLE001 - reported per item by the caller
+        return index, None, f"{type(error).__name__}: {error}"
+
+
+def parallel_map(
+    func: Callable[..., Any],
+    arguments: list[tuple],
+    workers: int | None = None,
+    description: str = "decoding",
+) -> Iterator[tuple[int, Any, str | None]]:
+    """Yield ``(index, func(*arguments[index]), error)`` in order, over a process pool.
+
+    Errors are returned, not raised, so a bad file becomes a counted reject. Results are
+    consumed as they arrive: memory holds a few in-flight items, not the whole list.
+    """
+    jobs = [(func, index, args) for index, args in enumerate(arguments)]
+    n_workers = min(worker_count(workers), max(1, len(jobs) // 16))
+    progress = tqdm(total=len(jobs), desc=description, unit="img", mininterval=1.0)
+    with progress:
+        if n_workers == 1:
+            results: Iterable = map(_apply, jobs)
+            for result in results:
+                progress.update()
+                yield result
+            return
+        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        with context.Pool(n_workers) as pool:
+            for result in pool.imap(_apply, jobs, chunksize=16):
+                progress.update()
+                yield result

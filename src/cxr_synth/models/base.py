@@ -1,0 +1,45 @@
+"""What every GAN in the zoo provides to the (architecture-agnostic) training loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+
+
+class Objective(Protocol):
+    """An adversarial objective: losses for one discriminator step and one generator step.
+
+    Both return ``(loss, logs)``: the scalar to back-propagate and detached scalars to log
+    (e.g. ``{"d_real": ..., "gp": ...}``). Regularisers (gradient penalty, lazy R1) and
+    differentiable augmentation live here, so the loop knows nothing about them.
+    """
+
+    def discriminator_loss(
+        self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+    def generator_loss(
+        self, discriminator: nn.Module, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+
+@dataclass
+class GAN:
+    """A built architecture: networks, objective and the optimiser settings its paper uses.
+
+    ``generator(z)`` maps ``z`` of shape (B, latent_dim) to images (B, C, R, R) in [-1, 1];
+    ``discriminator(x)`` maps images to one score per sample, shape (B,).
+    """
+
+    name: str
+    generator: nn.Module
+    discriminator: nn.Module
+    objective: Objective
+    latent_dim: int = 100
+    g_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})
+    d_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})
+    n_critic: int = 1  # discriminator steps per generator step
+    ema_decay: float | None = None  # None: no EMA of the generator's weights

@@ -1,0 +1,337 @@
+"""Ingestion: validate the NIH metadata, select rows, split by patient, resolve image files.
+
+Every row that is dropped for a *problem* (malformed value, image missing, not in the official
+split) is counted, logged and returned in a rejects table with its CSV line and the reason.
+Rows removed by the user's *filters* (label, view, age, gender, cap) are counted in the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+# Official NIH ChestX-ray14 columns. The header's unquoted "OriginalImage[Width,Height]" splits
+# into two columns when read as CSV; the 2017 file also ends every row with an empty column.
+COLUMN_NAMES = {
+    "Image Index": "image_index",
+    "Finding Labels": "finding_labels",
+    "Follow-up #": "follow_up",
+    "Patient ID": "patient_id",
+    "Patient Age": "patient_age",
+    "Patient Gender": "patient_gender",
+    "View Position": "view_position",
+    "OriginalImage[Width": "original_width",
+    "Height]": "original_height",
+    "OriginalImagePixelSpacing[x": "pixel_spacing_x",
+    "y]": "pixel_spacing_y",
+}
+REQUIRED_COLUMNS = list(COLUMN_NAMES)[:7]
+REQUIRED_COLUMNS_SNAKE = [COLUMN_NAMES[name] for name in REQUIRED_COLUMNS]
+REJECT_COLUMNS = ["image_index", "csv_line", "stage", "reason"]
+_AGE = re.compile(r"^\s*(\d{1,3})\s*([YMD]?)\s*$", re.IGNORECASE)
+_IMAGE_FOLDER = re.compile(r"(^|/)images_\d+(/images)?$")
+
+
+def _rejects(rows: pd.DataFrame, stage: str, reason: str | pd.Series) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "image_index": rows["image_index"].astype(str).to_numpy(),
+            "csv_line": rows["csv_line"].to_numpy(),
+            "stage": stage,
+            "reason": reason if isinstance(reason, str) else reason.to_numpy(),
+        },
+        columns=REJECT_COLUMNS,
+    )
+
+
+def _log_rejects(rejects: pd.DataFrame, stage: str) -> None:
+    if len(rejects):
+        counts = rejects["reason"].str.split(":").str[0].value_counts().to_dict()
+        logger.warning("%s: rejected %d rows %s (see nih_rejects)", stage, len(rejects), counts)
+
+
+def _parse_age_years(value: Any) -> float:
+    """NIH ages are integers in years; older releases write them as e.g. '058Y', '006M'."""
+    match = _AGE.match(str(value))
+    if not match:
+        return np.nan
+    number, unit = int(match.group(1)), match.group(2).upper()
+    return number / {"": 1, "Y": 1, "M": 12, "D": 365}[unit]
+
+
+def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Check the NIH metadata schema and every row's values.
+
+    Accepts both ``Data_Entry_2017.csv`` (trailing empty column) and
+    ``Data_Entry_2017_v2020.csv``. Returns the valid rows with snake_case columns and a
+    ``csv_line`` (1-based line in the file, header = line 1), and the malformed rows as rejects.
+    """
+    metadata = metadata.rename(columns=lambda name: str(name).strip())
+    missing = [name for name in REQUIRED_COLUMNS if name not in metadata.columns]
+    if missing:
+        raise ValueError(
+            f"nih_metadata is missing the official NIH ChestX-ray14 column(s) {missing}. "
+            f"Found columns: {list(metadata.columns)}. Point `nih_metadata` in your catalog at "
+            "Data_Entry_2017.csv (or Data_Entry_2017_v2020.csv) as downloaded from NIH."
+        )
+    known = [name for name in COLUMN_NAMES if name in metadata.columns]
+    frame = metadata[known].rename(columns=COLUMN_NAMES)
+    frame.insert(1, "csv_line", np.arange(len(frame)) + 2)
+
+    text = {col: frame[col].astype("string").str.strip() for col in REQUIRED_COLUMNS_SNAKE}
+    age = text["patient_age"].map(_parse_age_years, na_action="ignore").astype(float)
+    patient = pd.to_numeric(text["patient_id"], errors="coerce")
+    follow_up = pd.to_numeric(text["follow_up"], errors="coerce")
+    problems = {
+        "image_index: empty or not a .png name": ~text["image_index"]
+        .fillna("")
+        .str.lower()
+        .str.endswith(".png"),
+        "finding_labels: empty": text["finding_labels"].fillna("").eq(""),
+        "patient_id: not an integer": patient.isna() | (patient % 1 != 0),
+        "follow_up: not an integer": follow_up.isna() | (follow_up % 1 != 0),
+        "patient_age: not an age in years": age.isna() | (age < 0) | (age > 130),
+        "patient_gender: not M or F": ~text["patient_gender"]
+        .str.upper()
+        .isin(["M", "F"])
+        .fillna(False),
+        "view_position: not PA or AP": ~text["view_position"]
+        .str.upper()
+        .isin(["PA", "AP"])
+        .fillna(False),
+    }
+    reason = pd.Series("", index=frame.index)
+    for message, bad in problems.items():
+        bad = bad.fillna(True).astype(bool)
+        reason[bad & reason.eq("")] = message
+    duplicated = text["image_index"].duplicated(keep="first") & reason.eq("")
+    reason[duplicated] = "image_index: duplicate of an earlier row"
+
+    bad_rows = reason.ne("")
+    rejects = _rejects(frame[bad_rows], "validate_metadata", reason[bad_rows])
+    _log_rejects(rejects, "validate_metadata")
+
+    valid = frame[~bad_rows].copy()
+    valid["image_index"] = text["image_index"][~bad_rows].astype(str)
+    valid["finding_labels"] = text["finding_labels"][~bad_rows].astype(str)
+    valid["patient_id"] = patient[~bad_rows].astype("int64")
+    valid["follow_up"] = follow_up[~bad_rows].astype("int64")
+    valid["patient_age"] = age[~bad_rows]
+    valid["patient_gender"] = text["patient_gender"][~bad_rows].str.upper().astype(str)
+    valid["view_position"] = text["view_position"][~bad_rows].str.upper().astype(str)
+    for column in ("original_width", "original_height", "pixel_spacing_x", "pixel_spacing_y"):
+        if column in valid:
+            valid[column] = pd.to_numeric(valid[column], errors="coerce")
+    logger.info("validate_metadata: %d of %d rows are valid", len(valid), len(frame))
+    return valid.reset_index(drop=True), rejects
+
+
+def filter_rows(
+    valid: pd.DataFrame, params: Mapping[str, Any]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply the user's filters in order; return the kept rows and the row count after each.
+
+    ``params``: ``finding_labels`` (exact ``Finding Labels`` strings to keep, e.g.
+    ``["No Finding"]``), ``view_positions``, ``age_range`` ([min, max] years, inclusive),
+    ``genders``. An empty selection is an error that names the filter that emptied it.
+    """
+    counts = {"valid_rows": len(valid)}
+    steps = [
+        ("finding_labels", lambda f: f["finding_labels"].isin(params["finding_labels"])),
+        (
+            "view_positions",
+            lambda f: f["view_position"].isin([v.upper() for v in params["view_positions"]]),
+        ),
+        ("age_range", lambda f: f["patient_age"].between(*params["age_range"])),
+        ("genders", lambda f: f["patient_gender"].isin([g.upper() for g in params["genders"]])),
+    ]
+    kept = valid
+    for name, keep in steps:
+        kept = kept[keep(kept)]
+        counts[f"after_{name}"] = len(kept)
+        if kept.empty:
+            raise ValueError(
+                f"No rows left after the `ingestion.{name}` filter ({params[name]!r}); "
+                f"row counts so far: {counts}. Widen the filter in parameters_ingestion.yml."
+            )
+    logger.info("filter_rows: %s", counts)
+    return kept.reset_index(drop=True), counts
+
+
+def _split_names(text: str | None) -> set[str]:
+    return {line.strip() for line in (text or "").splitlines() if line.strip()}
+
+
+def _seeded_patient_split(
+    patients: np.ndarray, fractions: Mapping[str, float], seed: int
+) -> dict[int, str]:
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(np.unique(patients))
+    n_test = int(round(fractions.get("test", 0.0) * len(shuffled)))
+    n_val = int(round(fractions.get("val", 0.0) * len(shuffled)))
+    names = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(shuffled) - n_test - n_val)
+    return dict(zip(shuffled.tolist(), names, strict=True))
+
+
+def assign_splits(
+    selected: pd.DataFrame,
+    train_val_list: str | None,
+    test_list: str | None,
+    params: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give every row a ``split`` (train / val / test), never sharing a patient between splits.
+
+    With NIH's official ``train_val_list.txt`` and ``test_list.txt`` (``split.source``: ``auto``
+    or ``official``) the test set is the official one and ``val`` is a seeded patient-level share
+    of train_val; rows listed in neither file are rejected. Otherwise (``auto`` without the lists,
+    or ``seeded``) patients are split with ``split.val_fraction`` / ``split.test_fraction``.
+    """
+    split_params = params["split"]
+    source = split_params.get("source", "auto")
+    if source not in {"auto", "official", "seeded"}:
+        raise ValueError(f"ingestion.split.source must be auto, official or seeded, not {source!r}")
+    have_lists = train_val_list is not None and test_list is not None
+    if source == "official" and not have_lists:
+        raise ValueError(
+            "ingestion.split.source is 'official' but train_val_list.txt and/or test_list.txt "
+            "were not found next to the metadata CSV. Download them from NIH, or set "
+            "ingestion.split.source to 'seeded'."
+        )
+    frame = selected.copy()
+    seed = int(params["seed"])
+    rejects = pd.DataFrame(columns=REJECT_COLUMNS)
+    if have_lists and source != "seeded":
+        in_test = frame["image_index"].isin(_split_names(test_list))
+        in_train_val = frame["image_index"].isin(_split_names(train_val_list))
+        unlisted = ~(in_test | in_train_val)
+        rejects = _rejects(
+            frame[unlisted], "assign_splits", "split: not in train_val_list.txt or test_list.txt"
+        )
+        frame, in_test = frame[~unlisted].copy(), in_test[~unlisted]
+        frame["split"] = np.where(in_test, "test", "train")
+        train_patients = frame.loc[~in_test, "patient_id"].to_numpy()
+        val_of = _seeded_patient_split(train_patients, {"val": split_params["val_fraction"]}, seed)
+        frame.loc[~in_test, "split"] = frame.loc[~in_test, "patient_id"].map(val_of)
+    else:
+        fractions = {"val": split_params["val_fraction"], "test": split_params["test_fraction"]}
+        frame["split"] = frame["patient_id"].map(
+            _seeded_patient_split(frame["patient_id"].to_numpy(), fractions, seed)
+        )
+    _log_rejects(rejects, "assign_splits")
+
+    leaking = frame.groupby("patient_id")["split"].nunique()
+    if (leaking > 1).any():
+        raise ValueError(
+            f"Patients {leaking[leaking > 1].index[:10].tolist()} appear in more than one split: "
+            "train_val_list.txt and test_list.txt do not match this metadata file. Use the lists "
+            "from the same NIH release, or set ingestion.split.source to 'seeded'."
+        )
+    logger.info(
+        "assign_splits (%s): %s images",
+        "official lists" if have_lists and source != "seeded" else "seeded",
+        frame["split"].value_counts().to_dict(),
+    )
+    return frame.reset_index(drop=True), rejects
+
+
+def _image_lookup(partition_ids: list[str]) -> tuple[dict[str, str], int]:
+    """Map ``<Image Index>`` to the partition holding it, across all ``images_*/images/`` folders."""
+    lookup: dict[str, str] = {}
+    duplicates = 0
+    for partition in sorted(partition_ids):
+        folder, _, stem = partition.rpartition("/")
+        if not _IMAGE_FOLDER.search(folder):
+            continue
+        name = f"{stem}.png"
+        if name in lookup:
+            duplicates += 1
+            logger.warning("%s is in several image folders; using %s", name, lookup[name])
+            continue
+        lookup[name] = partition
+    return lookup, duplicates
+
+
+def resolve_images(
+    split_rows: pd.DataFrame,
+    images: Mapping[str, Callable[[], Any]],
+    params: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Attach each row's image file (``partition``) and apply the optional ``max_images`` cap.
+
+    ``images`` is the lazily-loaded partition dict of every PNG under the NIH root. With
+    ``on_missing_images: proceed`` rows without a file are rejected and the run goes on (the
+    common partial download); with ``fail`` the run stops and says how many are missing.
+    """
+    lookup, duplicates = _image_lookup(list(images))
+    frame = split_rows.copy()
+    frame["partition"] = frame["image_index"].map(lookup)
+    missing = frame["partition"].isna()
+    n_found, n_rows = int((~missing).sum()), len(frame)
+    summary = f"{n_found} of {n_rows} selected rows have an image on disk"
+    logger.info("resolve_images: %s (%d PNG files under the NIH root)", summary, len(images))
+    policy = params.get("on_missing_images", "proceed")
+    if policy not in {"proceed", "fail"}:
+        raise ValueError(f"ingestion.on_missing_images must be 'proceed' or 'fail', not {policy!r}")
+    if missing.any() and policy == "fail":
+        raise FileNotFoundError(
+            f"{summary}; first missing: {frame.loc[missing, 'image_index'].head(5).tolist()}. "
+            "Download the missing images_*.tar.gz archives into the NIH folder, or set "
+            "ingestion.on_missing_images: proceed to train on the images present."
+        )
+    if n_found == 0:
+        raise FileNotFoundError(
+            f"{summary}: no image_*/images/<Image Index> file matches the metadata. Check the "
+            "`nih_images` path in your catalog (it should be the folder holding images_001/ ...)."
+        )
+    rejects = _rejects(
+        frame[missing], "resolve_images", "image: file not found in any images_*/images/ folder"
+    )
+    _log_rejects(rejects, "resolve_images")
+    frame = frame[~missing]
+
+    counts = {"with_image_on_disk": n_found, "duplicate_image_files": duplicates}
+    cap = params.get("max_images")
+    if cap is not None and len(frame) > cap:
+        frame = frame.sample(n=int(cap), random_state=int(params["seed"])).sort_index()
+        logger.info("resolve_images: kept a seeded sample of %d images (ingestion.max_images)", cap)
+    counts["after_max_images"] = len(frame)
+    return frame.reset_index(drop=True), rejects, counts
+
+
+def summarise_ingestion(
+    manifest: pd.DataFrame,
+    filter_counts: dict[str, int],
+    resolve_counts: dict[str, int],
+    metadata_rejects: pd.DataFrame,
+    split_rejects: pd.DataFrame,
+    image_rejects: pd.DataFrame,
+) -> tuple[pd.DataFrame, dict[str, Any], dict[str, dict[str, float]]]:
+    """Collect all rejects in one table and the row counts of every step (JSON and MLflow)."""
+    rejects = pd.concat([metadata_rejects, split_rejects, image_rejects], ignore_index=True)
+    counts = {
+        "rows_in_csv": filter_counts["valid_rows"] + len(metadata_rejects),
+        "rejected_malformed": len(metadata_rejects),
+        **filter_counts,
+        "rejected_not_in_split_lists": len(split_rejects),
+        "rejected_image_missing": len(image_rejects),
+        **resolve_counts,
+        "manifest_rows": len(manifest),
+        **{f"split_{name}": int(n) for name, n in manifest["split"].value_counts().items()},
+        **{
+            f"patients_{name}": int(n)
+            for name, n in manifest.groupby("split")["patient_id"].nunique().items()
+        },
+    }
+    summary = {"counts": counts, "rejects_by_reason": rejects["reason"].value_counts().to_dict()}
+    metrics = {
+        f"ingestion.{key}": {"value": float(value), "step": 0} for key, value in counts.items()
+    }
+    logger.info("ingestion: %d images in the manifest, %d rejects", len(manifest), len(rejects))
+    return rejects, summary, metrics

@@ -1,0 +1,227 @@
+"""Preprocessing: decode, square, resize and store images (and lung masks) as uint8 arrays.
+
+Decoding runs over all cores and streams into one preallocated array; an image that cannot be
+decoded becomes a counted, logged reject that names its file.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from cxr_synth.imaging import ResizeSpec, parallel_map, prepare_image, prepare_mask
+
+logger = logging.getLogger(__name__)
+
+Loader = Callable[[], Image.Image]
+REJECT_COLUMNS = ["item", "stage", "reason"]
+SEG_LAYOUTS = ("montgomery", "paired")
+
+
+def _resize_spec(params: Mapping[str, Any]) -> ResizeSpec:
+    return ResizeSpec(
+        resolution=int(params["resolution"]),
+        square=params.get("square", "center_crop"),
+        resample=params.get("resample", "lanczos"),
+        high_bit_scaling=params.get("high_bit_scaling", "min_max"),
+    )
+
+
+def _decode_image(loader: Loader, spec: ResizeSpec) -> np.ndarray:
+    return prepare_image(loader(), spec)
+
+
+def _decode_pair(
+    image_loader: Loader, mask_loaders: list[Loader], spec: ResizeSpec, labels: list[int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    image, masks = image_loader(), [load() for load in mask_loaders]
+    for mask in masks:
+        if mask.size != image.size:
+            raise ValueError(f"mask size {mask.size} differs from image size {image.size}")
+    return prepare_image(image, spec), prepare_mask(masks, spec, labels)
+
+
+def preprocess_nih_images(
+    manifest: pd.DataFrame, images: Mapping[str, Loader], params: Mapping[str, Any]
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Decode every manifest image into a (N, R, R) uint8 array.
+
+    Returns the array, the index (the manifest rows that made it, in array order, with a
+    ``row`` column) and the rejects (images that could not be decoded, with the reason).
+    """
+    spec = _resize_spec(params)
+    jobs = [(images[partition], spec) for partition in manifest["partition"]]
+    array = np.empty((len(jobs), spec.resolution, spec.resolution), dtype=np.uint8)
+    kept, rejects = [], []
+    for index, pixels, error in parallel_map(
+        _decode_image, jobs, params.get("workers"), "decode NIH"
+    ):
+        if error is None:
+            array[len(kept)] = pixels
+            kept.append(index)
+        else:
+            partition = manifest["partition"].iloc[index]
+            rejects.append(
+                (f"{partition}.png", "preprocess_nih_images", f"unreadable image: {error}")
+            )
+    if rejects:
+        logger.warning(
+            "preprocess_nih_images: %d unreadable images rejected, e.g. %s",
+            len(rejects),
+            rejects[0],
+        )
+    if not kept:
+        raise ValueError("None of the manifest's images could be decoded; see nih_decode_rejects.")
+    index = manifest.iloc[kept].reset_index(drop=True)
+    index.insert(0, "row", np.arange(len(kept)))
+    logger.info(
+        "preprocess_nih_images: %d images -> %s uint8",
+        len(kept),
+        (len(kept), spec.resolution, spec.resolution),
+    )
+    return array[: len(kept)], index, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+
+
+def _montgomery_pairs(keys: set[str]) -> tuple[dict[str, tuple[str, list[str]]], list[tuple]]:
+    pairs, rejects = {}, []
+    for key in sorted(k for k in keys if k.startswith("CXR_png/")):
+        stem = key.split("/", 1)[1]
+        masks = [f"ManualMask/leftMask/{stem}", f"ManualMask/rightMask/{stem}"]
+        absent = [m for m in masks if m not in keys]
+        if absent:
+            rejects.append(
+                (
+                    f"{key}.png",
+                    "pair_segmentation_files",
+                    f"mask not found: {[m + '.png' for m in absent]}",
+                )
+            )
+        else:
+            pairs[stem] = (key, masks)
+    return pairs, rejects
+
+
+def _paired_pairs(
+    keys: set[str], mask_suffix: str
+) -> tuple[dict[str, tuple[str, list[str]]], list[tuple]]:
+    pairs, rejects = {}, []
+    for key in sorted(k for k in keys if k.startswith("images/")):
+        stem = key.split("/", 1)[1]
+        candidates = [f"masks/{stem}{mask_suffix}", f"masks/{stem}"]
+        found = next((c for c in candidates if c in keys), None)
+        if found is None:
+            rejects.append(
+                (
+                    f"{key}.png",
+                    "pair_segmentation_files",
+                    f"mask not found: tried {[c + '.png' for c in candidates]}",
+                )
+            )
+        else:
+            pairs[stem] = (key, [found])
+    return pairs, rejects
+
+
+def pair_segmentation_files(
+    files: Mapping[str, Loader], params: Mapping[str, Any]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Match each chest X-ray with its lung mask(s) by the layout in ``params["layout"]``.
+
+    ``montgomery``: ``CXR_png/X`` + ``ManualMask/leftMask/X`` + ``ManualMask/rightMask/X``;
+    ``paired``: ``images/X`` + ``masks/X`` (or ``masks/X<mask_suffix>``, e.g. Shenzhen's ``_mask``).
+    Images without a mask are rejects; a layout matching no file at all is an error.
+    """
+    layout = params.get("layout", "montgomery")
+    keys = set(files)
+    if layout == "montgomery":
+        pairs, rejects = _montgomery_pairs(keys)
+    elif layout == "paired":
+        pairs, rejects = _paired_pairs(keys, params.get("mask_suffix", "_mask"))
+    else:
+        raise ValueError(
+            f"preprocessing.segmentation.layout must be one of {SEG_LAYOUTS}, not {layout!r}"
+        )
+    if not pairs and not rejects:
+        expected = "CXR_png/*.png" if layout == "montgomery" else "images/*.png"
+        raise ValueError(
+            f"No {expected} found for the '{layout}' layout among {len(keys)} PNG files under the "
+            f"`seg_raw` folder (e.g. {sorted(keys)[:3]}). Fix `seg_raw` in the catalog or "
+            "preprocessing.segmentation.layout."
+        )
+    used = {k for image, masks in pairs.values() for k in [image, *masks]}
+    image_prefix = "CXR_png/" if layout == "montgomery" else "images/"
+    orphans = sorted(k for k in keys - used if not k.startswith(image_prefix))
+    if orphans:
+        logger.warning(
+            "pair_segmentation_files: %d mask files have no image, e.g. %s",
+            len(orphans),
+            orphans[:3],
+        )
+    pattern = re.compile(params.get("patient_pattern", r"^(.*?)(?:_\d)?$"))
+    index = pd.DataFrame(
+        [
+            {
+                "stem": stem,
+                "patient_id": pattern.match(stem).group(1),
+                "image": image,
+                "masks": "|".join(masks),
+            }
+            for stem, (image, masks) in pairs.items()
+        ],
+        columns=["stem", "patient_id", "image", "masks"],
+    )
+    if rejects:
+        logger.warning("pair_segmentation_files: %d images without a mask rejected", len(rejects))
+    logger.info("pair_segmentation_files (%s): %d image/mask pairs", layout, len(index))
+    return index, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+
+
+def preprocess_segmentation(
+    pairs: pd.DataFrame,
+    files: Mapping[str, Loader],
+    pair_rejects: pd.DataFrame,
+    params: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Decode image/mask pairs into aligned (N, R, R) uint8 arrays: images 0..255, masks 0/1."""
+    spec = _resize_spec(params)
+    labels = params.get("segmentation", {}).get("lung_labels")
+    jobs = [
+        (files[row.image], [files[m] for m in row.masks.split("|")], spec, labels)
+        for row in pairs.itertuples()
+    ]
+    shape = (len(jobs), spec.resolution, spec.resolution)
+    images, masks = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
+    kept, rejects = [], []
+    for index, result, error in parallel_map(
+        _decode_pair, jobs, params.get("workers"), "decode seg"
+    ):
+        if error is None:
+            images[len(kept)], masks[len(kept)] = result
+            kept.append(index)
+        else:
+            rejects.append(
+                (
+                    f"{pairs['image'].iloc[index]}.png",
+                    "preprocess_segmentation",
+                    f"unreadable pair: {error}",
+                )
+            )
+    if not kept:
+        raise ValueError("No segmentation pair could be decoded; see seg_rejects.")
+    images, masks = images[: len(kept)], masks[: len(kept)]
+    empty = int((masks.reshape(len(kept), -1).max(axis=1) == 0).sum())
+    if empty:
+        logger.warning("preprocess_segmentation: %d masks are empty after resizing", empty)
+    index = pairs.iloc[kept].reset_index(drop=True)
+    index.insert(0, "row", np.arange(len(kept)))
+    all_rejects = pd.concat(
+        [pair_rejects, pd.DataFrame(rejects, columns=REJECT_COLUMNS)], ignore_index=True
+    )
+    logger.info("preprocess_segmentation: %d pairs, %d rejects", len(kept), len(all_rejects))
+    return images, masks, index, all_rejects

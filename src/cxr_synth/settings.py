@@ -1,0 +1,27 @@
+"""Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
+
+import os
+import warnings
+
+from kedro.config import OmegaConfigLoader
+
+from cxr_synth.hooks import DemoDataHook
+
+# Patient-data projects do not phone home: Kedro's and MLflow's telemetry stay off unless the
+# user explicitly sets these variables otherwise.
+os.environ.setdefault("DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+# Known noise on every run (see ../shared/STACK.md): mlflow's pyfunc type-hint advice and
+# omegaconf's resolver deprecation. Both are about code outside this project.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+warnings.filterwarnings("ignore", message=".*register_new_resolver.*deprecated")
+
+HOOKS = (DemoDataHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+}

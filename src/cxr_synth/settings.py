@@ -24,4 +24,6 @@ CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**", "**/mlflow*"]},
+    # An environment (e.g. conf/nih) overrides single parameters, not whole sections.
+    "merge_strategy": {"parameters": "soft", "mlflow": "soft"},
 }

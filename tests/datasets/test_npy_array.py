@@ -27,3 +27,14 @@ def test_mmap_off_loads_into_memory(tmp_path):
     dataset = NpyArrayDataset(filepath=str(tmp_path / "a.npy"), mmap=False)
     dataset.save(np.ones((3, 2), dtype=np.uint8))
     assert not isinstance(dataset.load(), np.memmap)
+
+
+def test_npz_round_trip_without_pickle(tmp_path):
+    from cxr_synth.datasets import NpzDataset
+
+    dataset = NpzDataset(filepath=str(tmp_path / "stats.npz"))
+    assert not dataset.exists()
+    dataset.save({"mean": np.arange(3.0), "backbone": np.asarray("FD_rand")})
+    loaded = dataset.load()
+    np.testing.assert_array_equal(loaded["mean"], np.arange(3.0))
+    assert str(loaded["backbone"]) == "FD_rand"

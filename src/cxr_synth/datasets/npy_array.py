@@ -48,3 +48,29 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "mmap": self._mmap}
+
+
+class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
+    """A dict of numpy arrays as one ``.npz`` file (no pickle), e.g. cached feature statistics."""
+
+    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None):
+        self._filepath = PurePosixPath(filepath)
+        self.metadata = metadata
+
+    def load(self) -> dict[str, np.ndarray]:
+        with np.load(Path(self._filepath), allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+
+    def save(self, data: dict[str, np.ndarray]) -> None:
+        path = Path(self._filepath)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **data)
+        os.replace(tmp, path)
+
+    def _exists(self) -> bool:
+        return Path(self._filepath).exists()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath)}

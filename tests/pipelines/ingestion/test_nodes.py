@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cxr_synth.nih import OFFICIAL_COLUMNS
 from cxr_synth.pipelines.ingestion.nodes import (
     assign_splits,
     filter_rows,
@@ -10,19 +11,6 @@ from cxr_synth.pipelines.ingestion.nodes import (
     validate_metadata,
 )
 
-OFFICIAL_COLUMNS = [
-    "Image Index",
-    "Finding Labels",
-    "Follow-up #",
-    "Patient ID",
-    "Patient Age",
-    "Patient Gender",
-    "View Position",
-    "OriginalImage[Width",
-    "Height]",
-    "OriginalImagePixelSpacing[x",
-    "y]",
-]
 PARAMS = {
     "finding_labels": ["No Finding"],
     "view_positions": ["PA", "AP"],
@@ -55,7 +43,7 @@ def metadata(n_patients=8, per_patient=2, trailing_column=True):
                     0.143,
                 ]
             )
-    frame = pd.DataFrame(rows, columns=OFFICIAL_COLUMNS)
+    frame = pd.DataFrame(rows, columns=list(OFFICIAL_COLUMNS))
     if trailing_column:
         frame["Unnamed: 11"] = np.nan
     return frame
@@ -238,4 +226,4 @@ def test_summary_counts_every_row_once():
     ) == len(manifest)
     assert len(image_rejects) == 1 and counts["rejected_image_missing"] == 1
     assert len(rejects) == len(metadata_rejects) + len(image_rejects)
-    assert metrics["ingestion.manifest_rows"] == {"value": float(len(manifest)), "step": 0}
+    assert metrics["manifest_rows"] == {"value": float(len(manifest)), "step": 0}

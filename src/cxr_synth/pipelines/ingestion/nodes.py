@@ -15,23 +15,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxr_synth.nih import OFFICIAL_COLUMNS
+
 logger = logging.getLogger(__name__)
 
-# Official NIH ChestX-ray14 columns. The header's unquoted "OriginalImage[Width,Height]" splits
-# into two columns when read as CSV; the 2017 file also ends every row with an empty column.
-COLUMN_NAMES = {
-    "Image Index": "image_index",
-    "Finding Labels": "finding_labels",
-    "Follow-up #": "follow_up",
-    "Patient ID": "patient_id",
-    "Patient Age": "patient_age",
-    "Patient Gender": "patient_gender",
-    "View Position": "view_position",
-    "OriginalImage[Width": "original_width",
-    "Height]": "original_height",
-    "OriginalImagePixelSpacing[x": "pixel_spacing_x",
-    "y]": "pixel_spacing_y",
-}
+SNAKE_CASE_NAMES = (
+    "image_index",
+    "finding_labels",
+    "follow_up",
+    "patient_id",
+    "patient_age",
+    "patient_gender",
+    "view_position",
+    "original_width",
+    "original_height",
+    "pixel_spacing_x",
+    "pixel_spacing_y",
+)
+COLUMN_NAMES = dict(zip(OFFICIAL_COLUMNS, SNAKE_CASE_NAMES, strict=True))
 REQUIRED_COLUMNS = list(COLUMN_NAMES)[:7]
 REQUIRED_COLUMNS_SNAKE = [COLUMN_NAMES[name] for name in REQUIRED_COLUMNS]
 REJECT_COLUMNS = ["image_index", "csv_line", "stage", "reason"]
@@ -330,8 +331,6 @@ def summarise_ingestion(
         },
     }
     summary = {"counts": counts, "rejects_by_reason": rejects["reason"].value_counts().to_dict()}
-    metrics = {
-        f"ingestion.{key}": {"value": float(value), "step": 0} for key, value in counts.items()
-    }
+    metrics = {key: {"value": float(value), "step": 0} for key, value in counts.items()}
     logger.info("ingestion: %d images in the manifest, %d rejects", len(manifest), len(rejects))
     return rejects, summary, metrics

@@ -1,0 +1,192 @@
+"""Training glue: Kedro parameters and catalog data in, a trained generator and its records out.
+
+The work happens in ``cxr_synth.models`` (the GANs) and ``cxr_synth.training`` (the loop). The
+loop writes checkpoints and live MLflow metrics itself, from parameters, because a long job must
+report along the way; everything else goes through the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import nn
+
+from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
+from cxr_synth.metrics.features import build_backbone
+from cxr_synth.metrics.fid import FeatureStats, feature_stats, fid_from_samples
+from cxr_synth.models.registry import build_gan
+from cxr_synth.training import TrainConfig, train_gan
+from cxr_synth.training.tracking import child_run
+
+logger = logging.getLogger(__name__)
+
+
+def _training_rows(index: pd.DataFrame, splits: list[str]) -> np.ndarray:
+    rows = index.loc[index["split"].isin(splits), "row"].to_numpy()
+    if rows.size == 0:
+        raise ValueError(
+            f"No preprocessed image is in the splits {splits} (nih_images_index has "
+            f"{index['split'].value_counts().to_dict()}); check training.data.splits."
+        )
+    return rows
+
+
+def compute_reference_stats(
+    images: np.ndarray, index: pd.DataFrame, data: Mapping[str, Any], evaluation: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Feature statistics of a fixed, seeded subset of the real training images (computed once).
+
+    Every architecture's periodic FID during training is measured against these.
+    """
+    rows = _training_rows(index, list(data["splits"]))
+    rng = np.random.default_rng(int(evaluation["seed"]))
+    chosen = np.sort(
+        rng.choice(rows, size=min(int(evaluation["n_real"]), rows.size), replace=False)
+    )
+    backbone = build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]))
+    stats = feature_stats(backbone, np.asarray(images[chosen]), int(evaluation["batch_size"]))
+    logger.info("reference statistics: %d real images, backbone %s", stats.n, backbone.identifier)
+    return stats.to_dict()
+
+
+def _fid_evaluator(reference: FeatureStats, evaluation: Mapping[str, Any], latent_dim: int):
+    backbone = build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]))
+    n_fake, batch = int(evaluation["n_fake"]), int(evaluation["batch_size"])
+
+    def evaluate(generator: nn.Module) -> dict[str, float]:
+        device = next(generator.parameters()).device
+        noise = torch.Generator().manual_seed(int(evaluation["seed"]))
+        batches = (
+            generator(
+                torch.randn(min(batch, n_fake - start), latent_dim, generator=noise).to(device)
+            )[:, :1]
+            .float()
+            .cpu()
+            for start in range(0, n_fake, batch)
+        )
+        return {"fid": fid_from_samples(reference, backbone, batches, batch)}
+
+    return evaluate, backbone.name
+
+
+def train_generator(
+    images: np.ndarray,
+    index: pd.DataFrame,
+    reference_stats: dict[str, np.ndarray],
+    model: Mapping[str, Any],
+    loop: Mapping[str, Any],
+    training: Mapping[str, Any],
+) -> tuple[nn.Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
+    """Train one architecture on the preprocessed images; return the best-FID generator.
+
+    ``model``: ``{architecture, options}`` (see ``cxr_synth.models.registry``); ``loop``: this
+    architecture's overrides of ``training.loop``; ``training``: the shared section
+    (``data``, ``loop``, ``evaluation``, ``checkpoint_root``).
+    """
+    architecture = model["architecture"]
+    config_params = {
+        "checkpoint_dir": f"{training['checkpoint_root']}/{architecture}",
+        **training["loop"],
+        **(loop or {}),
+    }
+    config = TrainConfig.from_dict(config_params)
+    data = training["data"]
+    resolution = int(images.shape[-1])
+    gan = build_gan(
+        architecture, resolution=resolution, channels=1, **dict(model.get("options") or {})
+    )
+    dataset = ChestXrayDataset(
+        images,
+        rows=_training_rows(index, list(data["splits"])),
+        augmentation=build_augmentation(data["rotation_degrees"], data["horizontal_flip"]),
+    )
+    evaluate, fid_label = _fid_evaluator(
+        FeatureStats.from_dict(reference_stats), training["evaluation"], gan.latent_dim
+    )
+    logger.info(
+        "training %s on %d images at %d², Fréchet distance reported as %s",
+        architecture,
+        len(dataset),
+        resolution,
+        fid_label,
+    )
+
+    with child_run(architecture) as tracker:
+        tracker.log_params(
+            {
+                "architecture": architecture,
+                **{f"model.{k}": v for k, v in (model.get("options") or {}).items()},
+            }
+        )
+        result = train_gan(gan, dataset, config, evaluate=evaluate, tracker=tracker)
+
+    gan.generator.load_state_dict(result.best_state)
+    history = pd.DataFrame(result.history)
+    spec = {
+        "architecture": architecture,
+        "options": dict(model.get("options") or {}),
+        "resolution": resolution,
+        "channels": 1,
+        "latent_dim": gan.latent_dim,
+        "best_epoch": result.best_epoch,
+        "best_fid": result.best_score,
+        "fid_label": fid_label,
+        "epochs": result.epoch,
+        "device": result.device,
+        "precision": result.precision,
+    }
+    metrics = {
+        f"{architecture}.best_{fid_label.lower()}": result.best_score,
+        f"{architecture}.best_epoch": result.best_epoch,
+        f"{architecture}.images_per_s": result.timing.get("images_per_s"),
+        f"{architecture}.train_hours": result.timing.get("train_time_s", 0.0) / 3600,
+    }
+    summary = {
+        key: {"value": float(value), "step": 0}
+        for key, value in metrics.items()
+        if value is not None
+    }
+    grid = Image.fromarray(result.samples) if result.samples is not None else Image.new("L", (8, 8))
+    return gan.generator.cpu(), spec, history, summary, grid
+
+
+def plot_loss_curves(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:
+    """Generator and discriminator losses per epoch (the paper's Figure 4)."""
+    figure = Figure(figsize=(6, 3.5))
+    axis = figure.subplots()
+    for column, label in (("g_loss", "generator"), ("d_loss", "discriminator")):
+        if column in history:
+            axis.plot(history["epoch"], history[column], marker="o", markersize=3, label=label)
+    axis.set(
+        xlabel="epoch", ylabel="loss (epoch mean)", title=f"{spec['architecture']}: training losses"
+    )
+    axis.legend()
+    figure.tight_layout()
+    return figure
+
+
+def plot_fid_curve(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:
+    """Fréchet distance per evaluation and the best epoch (the paper's Figure 9)."""
+    figure = Figure(figsize=(6, 3.5))
+    axis = figure.subplots()
+    label = spec["fid_label"]
+    evaluated = history.dropna(subset=["fid"]) if "fid" in history else history.iloc[0:0]
+    axis.plot(evaluated["epoch"], evaluated.get("fid", []), marker="o", label=label)
+    if spec.get("best_fid") is not None:
+        axis.axvline(
+            spec["best_epoch"],
+            color="grey",
+            linestyle="--",
+            label=f"best (epoch {spec['best_epoch']})",
+        )
+    axis.set(xlabel="epoch", ylabel=label, title=f"{spec['architecture']}: {label} during training")
+    axis.legend()
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,93 @@
+"""One training pipeline template, instantiated per architecture with ``namespace=``."""
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines.training.nodes import (
+    compute_reference_stats,
+    plot_fid_curve,
+    plot_loss_curves,
+    train_generator,
+)
+
+SHARED_INPUTS = {"nih_images_array", "nih_images_index", "fid_reference_stats"}
+
+
+def reference_pipeline() -> Pipeline:
+    """The real-image statistics every architecture's periodic FID is measured against."""
+    return Pipeline(
+        [
+            Node(
+                compute_reference_stats,
+                inputs=[
+                    "nih_images_array",
+                    "nih_images_index",
+                    "params:training.data",
+                    "params:training.evaluation",
+                ],
+                outputs="fid_reference_stats",
+                name="compute_fid_reference_stats",
+                tags=["training", "cpu"],
+            )
+        ]
+    )
+
+
+def architecture_template() -> Pipeline:
+    """Train, then plot; dataset names are prefixed with the architecture by ``namespace``."""
+    return Pipeline(
+        [
+            Node(
+                train_generator,
+                inputs=[
+                    "nih_images_array",
+                    "nih_images_index",
+                    "fid_reference_stats",
+                    "params:model",
+                    "params:loop",
+                    "params:training",
+                ],
+                outputs=[
+                    "generator",
+                    "generator_spec",
+                    "history",
+                    "training_metrics",
+                    "sample_grid",
+                ],
+                name="train_generator",
+                tags=["training", "gpu"],
+            ),
+            Node(
+                plot_loss_curves,
+                ["history", "generator_spec"],
+                "loss_curves",
+                name="plot_loss_curves",
+            ),
+            Node(plot_fid_curve, ["history", "generator_spec"], "fid_curve", name="plot_fid_curve"),
+        ]
+    )
+
+
+def architecture_pipeline(architecture: str) -> Pipeline:
+    """``train_<architecture>``: the reference statistics and one architecture's training."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
+    return reference_pipeline() + Pipeline(
+        architecture_template(),
+        namespace=architecture,
+        inputs=SHARED_INPUTS,
+        parameters={"params:training"},
+        tags=["training", architecture],
+    )
+
+
+def create_pipelines() -> dict[str, Pipeline]:
+    """``train_<arch>`` for every architecture, and ``train_all``."""
+    pipelines = {f"train_{name}": architecture_pipeline(name) for name in ARCHITECTURES}
+    pipelines["train_all"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Every architecture (what ``train_all`` runs)."""
+    return create_pipelines()["train_all"]

@@ -1,0 +1,116 @@
+"""Checkpoints: atomic writes, ``weights_only`` loads, RNG state capture, rotation.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
+``torch.load(path, weights_only=True)`` (no arbitrary unpickling). Files are named
+``epoch_000012.pt``; the newest is the one with the highest epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+_NAME = re.compile(r"^epoch_(\d+)\.pt$")
+
+
+def checkpoint_path(directory: str | Path, epoch: int) -> Path:
+    return Path(directory) / f"epoch_{epoch:06d}.pt"
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """Checkpoint files in ``directory``, oldest epoch first (temp files are ignored)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _NAME.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    paths = list_checkpoints(directory)
+    return paths[-1] if paths else None
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write ``state`` atomically: temp file in the same folder, fsync, ``os.replace``.
+
+    A crash or an exception at any point leaves the previous file at ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def prune_checkpoints(directory: str | Path, keep_last: int) -> list[Path]:
+    """Delete all but the ``keep_last`` newest checkpoints; returns the deleted paths."""
+    paths = list_checkpoints(directory)
+    doomed = paths[: max(len(paths) - keep_last, 0)]
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return doomed
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, NumPy, torch and CUDA RNG states, as types ``weights_only`` loading accepts."""
+    version, mt_state, gauss_next = random.getstate()
+    bit_generator, key, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
+    return {
+        "python": [version, list(mt_state), gauss_next],
+        "numpy": [
+            bit_generator,
+            torch.from_numpy(key.astype(np.int64)),
+            pos,
+            has_gauss,
+            cached_gaussian,
+        ],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, mt_state, gauss_next = state["python"]
+    random.setstate((version, tuple(mt_state), gauss_next))
+    bit_generator, key, pos, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state(
+        (bit_generator, key.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian)
+    )
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename itself durable (no-op where directories cannot be opened, e.g. Windows)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

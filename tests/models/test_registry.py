@@ -1,0 +1,124 @@
+"""build_gan: names, options, coercion of YAML values, determinism."""
+
+import pytest
+import torch
+
+from cxr_synth.models import ARCHITECTURES, architecture_options, build_gan
+
+TINY = {"g_width": 8, "d_width": 8}
+
+
+def test_architectures_are_the_five_names():
+    assert ARCHITECTURES == ("dcgan", "lsgan", "wgan_gp", "stylegan", "proposed")
+
+
+def test_unknown_name_lists_valid_names():
+    with pytest.raises(ValueError, match="unknown GAN architecture 'biggan'") as err:
+        build_gan("biggan")
+    for name in ARCHITECTURES:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_unknown_option_lists_valid_options(name):
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['not_an_option'\]") as err:
+        build_gan(name, resolution=32, not_an_option=1, **TINY)
+    for option in architecture_options(name):
+        assert option in str(err.value)
+
+
+def test_option_of_another_architecture_is_rejected():
+    with pytest.raises(ValueError, match="gp_lambda"):
+        build_gan("dcgan", resolution=32, gp_lambda=10.0, **TINY)
+
+
+def test_bad_values_are_rejected():
+    with pytest.raises(ValueError, match="power of two"):
+        build_gan("dcgan", resolution=100, **TINY)
+    with pytest.raises(ValueError, match="channels"):
+        build_gan("dcgan", resolution=32, channels=0, **TINY)
+    with pytest.raises(ValueError, match="g_width"):
+        build_gan("dcgan", resolution=32, g_width="wide", d_width=8)
+    with pytest.raises(ValueError, match="spectral_norm"):
+        build_gan("proposed", resolution=32, spectral_norm="yes", **TINY)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        build_gan("wgan_gp", resolution=32, d_norm="batch", **TINY)
+    with pytest.raises(ValueError, match="DiffAugment transform 'saturation'"):
+        build_gan("proposed", resolution=32, diffaugment="color,saturation", **TINY)
+
+
+def test_yaml_values_are_coerced():
+    # PyYAML reads 2e-4 as a string, tuples as lists, and a policy may be a list.
+    gan = build_gan(
+        "proposed",
+        resolution=32,
+        d_lr="1e-4",
+        g_betas=[0.0, 0.9],
+        diffaugment=["translation", "cutout"],
+        ema_decay=None,
+        **TINY,
+    )
+    assert gan.d_optimizer == {"lr": 1e-4, "betas": (0.5, 0.999)}
+    assert gan.g_optimizer == {"lr": 2e-4, "betas": (0.0, 0.9)}
+    assert gan.objective.augment.ops == ("translation", "cutout")
+    assert gan.ema_decay is None
+
+
+def test_paper_settings():
+    wgan = build_gan("wgan_gp", resolution=32, **TINY)
+    assert wgan.n_critic == 5
+    assert wgan.d_optimizer == {"lr": 1e-4, "betas": (0.0, 0.9)}
+    assert wgan.objective.gp_lambda == 10.0
+    dcgan = build_gan("dcgan", resolution=32, **TINY)
+    assert dcgan.n_critic == 1 and dcgan.ema_decay is None
+    assert dcgan.g_optimizer == {"lr": 2e-4, "betas": (0.5, 0.999)}
+    proposed = build_gan("proposed", resolution=32, **TINY)
+    assert proposed.ema_decay == 0.999
+    assert proposed.objective.real_label == pytest.approx(0.9)
+    assert proposed.objective.r1_gamma == 0.0
+    style = build_gan("stylegan", resolution=32, **TINY)
+    assert style.objective.r1_interval == 16
+    c = 16 / 17  # lazy-regularisation correction of D's Adam (Karras et al. 2020, App. B)
+    assert style.d_optimizer["lr"] == pytest.approx(0.0025 * c)
+    assert style.d_optimizer["betas"] == pytest.approx((0.0, 0.99**c))
+    assert style.g_optimizer == {"lr": 0.0025, "betas": (0.0, 0.99)}
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_seeded_build_is_deterministic_and_leaves_global_rng_alone(name):
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = build_gan(name, resolution=32, seed=7, **TINY)
+    assert torch.equal(torch.rand(3), expected_next)  # global RNG untouched
+    b = build_gan(name, resolution=32, seed=7, **TINY)
+    c = build_gan(name, resolution=32, seed=8, **TINY)
+    for net in ("generator", "discriminator"):
+        sa, sb, sc = (getattr(g, net).state_dict() for g in (a, b, c))
+        assert sa.keys() == sb.keys()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert any(not torch.equal(sa[k], sc[k]) for k in sa if sa[k].is_floating_point())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("g_betas", "0.5,0.9"),
+        ("dropout", True),
+        ("diffaugment", True),
+        ("diffaugment", 3),
+        ("r1_interval", 2.5),
+        ("g_lr", "fast"),
+    ],
+)
+def test_values_of_the_wrong_type_name_the_option(option, value):
+    with pytest.raises(ValueError, match=option):
+        build_gan("proposed", resolution=32, **{option: value}, **TINY)
+
+
+def test_switches_accept_yaml_off_values():
+    gan = build_gan("proposed", resolution=32, diffaugment=False, r1_interval=4.0, **TINY)
+    assert gan.objective.augment(torch.ones(1, 1, 4, 4)).eq(1).all()
+    assert gan.objective.r1_interval == 4
+    dcgan = build_gan("dcgan", resolution=32, ema_decay="0.99", **TINY)
+    assert dcgan.ema_decay == 0.99

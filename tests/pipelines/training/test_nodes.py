@@ -1,0 +1,107 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from cxr_synth.metrics.fid import FeatureStats
+from cxr_synth.models.registry import build_gan
+from cxr_synth.pipelines.training.nodes import (
+    compute_reference_stats,
+    plot_fid_curve,
+    plot_loss_curves,
+    train_generator,
+)
+
+TRAINING = {
+    "data": {"splits": ["train"], "rotation_degrees": 2, "horizontal_flip": False},
+    "loop": {
+        "epochs": 2,
+        "batch_size": 8,
+        "device": "cpu",
+        "precision": "fp32",
+        "seed": 0,
+        "eval_every": 1,
+        "log_every": 1,
+        "checkpoint_every": 1,
+    },
+    "evaluation": {"backbone": "random", "n_real": 24, "n_fake": 16, "batch_size": 8, "seed": 0},
+}
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 32, 32), dtype=np.uint8)
+    index = pd.DataFrame({"row": np.arange(40), "split": ["train"] * 32 + ["test"] * 8})
+    return images, index
+
+
+def test_reference_stats_use_only_training_images_and_are_seeded(data):
+    images, index = data
+    first = FeatureStats.from_dict(
+        compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    )
+    second = FeatureStats.from_dict(
+        compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    )
+    assert first.n == 24 and first.resolution == 32
+    np.testing.assert_array_equal(first.mean, second.mean)
+    only_test = index.assign(split="test")
+    with pytest.raises(ValueError, match="training.data.splits"):
+        compute_reference_stats(images, only_test, TRAINING["data"], TRAINING["evaluation"])
+
+
+def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_path):
+    images, index = data
+    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    training = {**TRAINING, "checkpoint_root": str(tmp_path)}
+    model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
+    generator, spec, history, metrics, grid = train_generator(
+        images, index, reference, model, {}, training
+    )
+
+    assert spec["architecture"] == "dcgan" and spec["resolution"] == 32 and spec["epochs"] == 2
+    assert spec["best_epoch"] in (1, 2) and spec["fid_label"] == "FD_rand"
+    assert spec["best_fid"] == pytest.approx(history["fid"].min())
+    assert list(history["epoch"]) == [1, 2]
+    assert metrics["dcgan.best_fd_rand"]["value"] == pytest.approx(spec["best_fid"])
+    assert metrics["dcgan.images_per_s"]["value"] > 0
+    assert isinstance(grid, Image.Image) and grid.size[0] > 32
+    assert (tmp_path / "dcgan").is_dir() and any((tmp_path / "dcgan").iterdir())
+
+    rebuilt = build_gan("dcgan", resolution=32, g_width=4, d_width=4).generator
+    rebuilt.load_state_dict(generator.state_dict())
+    with torch.no_grad():
+        sample = rebuilt.eval()(torch.randn(2, spec["latent_dim"]))
+    assert sample.shape == (2, 1, 32, 32) and sample.abs().max() <= 1
+
+
+def test_loop_overrides_win_over_shared_settings(data, tmp_path):
+    images, index = data
+    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    training = {**TRAINING, "checkpoint_root": str(tmp_path)}
+    model = {"architecture": "lsgan", "options": {"g_width": 4, "d_width": 4}}
+    _, spec, history, _, _ = train_generator(
+        images, index, reference, model, {"epochs": 1}, training
+    )
+    assert spec["epochs"] == 1 and len(history) == 1
+    with pytest.raises(ValueError, match="epoks"):
+        train_generator(images, index, reference, model, {"epoks": 1}, training)
+
+
+def test_plots_are_figures():
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "g_loss": [1.0, 0.8, 0.7],
+            "d_loss": [1.2, 1.1, 1.0],
+            "fid": [np.nan, 50.0, 40.0],
+        }
+    )
+    spec = {"architecture": "dcgan", "fid_label": "FD_rand", "best_fid": 40.0, "best_epoch": 3}
+    loss = plot_loss_curves(history, spec)
+    fid = plot_fid_curve(history, spec)
+    assert isinstance(loss, Figure) and len(loss.axes[0].lines) == 2
+    assert isinstance(fid, Figure) and list(fid.axes[0].lines[0].get_xdata()) == [2, 3]

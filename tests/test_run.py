@@ -1,0 +1,119 @@
+"""End to end through Kedro's own session: demo data -> ingestion -> preprocessing -> training."""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxr_synth.models.registry import ARCHITECTURES
+from tests.conftest import run_kedro, shared_data
+
+TINY_DEMO = {
+    "demo_data.image_size": 96,
+    "demo_data.nih.n_patients": 16,
+    "demo_data.seg.n_images": 6,
+    "preprocessing.resolution": 32,
+    "training.loop.epochs": 1,
+    "training.loop.batch_size": 8,
+    "training.loop.log_every": 1,
+    "training.evaluation.n_real": 16,
+    "training.evaluation.n_fake": 16,
+    "training.evaluation.backbone": "random",
+    **{f"{arch}.model.options.g_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
+    **{f"{arch}.model.options.d_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
+    "wgan_gp.model.options.n_critic": 1,  # a tiny epoch has too few steps for 5 critic steps
+    "stylegan.model.options": {
+        "g_width": 8,
+        "d_width": 8,
+        "max_width": 8,
+        "w_dim": 8,
+        "mapping_layers": 2,
+    },
+}
+
+
+def test_default_run_generates_demo_data_then_ingests_and_preprocesses(workdir):
+    run_kedro(workdir, ["__default__"], params=TINY_DEMO)
+
+    raw = workdir / "data/01_raw"
+    assert (raw / "nih/Data_Entry_2017.csv").exists() and (raw / "nih/test_list.txt").exists()
+    assert list((raw / "nih").glob("images_00*/images/*.png"))
+    assert list((raw / "seg/montgomery/ManualMask/leftMask").glob("*.png"))
+
+    manifest = pd.read_parquet(workdir / "data/02_intermediate/nih_manifest.parquet")
+    assert set(manifest["finding_labels"]) == {"No Finding"}
+    assert (manifest.groupby("patient_id")["split"].nunique() == 1).all()
+    summary = json.loads((workdir / "data/08_reporting/ingestion_summary.json").read_text())
+    assert summary["counts"]["manifest_rows"] == len(manifest)
+    assert (workdir / "data/02_intermediate/nih_rejects.csv").exists()
+
+    images = np.load(workdir / "data/05_model_input/nih_images.npy")
+    index = pd.read_parquet(workdir / "data/05_model_input/nih_images_index.parquet")
+    assert images.shape == (len(index), 32, 32) and images.dtype == np.uint8
+    assert len(index) == len(manifest)
+    masks = np.load(workdir / "data/05_model_input/seg_masks.npy")
+    assert masks.shape[1:] == (32, 32) and set(np.unique(masks)) == {0, 1}
+
+    for arch in ARCHITECTURES:
+        spec = json.loads((workdir / f"data/06_models/{arch}/generator_spec.json").read_text())
+        assert spec["architecture"] == arch and spec["resolution"] == 32
+        assert (workdir / f"data/06_models/{arch}/generator.pt").exists()
+        history = pd.read_csv(workdir / f"data/08_reporting/{arch}/history.csv")
+        assert np.isfinite(history[["g_loss", "d_loss", "fid"]].to_numpy()).all()
+        for figure in ("loss_curves", "fid_curve", "sample_grid"):
+            assert (workdir / f"data/08_reporting/{arch}/{figure}.png").exists()
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["cxr_synth"])
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert len(parent) == 1
+    run = parent.iloc[0]
+    assert run["params.preprocessing.resolution"] == "32"
+    assert run["metrics.ingestion_metrics.manifest_rows"] == len(manifest)
+    assert run["metrics.proposed.images_per_s"] > 0
+    children = runs[runs["tags.mlflow.parentRunId"] == run["run_id"]]
+    assert sorted(children["tags.mlflow.runName"]) == sorted(ARCHITECTURES)
+    assert (
+        children["metrics.train/g_loss"].notna().all()
+        and children["metrics.eval/fid"].notna().all()
+    )
+    artifacts = mlflow.MlflowClient().list_artifacts(run["run_id"], "dcgan")
+    assert {"dcgan/generator.pt", "dcgan/loss_curves.png"} <= {a.path for a in artifacts}
+
+
+def test_nih_env_never_generates_phantoms(workdir):
+    with pytest.raises(Exception, match="nih_download|does not exist|No such file"):
+        run_kedro(workdir, ["ingestion"], env="nih")
+    assert not (workdir / "data/01_raw/nih_download").exists()
+
+
+@pytest.mark.shared_data
+def test_real_nih_sample_and_lung_masks(workdir):
+    nih, seg = shared_data("nih"), shared_data("seg", "shenzhen")
+    (workdir / "conf/nih/globals.yml").write_text(
+        f"nih_root: {nih}\nnih_metadata_file: Data_Entry_2017_v2020.csv.gz\nseg_root: {seg}\n"
+    )
+    run_kedro(
+        workdir, ["ingestion", "preprocessing"], env="nih", params={"preprocessing.resolution": 64}
+    )
+
+    summary = json.loads((workdir / "data/08_reporting/ingestion_summary.json").read_text())[
+        "counts"
+    ]
+    assert summary["rows_in_csv"] == 112_120 and summary["after_finding_labels"] == 60_361
+    assert summary["with_image_on_disk"] >= 576  # a partial download: most rows have no image
+    assert (
+        summary["rejected_image_missing"]
+        == summary["after_genders"] - summary["with_image_on_disk"]
+    )
+    manifest = pd.read_parquet(workdir / "data/02_intermediate/nih_manifest.parquet")
+    assert (manifest.groupby("patient_id")["split"].nunique() == 1).all()
+    assert {"train", "val", "test"} <= set(manifest["split"])
+
+    images = np.load(workdir / "data/05_model_input/nih_images.npy")
+    assert images.shape == (len(manifest), 64, 64)
+    assert 60 < images.mean() < 200  # real radiographs, not blank frames
+    seg_masks = np.load(workdir / "data/05_model_input/seg_masks.npy")
+    assert len(seg_masks) == 400 and 0.1 < seg_masks.mean() < 0.5  # lungs cover a fair share

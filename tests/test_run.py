@@ -117,3 +117,27 @@ def test_real_nih_sample_and_lung_masks(workdir):
     assert 60 < images.mean() < 200  # real radiographs, not blank frames
     seg_masks = np.load(workdir / "data/05_model_input/seg_masks.npy")
     assert len(seg_masks) == 400 and 0.1 < seg_masks.mean() < 0.5  # lungs cover a fair share
+
+
+def test_registry_lists_every_pipeline_and_the_default_is_the_study():
+    from cxr_synth.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    expected = {"demo_data", "ingestion", "preprocessing", "training", "train_all", "__default__"}
+    assert expected | {f"train_{arch}" for arch in ARCHITECTURES} <= set(pipelines)
+    default_nodes = {node.name for node in pipelines["__default__"].nodes}
+    assert {
+        "validate_metadata",
+        "preprocess_nih_images",
+        "proposed.train_generator",
+    } <= default_nodes
+    assert not any(name.startswith("make_nih") for name in default_nodes)  # demo data: via the hook
+
+
+def test_one_architecture_runs_by_its_pipeline_name(workdir):
+    with pytest.raises(Exception, match="kedro run --pipelines preprocessing"):
+        run_kedro(workdir, ["train_lsgan"], params=TINY_DEMO)
+    run_kedro(workdir, ["ingestion", "preprocessing"], params=TINY_DEMO)
+    run_kedro(workdir, ["train_lsgan"], params=TINY_DEMO)
+    assert (workdir / "data/06_models/lsgan/generator.pt").exists()
+    assert not (workdir / "data/06_models/dcgan").exists()

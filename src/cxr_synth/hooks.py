@@ -1,12 +1,13 @@
-"""Project hooks: generate the built-in demo data when the raw folder is empty."""
+"""Project hooks: demo data when the raw folder is empty; rank-0-only outputs under torchrun."""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import CatalogProtocol
+from kedro.io import CatalogProtocol, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
@@ -48,3 +49,32 @@ class DemoDataHook:
             missing,
         )
         SequentialRunner().run(create_pipeline(), catalog)
+
+
+class DistributedRankHook:
+    """Under ``torchrun``, only rank 0 writes the run's outputs.
+
+    Every rank runs the same pipeline (DDP needs all of them in ``train_gan``); ranks other
+    than 0 keep their outputs in memory instead of overwriting rank 0's files. kedro-mlflow is
+    switched off on those ranks in ``settings.py``.
+    """
+
+    @hook_impl
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
+    ) -> None:
+        rank = distributed_rank()
+        if rank == 0:
+            return
+        for name in pipeline.all_outputs():
+            catalog[name] = MemoryDataset()
+        logger.info(
+            "rank %d: %d outputs kept in memory; rank 0 writes them",
+            rank,
+            len(pipeline.all_outputs()),
+        )
+
+
+def distributed_rank() -> int:
+    """This process's rank under ``torchrun`` (0 when not distributed)."""
+    return int(os.environ.get("RANK", "0"))

@@ -5,7 +5,7 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from cxr_synth.hooks import DemoDataHook
+from cxr_synth.hooks import DemoDataHook, DistributedRankHook, distributed_rank
 
 # Patient-data projects do not phone home: Kedro's and MLflow's telemetry stay off unless the
 # user explicitly sets these variables otherwise.
@@ -17,7 +17,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 warnings.filterwarnings("ignore", message=".*register_new_resolver.*deprecated")
 
-HOOKS = (DemoDataHook(),)
+HOOKS = (DemoDataHook(), DistributedRankHook())
+# Under torchrun only rank 0 talks to MLflow (one run per `kedro run`, not one per process).
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) if distributed_rank() > 0 else ()
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

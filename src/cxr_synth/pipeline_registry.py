@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-from cxr_synth.pipelines import training
-
-# The study, in order; `kedro run` (``__default__``) runs all of it.
-STUDY = ("ingestion", "preprocessing", "training")
+from cxr_synth.pipelines import (
+    demo_data,
+    evaluation,
+    ingestion,
+    preprocessing,
+    synthesis,
+    training,
+)
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines.
+    """Register the project's pipelines; ``__default__`` (``kedro run``) is the whole study.
 
-    Folders under ``pipelines/`` are found by name. The training template's per-architecture
-    pipelines (``train_dcgan`` ... ``train_all``) are not folders, so they are added here.
-    Kedro 1.7 imports only the pipelines a run asks for, so ``__default__`` is built from the
-    study pipelines that were loaded (all of them for a plain ``kedro run``).
+    Registered explicitly rather than with ``find_pipelines``: Kedro 1.7's ``find_pipelines``
+    imports a requested name as a folder under ``pipelines/``, and the per-architecture
+    ``train_<arch>``, ``synthesize_<arch>`` and ``evaluate_<arch>`` pipelines are instances of
+    one template, not folders.
     """
-    pipelines = find_pipelines(raise_errors=True)
-    pipelines.update(training.create_pipelines())
-    pipelines["__default__"] = sum(
-        (pipelines[name] for name in STUDY if name in pipelines), Pipeline([])
-    )
-    return pipelines
+    study = {
+        "ingestion": ingestion.create_pipeline(),
+        "preprocessing": preprocessing.create_pipeline(),
+        "training": training.create_pipeline(),
+        "synthesis": synthesis.create_pipeline(),
+        "evaluation": evaluation.create_pipeline(),
+    }
+    return {
+        "demo_data": demo_data.create_pipeline(),
+        **study,
+        **training.create_pipelines(),
+        **synthesis.create_pipelines(),
+        **evaluation.create_pipelines(),
+        "__default__": sum(study.values(), Pipeline([])),
+    }

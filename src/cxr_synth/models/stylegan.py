@@ -52,22 +52,21 @@ def modulated_conv2d(
     eps: float = 1e-8,
 ) -> torch.Tensor:
     """Karras et al. 2020, §2.2, eqs. 1-3: per-sample weights w'_ijk = s_i w_ijk, demodulated by
-    1/sqrt(sum_ik w'_ijk^2 + eps), applied as one grouped convolution (one group per sample).
+    1/sqrt(sum_ik w'_ijk^2 + eps).
+
+    Computed in the equivalent non-fused form (scale the input channels by s, one shared
+    convolution, scale the output channels by the demodulation coefficients), which runs as a
+    plain dense convolution: several times faster than a per-sample grouped convolution on CPUs
+    and at training batch sizes on GPUs.
 
     x (B, Cin, H, W), weight (Cout, Cin, k, k), styles (B, Cin) -> (B, Cout, H', W').
     """
-    b, c_in, h, w = x.shape
-    c_out, _, kh, kw = weight.shape
-    wts = weight.unsqueeze(0) * styles.reshape(b, 1, c_in, 1, 1)  # (B, Cout, Cin, k, k)
+    out = F.conv2d(x * styles[:, :, None, None], weight, padding=padding)
     if demodulate:
-        wts = wts * (wts.square().sum(dim=(2, 3, 4), keepdim=True) + eps).rsqrt()
-    out = F.conv2d(
-        x.reshape(1, b * c_in, h, w),
-        wts.reshape(b * c_out, c_in, kh, kw),
-        padding=padding,
-        groups=b,
-    )
-    return out.reshape(b, c_out, *out.shape[2:])
+        # sum_ik (s_i w_ijk)^2 = sum_i s_i^2 sum_k w_ijk^2
+        coefficients = (styles.square() @ weight.square().sum(dim=(2, 3)).T + eps).rsqrt()
+        out = out * coefficients[:, :, None, None]
+    return out
 
 
 def _upsample(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,376 @@
+"""Evaluation glue: synthetic and real images in, per-architecture reports and the comparison
+table out. Every number comes from ``cxr_synth.metrics`` (docs/metrics.md defines each column);
+this module only picks the image sets, caches the real features once, and lays out the results.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cxr_synth.metrics import (
+    FeatureStats,
+    build_backbone,
+    distribution_metrics,
+    evaluate_generator_samples,
+    extract_features,
+    stats_from_features,
+)
+
+logger = logging.getLogger(__name__)
+
+# Columns of the comparison table, by their name on the Inception backbone; metrics computed on
+# backbone features get the backbone's label (FID -> FD_rand, KID_mean -> KID_rand_mean, ...).
+FEATURE_COLUMNS = ("FID", "KID_mean", "KID_std", "precision", "recall", "density", "coverage")
+PIXEL_COLUMNS = (
+    "ssim_nn_mean",
+    "ssim_nn_std",
+    "psnr_nn_mean",
+    "psnr_nn_std",
+    "memorization_fraction",
+    "nn_distance_ratio",
+)
+TRAINING_COLUMNS = ("dice", "train_hours", "images_per_s", "best_epoch", "epochs", "n_fake")
+
+
+def _split_rows(
+    index: pd.DataFrame, splits: list[str], limit: int | None, seed: int, what: str
+) -> np.ndarray:
+    rows = index.loc[index["split"].isin(splits), "row"].to_numpy()
+    if rows.size == 0:
+        raise ValueError(
+            f"No preprocessed image is in the splits {splits} for the {what} set "
+            f"(nih_images_index has {index['split'].value_counts().to_dict()})."
+        )
+    if limit is not None and rows.size > int(limit):
+        rows = np.random.default_rng(seed).choice(rows, size=int(limit), replace=False)
+    return np.sort(rows)
+
+
+def _take(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``images[rows]``; a contiguous run of rows stays a view (memory-mapped, not read)."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size:
+        return images[int(rows[0]) : int(rows[-1]) + 1]
+    return np.asarray(images[rows])
+
+
+def _backbone(evaluation: Mapping[str, Any]):
+    return build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]))
+
+
+def _column(name: str, label: str) -> str:
+    """A feature metric's column on a backbone whose Fréchet distance is called ``label``."""
+    if name == "FID":
+        return label
+    suffix = "_rand" if label == "FD_rand" else ""
+    if name.startswith("KID"):
+        return name.replace("KID", "KID" + suffix, 1)
+    return name + suffix
+
+
+def compute_real_reference(
+    images: np.ndarray, index: pd.DataFrame, evaluation: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The real sets, their backbone features, and the real-vs-real baseline, computed once.
+
+    Reference (``real_splits``, at most ``n_real``, seeded) and training images (all of
+    ``real_splits``) are what the GANs learned from; held-out images (``heldout_splits``) were
+    never trained on. Returns the cache every architecture's evaluation reads (rows, features,
+    statistics, backbone identifier) and the baseline: held-out vs reference distribution metrics,
+    the values a perfect generator would get.
+    """
+    seed = int(evaluation["seed"])
+    real_rows = _split_rows(
+        index, list(evaluation["real_splits"]), evaluation.get("n_real"), seed, "reference"
+    )
+    train_rows = _split_rows(index, list(evaluation["real_splits"]), None, seed, "training")
+    heldout_rows = _split_rows(
+        index, list(evaluation["heldout_splits"]), evaluation.get("n_heldout"), seed, "held-out"
+    )
+    backbone = _backbone(evaluation)
+    batch_size = int(evaluation["batch_size"])
+    side = int(images.shape[-1])
+    real_features = extract_features(backbone, _take(images, real_rows), batch_size)
+    stats = stats_from_features(real_features, backbone.identifier, side)
+    held_features = extract_features(backbone, _take(images, heldout_rows), batch_size)
+    metrics, notes = distribution_metrics(
+        real_features, held_features, backbone, real_stats=stats, resolution=side,
+        kid_subset_size=int(evaluation["kid_subset_size"]),
+        kid_subsets=int(evaluation["kid_subsets"]),
+        k_pr=int(evaluation["k_pr"]), k_dc=int(evaluation["k_dc"]), seed=seed,
+    )  # fmt: skip
+    logger.info(
+        "evaluation reference: %d real, %d training, %d held-out images; backbone %s",
+        real_rows.size,
+        train_rows.size,
+        heldout_rows.size,
+        backbone.identifier,
+    )
+    reference = {
+        "real_rows": real_rows,
+        "train_rows": train_rows,
+        "heldout_rows": heldout_rows,
+        "real_features": real_features,
+        **{f"stats_{key}": value for key, value in stats.to_dict().items()},
+    }
+    baseline = {
+        "backbone": backbone.identifier,
+        "fid_label": backbone.name,
+        "n_real": int(real_rows.size),
+        "n_heldout": int(heldout_rows.size),
+        "metrics": {f"baseline_{key}": float(value) for key, value in metrics.items()},
+        "warnings": list(backbone.warnings) + notes,
+    }
+    return reference, baseline
+
+
+def _training_summary(spec: Mapping[str, Any], history: pd.DataFrame) -> dict[str, float]:
+    """Training time (h), throughput (images/s over all epochs) and best epoch of one run."""
+    seconds = history["epoch_time_s"] if "epoch_time_s" in history else pd.Series(dtype=float)
+    rate = history["images_per_s"] if "images_per_s" in history else pd.Series(dtype=float)
+    total = float(seconds.sum())
+    best_epoch = spec.get("best_epoch")
+    return {
+        "train_hours": total / 3600,
+        "images_per_s": float((rate * seconds).sum() / total) if total > 0 else math.nan,
+        "best_epoch": math.nan if best_epoch is None else float(best_epoch),
+        "epochs": float(spec.get("epochs", len(history))),
+    }
+
+
+def evaluate_architecture(
+    synthetic: np.ndarray,
+    images: np.ndarray,
+    reference: Mapping[str, np.ndarray],
+    baseline: Mapping[str, Any],
+    spec: Mapping[str, Any],
+    history: pd.DataFrame,
+    evaluation: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Every metric of one architecture's synthetic images, and how that generator was trained.
+
+    ``reference`` and ``baseline`` come from ``compute_real_reference`` (real features are not
+    recomputed here). Returns a JSON-ready report: ``metrics`` (columns of docs/metrics.md plus
+    the ``baseline_`` ones), ``training``, ``warnings``, ``closest_pairs`` as [synthetic index,
+    ``nih_images_array`` row] and ``seconds`` per step.
+    """
+    backbone = _backbone(evaluation)
+    stats = FeatureStats.from_dict(
+        {k[6:]: v for k, v in reference.items() if k.startswith("stats_")}
+    )
+    if stats.backbone != backbone.identifier:
+        raise ValueError(
+            f"the cached real features come from {stats.backbone!r}, but evaluation.backbone "
+            f"gives {backbone.identifier!r}; rerun compute_evaluation_reference."
+        )
+    real_rows, train_rows = reference["real_rows"], reference["train_rows"]
+    heldout_rows = reference["heldout_rows"]
+    train = _take(images, train_rows)
+    real = train if np.array_equal(real_rows, train_rows) else _take(images, real_rows)
+    result = evaluate_generator_samples(
+        real, synthetic, backbone, real_stats=stats, real_features=reference["real_features"],
+        train=train, heldout=_take(images, heldout_rows),
+        batch_size=int(evaluation["batch_size"]),
+        kid_subset_size=int(evaluation["kid_subset_size"]),
+        kid_subsets=int(evaluation["kid_subsets"]),
+        k_pr=int(evaluation["k_pr"]), k_dc=int(evaluation["k_dc"]),
+        nn_candidates=int(evaluation["nn_candidates"]),
+        ms_ssim_pairs=int(evaluation["ms_ssim_pairs"]),
+        memorization_percentile=float(evaluation["memorization_percentile"]),
+        real_baseline=False,  # computed once in compute_real_reference
+        seed=int(evaluation["seed"]),
+    )  # fmt: skip
+    metrics = {**result["metrics"], **baseline["metrics"]}
+    warnings = list(result["warnings"])
+    if baseline["n_heldout"] != len(synthetic):
+        warnings.append(
+            f"baseline_ columns use {baseline['n_heldout']} held-out images but there are "
+            f"{len(synthetic)} synthetic ones; N-dependent metrics (FD, precision/recall, "
+            f"density/coverage) are comparable only at equal N."
+        )
+    pairs = np.asarray(result["closest_pairs"], dtype=np.int64).reshape(-1, 2)
+    logger.info(
+        "%s: %s = %.4g (%s)",
+        spec["architecture"],
+        backbone.name,
+        metrics[backbone.name],
+        ", ".join(f"{k} {v:.1f} s" for k, v in result["seconds"].items()),
+    )
+    return {
+        "architecture": spec["architecture"],
+        "backbone": backbone.identifier,
+        "fid_label": backbone.name,
+        "metrics": {key: float(value) for key, value in metrics.items()},
+        "training": _training_summary(spec, history),
+        "warnings": warnings,
+        "closest_pairs": [[int(f), int(train_rows[t])] for f, t in pairs],
+        "closest_distances": [float(d) for d in result["closest_distances"]],
+        "seconds": {key: float(value) for key, value in result["seconds"].items()},
+    }
+
+
+def plot_closest_pairs(
+    report: Mapping[str, Any], synthetic: np.ndarray, images: np.ndarray, n_pairs: int
+) -> Figure:
+    """Synthetic images (top) above their nearest training images (bottom), closest first."""
+    pairs = list(report["closest_pairs"])[: int(n_pairs)]
+    columns = max(1, len(pairs))
+    figure = Figure(figsize=(1.4 * columns + 1.0, 3.4))
+    axes = figure.subplots(2, columns, squeeze=False)
+    for column in range(columns):
+        for row in range(2):
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+        if column < len(pairs):
+            fake, train_row = pairs[column]
+            axes[0, column].imshow(synthetic[fake], cmap="gray", vmin=0, vmax=255)
+            axes[1, column].imshow(images[train_row], cmap="gray", vmin=0, vmax=255)
+            axes[0, column].set_title(f"d={report['closest_distances'][column]:.1f}", fontsize=8)
+    axes[0, 0].set_ylabel("synthetic")
+    axes[1, 0].set_ylabel("nearest\ntraining")
+    figure.suptitle(
+        f"{report['architecture']}: closest synthetic-training pairs "
+        f"(memorized fraction {report['metrics'].get('memorization_fraction', math.nan):.3f})"
+    )
+    figure.tight_layout()
+    return figure
+
+
+def _label(reports: tuple[Mapping[str, Any], ...]) -> str:
+    labels = {(r["fid_label"], r["backbone"]) for r in reports}
+    if len(labels) != 1:
+        raise ValueError(f"architectures were evaluated on different backbones: {sorted(labels)}")
+    return next(iter(labels))[0]
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "" if math.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join(lines)
+
+
+def build_comparison_table(
+    baseline: Mapping[str, Any], *reports: Mapping[str, Any]
+) -> tuple[pd.DataFrame, str, dict[str, dict[str, float]]]:
+    """One row per architecture: distribution, pixel and memorization metrics, training cost.
+
+    Feature columns are named after the backbone (``FID`` only for Inception, else ``FD_rand``,
+    ``KID_rand_mean``...). ``dice`` stays empty until the segmentation test fills it. Returns the
+    table, its Markdown (with the real-vs-real baseline, N, backbone and every warning) and the
+    values as MLflow metrics (``<arch>.<column>``, ``baseline.<column>``; the catalog adds
+    the ``eval.`` prefix).
+    """
+    if not reports:
+        raise ValueError("no architecture was evaluated")
+    label = _label(reports)
+    feature_columns = [_column(name, label) for name in FEATURE_COLUMNS]
+    rows = []
+    for report in reports:
+        values = {**report["metrics"], **report["training"], "dice": math.nan}
+        row = {"architecture": report["architecture"]}
+        for column in (*feature_columns, *PIXEL_COLUMNS, *TRAINING_COLUMNS):
+            row[column] = float(values.get(column, math.nan))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+
+    base = {"architecture": "real (held-out) baseline"}
+    base.update({c: baseline["metrics"].get(f"baseline_{c}", math.nan) for c in feature_columns})
+    shown = table[["architecture", *feature_columns, *PIXEL_COLUMNS, *TRAINING_COLUMNS]]
+    with_baseline = pd.concat([shown, pd.DataFrame([base])], ignore_index=True)
+    warnings: dict[str, list[str]] = {}
+    for report in reports:
+        for note in [*baseline["warnings"], *report["warnings"]]:
+            warnings.setdefault(note, [])
+            if report["architecture"] not in warnings[note]:
+                warnings[note].append(report["architecture"])
+    every = [r["architecture"] for r in reports]
+    synthetic_counts = ", ".join(
+        f"{r['architecture']} {int(r['metrics'].get('n_fake', 0))}" for r in reports
+    )
+    notes = [
+        f"- {note}" + ("" if archs == every else f" ({', '.join(archs)})")
+        for note, archs in warnings.items()
+    ]
+    markdown = "\n".join(
+        [
+            "# GAN comparison",
+            "",
+            f"Backbone: `{reports[0]['backbone']}` (Fréchet distance reported as **{label}**). "
+            f"Reference: {baseline['n_real']} real training images; held-out: "
+            f"{baseline['n_heldout']}; synthetic per architecture: "
+            f"{synthetic_counts}.",
+            "The last row is the real-vs-real baseline (held-out vs reference), the value a "
+            "perfect generator would get at that N. Definitions: docs/metrics.md.",
+            "",
+            _markdown_table(with_baseline),
+            "",
+            "## Warnings",
+            "",
+            *(notes or ["- none"]),
+            "",
+        ]
+    )
+    metrics = {
+        f"{row['architecture']}.{column}": {"value": float(value), "step": 0}
+        for row in rows
+        for column, value in row.items()
+        if column != "architecture" and isinstance(value, float) and math.isfinite(value)
+    }
+    metrics.update(
+        {
+            f"baseline.{column}": {"value": float(value), "step": 0}
+            for column, value in base.items()
+            if column != "architecture" and math.isfinite(value)
+        }
+    )
+    return table, markdown, metrics
+
+
+def _bars(
+    table: pd.DataFrame, panels: list[tuple[str, str | None, str]], baseline: Mapping[str, Any]
+) -> Figure:
+    figure = Figure(figsize=(4.2 * len(panels), 3.6))
+    axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    x = np.arange(len(table))
+    for axis, (column, error, ylabel) in zip(axes, panels, strict=True):
+        errors = table[error] if error and error in table else None
+        axis.bar(x, table[column], yerr=errors, capsize=3, color="tab:blue")
+        reference = baseline.get("metrics", {}).get(f"baseline_{column}")
+        if reference is not None and math.isfinite(reference):
+            axis.axhline(reference, color="grey", linestyle="--", label="real vs real")
+            axis.legend(fontsize=8)
+        axis.set_xticks(x, table["architecture"], rotation=30, ha="right")
+        axis.set(ylabel=ylabel, title=column)
+    figure.tight_layout()
+    return figure
+
+
+def plot_distribution_bars(table: pd.DataFrame, baseline: Mapping[str, Any]) -> Figure:
+    """Fréchet distance and KID per architecture (the paper's Figure 7), lower is better."""
+    fd = next(c for c in ("FID", "FD_rand") if c in table)
+    kid = _column("KID_mean", fd)
+    return _bars(
+        table,
+        [(fd, None, f"{fd} (lower is better)"), (kid, kid.replace("mean", "std"), kid)],
+        baseline,
+    )
+
+
+def plot_similarity_bars(table: pd.DataFrame) -> Figure:
+    """SSIM and PSNR to the nearest training image per architecture (the paper's Figure 8)."""
+    return _bars(
+        table,
+        [("ssim_nn_mean", "ssim_nn_std", "SSIM"), ("psnr_nn_mean", "psnr_nn_std", "PSNR (dB)")],
+        {},
+    )

@@ -1,0 +1,121 @@
+"""Evaluation: shared real features, one template per architecture (``namespace=``), then the
+comparison table and its figures."""
+
+import warnings
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines.evaluation.nodes import (
+    build_comparison_table,
+    compute_real_reference,
+    evaluate_architecture,
+    plot_closest_pairs,
+    plot_distribution_bars,
+    plot_similarity_bars,
+)
+
+SHARED_INPUTS = {"nih_images_array", "evaluation_real_reference", "evaluation_baseline"}
+
+
+def reference_pipeline() -> Pipeline:
+    """Real features, statistics and the real-vs-real baseline, computed once for all."""
+    return Pipeline(
+        [
+            Node(
+                compute_real_reference,
+                inputs=["nih_images_array", "nih_images_index", "params:evaluation"],
+                outputs=["evaluation_real_reference", "evaluation_baseline"],
+                name="compute_evaluation_reference",
+                tags=["evaluation"],
+            )
+        ]
+    )
+
+
+def architecture_template() -> Pipeline:
+    """Evaluate one architecture's synthetic images; names get its prefix from ``namespace``."""
+    return Pipeline(
+        [
+            Node(
+                evaluate_architecture,
+                inputs=[
+                    "synthetic_images",
+                    "nih_images_array",
+                    "evaluation_real_reference",
+                    "evaluation_baseline",
+                    "generator_spec",
+                    "history",
+                    "params:evaluation",
+                ],
+                outputs="evaluation_report",
+                name="evaluate_architecture",
+            ),
+            Node(
+                plot_closest_pairs,
+                inputs=[
+                    "evaluation_report",
+                    "synthetic_images",
+                    "nih_images_array",
+                    "params:evaluation.closest_pairs",
+                ],
+                outputs="closest_pairs",
+                name="plot_closest_pairs",
+            ),
+        ]
+    )
+
+
+def architecture_pipeline(architecture: str) -> Pipeline:
+    """``evaluate_<architecture>``: the shared reference and one architecture's report."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
+    return reference_pipeline() + Pipeline(
+        architecture_template(),
+        namespace=architecture,
+        inputs=SHARED_INPUTS,
+        parameters={"params:evaluation", "params:evaluation.closest_pairs"},
+        tags=["evaluation", architecture],
+    )
+
+
+def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
+    """Every architecture's report -> the comparison table (CSV, Markdown, MLflow) and bars."""
+    with warnings.catch_warnings():  # "<arch>.x" names are the namespaces' own outputs
+        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
+        return Pipeline(
+            [
+                Node(
+                    build_comparison_table,
+                    inputs=[
+                        "evaluation_baseline",
+                        *(f"{a}.evaluation_report" for a in architectures),
+                    ],
+                    outputs=["comparison_table", "comparison_table_md", "comparison_metrics"],
+                    name="build_comparison_table",
+                ),
+                Node(
+                    plot_distribution_bars,
+                    inputs=["comparison_table", "evaluation_baseline"],
+                    outputs="fid_kid_bars",
+                    name="plot_distribution_bars",
+                ),
+                Node(
+                    plot_similarity_bars,
+                    inputs="comparison_table",
+                    outputs="ssim_psnr_bars",
+                    name="plot_similarity_bars",
+                ),
+            ],
+            tags=["evaluation"],
+        )
+
+
+def create_pipelines() -> dict[str, Pipeline]:
+    """``evaluate_<arch>`` for every architecture."""
+    return {f"evaluate_{name}": architecture_pipeline(name) for name in ARCHITECTURES}
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Every architecture's evaluation and the comparison (``evaluation``)."""
+    return sum(create_pipelines().values(), Pipeline([])) + comparison_pipeline()

@@ -1,0 +1,77 @@
+"""One synthesis template, instantiated per architecture with ``namespace=``, plus Figure 5."""
+
+import warnings
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines.synthesis.nodes import (
+    generate_images,
+    plot_synthesis_grid,
+    to_png_partitions,
+)
+
+
+def architecture_template() -> Pipeline:
+    """Weights + spec -> uint8 array -> PNG folder; names get the architecture's prefix."""
+    return Pipeline(
+        [
+            Node(
+                generate_images,
+                inputs=["generator", "generator_spec", "params:synthesis"],
+                outputs="synthetic_images",
+                name="generate_images",
+                tags=["gpu"],
+            ),
+            Node(
+                to_png_partitions,
+                inputs="synthetic_images",
+                outputs="synthetic_pngs",
+                name="write_synthetic_pngs",
+            ),
+        ]
+    )
+
+
+def architecture_pipeline(architecture: str) -> Pipeline:
+    """``synthesize_<architecture>``: one architecture's synthetic images."""
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
+    return Pipeline(
+        architecture_template(),
+        namespace=architecture,
+        parameters={"params:synthesis"},
+        tags=["synthesis", architecture],
+    )
+
+
+def grid_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
+    """Real test images and every architecture's first samples in one figure."""
+    with warnings.catch_warnings():  # "<arch>.x" names are the namespaces' own outputs
+        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
+        return Pipeline(
+            [
+                Node(
+                    plot_synthesis_grid,
+                    inputs={
+                        "real_images": "nih_images_array",
+                        "index": "nih_images_index",
+                        "grid": "params:synthesis.grid",
+                        **{name: f"{name}.synthetic_images" for name in architectures},
+                    },
+                    outputs="synthesis_grid",
+                    name="plot_synthesis_grid",
+                    tags=["synthesis"],
+                )
+            ]
+        )
+
+
+def create_pipelines() -> dict[str, Pipeline]:
+    """``synthesize_<arch>`` for every architecture."""
+    return {f"synthesize_{name}": architecture_pipeline(name) for name in ARCHITECTURES}
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """Every architecture's synthetic images and the comparison grid (``synthesis``)."""
+    return sum(create_pipelines().values(), Pipeline([])) + grid_pipeline()

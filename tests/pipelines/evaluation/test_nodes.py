@@ -1,0 +1,136 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from cxr_synth.pipelines.evaluation.nodes import (
+    build_comparison_table,
+    compute_real_reference,
+    evaluate_architecture,
+    plot_closest_pairs,
+    plot_distribution_bars,
+    plot_similarity_bars,
+)
+from cxr_synth.pipelines.evaluation.pipeline import create_pipeline
+
+EVALUATION = {
+    "backbone": "random",
+    "seed": 0,
+    "batch_size": 16,
+    "real_splits": ["train"],
+    "heldout_splits": ["test"],
+    "n_real": None,
+    "n_heldout": None,
+    "kid_subset_size": 1000,
+    "kid_subsets": 10,
+    "k_pr": 3,
+    "k_dc": 5,
+    "nn_candidates": 3,
+    "ms_ssim_pairs": 20,
+    "memorization_percentile": 1.0,
+    "closest_pairs": 4,
+}
+SPEC = {"architecture": "dcgan", "best_epoch": 2, "epochs": 2}
+HISTORY = pd.DataFrame(
+    {"epoch": [1, 2], "images_per_s": [10.0, 30.0], "epoch_time_s": [3600.0, 1800.0]}
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (36, 32, 32), dtype=np.uint8)
+    index = pd.DataFrame({"row": np.arange(36), "split": ["train"] * 24 + ["test"] * 12})
+    reference, baseline = compute_real_reference(images, index, EVALUATION)
+    return images, index, reference, baseline
+
+
+@pytest.fixture(scope="module")
+def report(data):
+    images, _, reference, baseline = data
+    fake = np.concatenate([images[:4], np.random.default_rng(1).integers(0, 256, (12, 32, 32))])
+    fake = fake.astype(np.uint8)
+    return fake, evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, EVALUATION)
+
+
+def test_real_reference_is_computed_once_from_the_right_splits(data):
+    _, _, reference, baseline = data
+    np.testing.assert_array_equal(reference["train_rows"], np.arange(24))
+    np.testing.assert_array_equal(reference["heldout_rows"], np.arange(24, 36))
+    assert reference["real_features"].shape == (24, 544)
+    assert str(reference["stats_backbone"]).startswith("rand-vgg6")
+    assert baseline["fid_label"] == "FD_rand" and baseline["n_heldout"] == 12
+    assert math.isfinite(baseline["metrics"]["baseline_FD_rand"])
+    assert "baseline_FID" not in baseline["metrics"]
+
+
+def test_n_real_caps_the_reference_but_not_the_training_set(data):
+    images, index, _, _ = data
+    reference, _ = compute_real_reference(images, index, {**EVALUATION, "n_real": 10})
+    assert len(reference["real_rows"]) == 10 and len(reference["train_rows"]) == 24
+
+
+def test_evaluate_architecture_reports_metrics_training_and_copies(report):
+    _, result = report
+    metrics = result["metrics"]
+    for column in ("FD_rand", "KID_rand_mean", "precision_rand", "ssim_nn_mean"):
+        assert math.isfinite(metrics[column])
+    assert "FID" not in metrics and "baseline_FD_rand" in metrics
+    assert metrics["n_exact_copies"] == 4  # the first four synthetic images are training images
+    assert result["training"]["train_hours"] == pytest.approx(1.5)
+    assert result["training"]["images_per_s"] == pytest.approx((10 * 3600 + 30 * 1800) / 5400)
+    assert result["training"]["best_epoch"] == 2
+    assert sorted(f for f, _ in result["closest_pairs"][:4]) == [0, 1, 2, 3]
+    assert all(f == row for f, row in result["closest_pairs"][:4])  # rows of nih_images_array
+    assert any("held-out" in note for note in result["warnings"])
+
+
+def test_a_different_backbone_than_the_cache_is_refused(data, report):
+    images, _, reference, baseline = data
+    fake, _ = report
+    bad = {**EVALUATION, "seed": 1}
+    with pytest.raises(ValueError, match="cached real features"):
+        evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, bad)
+
+
+def test_closest_pairs_figure(data, report):
+    images, *_ = data
+    fake, result = report
+    figure = plot_closest_pairs(result, fake, images, 3)
+    assert isinstance(figure, Figure) and len(figure.axes) == 6
+
+
+def test_comparison_table_one_row_per_architecture_and_markdown(data, report):
+    _, _, _, baseline = data
+    _, result = report
+    other = {**result, "architecture": "proposed", "warnings": ["only proposed"]}
+    table, markdown, metrics = build_comparison_table(baseline, result, other)
+    assert list(table["architecture"]) == ["dcgan", "proposed"]
+    assert "FD_rand" in table and "FID" not in table and "KID_rand_mean" in table
+    assert table["dice"].isna().all() and (table["best_epoch"] == 2).all()
+    assert "real (held-out) baseline" in markdown and "only proposed (proposed)" in markdown
+    assert "rand-vgg6" in markdown
+    assert metrics["dcgan.FD_rand"]["value"] == pytest.approx(table["FD_rand"][0])
+    assert "dcgan.dice" not in metrics and "baseline.FD_rand" in metrics
+    with pytest.raises(ValueError, match="different backbones"):
+        build_comparison_table(baseline, result, {**other, "fid_label": "FID"})
+
+    bars = plot_distribution_bars(table, baseline)
+    assert isinstance(bars, Figure) and [a.get_title() for a in bars.axes] == [
+        "FD_rand",
+        "KID_rand_mean",
+    ]
+    assert [a.get_title() for a in plot_similarity_bars(table).axes] == [
+        "ssim_nn_mean",
+        "psnr_nn_mean",
+    ]
+
+
+def test_pipeline_shares_the_reference_and_ends_in_the_table():
+    pipeline = create_pipeline()
+    names = {node.name for node in pipeline.nodes}
+    assert {"compute_evaluation_reference", "stylegan.evaluate_architecture"} <= names
+    assert {"comparison_table", "comparison_table_md", "fid_kid_bars"} <= pipeline.all_outputs()
+    assert "evaluation_real_reference" not in pipeline.inputs()

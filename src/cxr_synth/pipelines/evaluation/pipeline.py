@@ -6,6 +6,7 @@ import warnings
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines import for_architecture
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
     compute_real_reference,
@@ -68,14 +69,12 @@ def architecture_template() -> Pipeline:
 
 def architecture_pipeline(architecture: str) -> Pipeline:
     """``evaluate_<architecture>``: the shared reference and one architecture's report."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
-    return reference_pipeline() + Pipeline(
+    return reference_pipeline() + for_architecture(
         architecture_template(),
-        namespace=architecture,
+        architecture,
+        "evaluation",
         inputs=SHARED_INPUTS,
         parameters={"params:evaluation", "params:evaluation.closest_pairs"},
-        tags=["evaluation", architecture],
     )
 
 

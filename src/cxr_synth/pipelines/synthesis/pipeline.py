@@ -5,6 +5,7 @@ import warnings
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines import for_architecture
 from cxr_synth.pipelines.synthesis.nodes import (
     generate_images,
     plot_synthesis_grid,
@@ -35,13 +36,8 @@ def architecture_template() -> Pipeline:
 
 def architecture_pipeline(architecture: str) -> Pipeline:
     """``synthesize_<architecture>``: one architecture's synthetic images."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
-    return Pipeline(
-        architecture_template(),
-        namespace=architecture,
-        parameters={"params:synthesis"},
-        tags=["synthesis", architecture],
+    return for_architecture(
+        architecture_template(), architecture, "synthesis", parameters={"params:synthesis"}
     )
 
 

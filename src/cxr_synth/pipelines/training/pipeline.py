@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines import for_architecture
 from cxr_synth.pipelines.training.nodes import (
     compute_reference_stats,
     plot_fid_curve,
@@ -70,14 +71,12 @@ def architecture_template() -> Pipeline:
 
 def architecture_pipeline(architecture: str) -> Pipeline:
     """``train_<architecture>``: the reference statistics and one architecture's training."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
-    return reference_pipeline() + Pipeline(
+    return reference_pipeline() + for_architecture(
         architecture_template(),
-        namespace=architecture,
+        architecture,
+        "training",
         inputs=SHARED_INPUTS,
         parameters={"params:training"},
-        tags=["training", architecture],
     )
 
 

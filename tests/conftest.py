@@ -28,28 +28,97 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch) -> Iterator[Path]:
+def make_project(path: Path) -> Path:
     """A throw-away Kedro project: pyproject.toml and conf/ (without the user's conf/local).
 
     Kedro resolves catalog paths against the project path and MLflow's sqlite store against
-    the working directory, so end-to-end runs write data/, mlflow.db and mlruns/ here, never
+    the working directory, so end-to-end runs write data/, mlflow.db and mlruns/ there, never
     into the real project. ``src/`` stays empty: the installed ``cxr_synth`` package is used.
     """
-    shutil.copytree(
-        PROJECT_ROOT / "conf", tmp_path / "conf", ignore=shutil.ignore_patterns("local")
-    )
-    (tmp_path / "conf" / "local").mkdir()
-    (tmp_path / "src").mkdir()
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path)
-    monkeypatch.chdir(tmp_path)
-    yield tmp_path
-    # kedro-mlflow ends its run in the store, but MLflow's in-process run stack can keep a
-    # stale entry; clear it so the next session in this process starts its own run.
+    shutil.copytree(PROJECT_ROOT / "conf", path / "conf", ignore=shutil.ignore_patterns("local"))
+    (path / "conf" / "local").mkdir()
+    (path / "src").mkdir()
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", path)
+    return path
+
+
+def end_stale_mlflow_runs() -> None:
+    """kedro-mlflow ends its run in the store, but MLflow's in-process run stack can keep a
+    stale entry; clear it so the next session in this process starts its own run."""
     import mlflow
 
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Iterator[Path]:
+    """An empty throw-away project (``make_project``), the working directory during the test."""
+    make_project(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+    end_stale_mlflow_runs()
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory) -> Iterator[Path]:
+    """One ``kedro run`` of the whole default study at tiny sizes (``TINY_STUDY``), shared by
+    every test that inspects its outputs; treat it as read-only."""
+    path = make_project(tmp_path_factory.mktemp("tiny_study"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(path)
+        try:
+            run_kedro(path, ["__default__"], params=TINY_STUDY)
+        finally:
+            end_stale_mlflow_runs()
+    yield path
+
+
+TINY_DEMO = {
+    "demo_data.image_size": 96,
+    "demo_data.nih.n_patients": 16,
+    "demo_data.seg.n_images": 6,
+    "preprocessing.resolution": 32,
+    "training.loop.epochs": 1,
+    "training.loop.batch_size": 8,
+    "training.loop.log_every": 1,
+    "training.evaluation.n_real": 16,
+    "training.evaluation.n_fake": 16,
+    "training.evaluation.backbone": "random",
+    **{f"{arch}.model.options.g_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
+    **{f"{arch}.model.options.d_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
+    "wgan_gp.model.options.n_critic": 1,  # a tiny epoch has too few steps for 5 critic steps
+    "stylegan.model.options": {
+        "g_width": 8,
+        "d_width": 8,
+        "max_width": 8,
+        "w_dim": 8,
+        "mapping_layers": 2,
+    },
+}
+"""Demo data, preprocessing and GAN training at the smallest sizes that still exercise them."""
+
+TINY_STUDY = {
+    **TINY_DEMO,
+    "synthesis.n_images": 16,
+    "synthesis.batch_size": 8,
+    "synthesis.grid.n_columns": 4,
+    "evaluation.backbone": "random",
+    "evaluation.batch_size": 16,
+    "evaluation.kid_subsets": 10,
+    "evaluation.ms_ssim_pairs": 10,
+    "evaluation.nn_candidates": 2,
+    "evaluation.closest_pairs": 4,
+    "pair_training.loop.epochs": 1,
+    "pair_training.loop.batch_size": 4,
+    "pair_training.loop.log_every": 1,
+    "pair_training.evaluation.n_fake": 8,
+    "pair_training.evaluation.backbone": "random",
+    "segmentation.seeds": [0, 1],
+    "segmentation.unet.epochs": 1,
+    "segmentation.unet.base_width": 4,
+}
+"""``TINY_DEMO`` plus synthesis, evaluation and segmentation at tiny sizes: the whole study."""
 
 
 def nested(params: dict) -> dict:

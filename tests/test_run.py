@@ -8,34 +8,11 @@ import pandas as pd
 import pytest
 
 from cxr_synth.models.registry import ARCHITECTURES
-from tests.conftest import run_kedro, shared_data
-
-TINY_DEMO = {
-    "demo_data.image_size": 96,
-    "demo_data.nih.n_patients": 16,
-    "demo_data.seg.n_images": 6,
-    "preprocessing.resolution": 32,
-    "training.loop.epochs": 1,
-    "training.loop.batch_size": 8,
-    "training.loop.log_every": 1,
-    "training.evaluation.n_real": 16,
-    "training.evaluation.n_fake": 16,
-    "training.evaluation.backbone": "random",
-    **{f"{arch}.model.options.g_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
-    **{f"{arch}.model.options.d_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
-    "wgan_gp.model.options.n_critic": 1,  # a tiny epoch has too few steps for 5 critic steps
-    "stylegan.model.options": {
-        "g_width": 8,
-        "d_width": 8,
-        "max_width": 8,
-        "w_dim": 8,
-        "mapping_layers": 2,
-    },
-}
+from tests.conftest import TINY_DEMO, run_kedro, shared_data
 
 
-def test_default_run_generates_demo_data_then_ingests_and_preprocesses(workdir):
-    run_kedro(workdir, ["__default__"], params=TINY_DEMO)
+def test_default_run_generates_demo_data_then_ingests_and_preprocesses(tiny_study):
+    workdir = tiny_study
 
     raw = workdir / "data/01_raw"
     assert (raw / "nih/Data_Entry_2017.csv").exists() and (raw / "nih/test_list.txt").exists()
@@ -74,11 +51,15 @@ def test_default_run_generates_demo_data_then_ingests_and_preprocesses(workdir):
     assert run["metrics.ingestion_metrics.manifest_rows"] == len(manifest)
     assert run["metrics.proposed.images_per_s"] > 0
     children = runs[runs["tags.mlflow.parentRunId"] == run["run_id"]]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(ARCHITECTURES)
+    gans = [*ARCHITECTURES, *(f"{a}.pairs" for a in ARCHITECTURES)]  # NIH images; image+mask
+    unets = [f"unet.{m}.seed{s}" for m in ("none", "classic", *ARCHITECTURES) for s in (0, 1)]
+    assert sorted(children["tags.mlflow.runName"]) == sorted(gans + unets)
+    trained = children[children["tags.mlflow.runName"].isin(gans)]
     assert (
-        children["metrics.train/g_loss"].notna().all()
-        and children["metrics.eval/fid"].notna().all()
+        trained["metrics.train/g_loss"].notna().all() and trained["metrics.eval/fid"].notna().all()
     )
+    segmented = children[children["tags.mlflow.runName"].isin(unets)]
+    assert segmented["metrics.test/dice"].between(0, 1).all()
     artifacts = mlflow.MlflowClient().list_artifacts(run["run_id"], "dcgan")
     assert {"dcgan/generator.pt", "dcgan/loss_curves.png"} <= {a.path for a in artifacts}
 

@@ -1,4 +1,4 @@
-"""The whole study end to end through a real KedroSession: ... -> training -> synthesis -> evaluation."""
+"""The whole study end to end through a real KedroSession: ... -> evaluation -> segmentation."""
 
 import mlflow
 import numpy as np
@@ -7,25 +7,10 @@ import pytest
 from PIL import Image
 
 from cxr_synth.models.registry import ARCHITECTURES
-from tests.conftest import run_kedro
-from tests.test_run import TINY_DEMO
-
-TINY_STUDY = {
-    **TINY_DEMO,
-    "synthesis.n_images": 16,
-    "synthesis.batch_size": 8,
-    "synthesis.grid.n_columns": 4,
-    "evaluation.backbone": "random",
-    "evaluation.batch_size": 16,
-    "evaluation.kid_subsets": 10,
-    "evaluation.ms_ssim_pairs": 10,
-    "evaluation.nn_candidates": 2,
-    "evaluation.closest_pairs": 4,
-}
 
 
-def test_default_run_ends_in_the_comparison_table(workdir):
-    run_kedro(workdir, ["__default__"], params=TINY_STUDY)
+def test_default_run_ends_in_the_comparison_table(tiny_study):
+    workdir = tiny_study
 
     out = workdir / "data/07_model_output"
     for arch in ARCHITECTURES:
@@ -51,8 +36,7 @@ def test_default_run_ends_in_the_comparison_table(workdir):
     for figure in ("synthesis_grid", "fid_kid_bars", "ssim_psnr_bars"):
         assert (reporting / f"{figure}.png").exists()
 
-    # The store kedro-mlflow logged to (left as the current tracking URI by the session).
-    client = mlflow.MlflowClient()
+    client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("cxr_synth")
     runs = client.search_runs(
         [experiment.experiment_id], "metrics.`eval.proposed.FD_rand` > -1", max_results=1
@@ -61,3 +45,28 @@ def test_default_run_ends_in_the_comparison_table(workdir):
     assert runs and runs[0].data.metrics["eval.proposed.FD_rand"] == pytest.approx(fd)
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
     assert {"comparison_table.csv", "comparison_table.md", "fid_kid_bars.png"} <= artifacts
+
+
+def test_default_run_ends_in_the_dice_table_and_figure_10(tiny_study):
+    reporting = tiny_study / "data/08_reporting"
+    summary = pd.read_csv(reporting / "segmentation/summary.csv")
+    methods = ["none", "classic", *ARCHITECTURES]
+    assert list(summary["method"]) == methods
+    assert (summary["n_seeds"] == 2).all() and summary["dice_mean"].between(0, 1).all()
+    assert summary["dice_std"].notna().all()  # two seeds: a spread exists
+    assert summary.set_index("method").loc[list(ARCHITECTURES), "n_synthetic"].gt(0).all()
+    assert "Wilcoxon" in (reporting / "segmentation/summary.md").read_text()
+    assert (reporting / "segmentation/dice.png").exists()
+
+    runs = pd.read_csv(reporting / "segmentation/dcgan_runs.csv")
+    test_images = pd.read_parquet(tiny_study / "data/05_model_input/seg_split_index.parquet")
+    test_stems = set(test_images.loc[test_images["split"] == "test", "stem"])
+    assert set(runs["image"]) == test_stems and set(runs["seed"]) == {0, 1}
+
+    masks = np.load(tiny_study / "data/07_model_output/dcgan/pairs/masks.npy")
+    images = np.load(tiny_study / "data/07_model_output/dcgan/pairs/images.npy")
+    assert masks.shape == images.shape and set(np.unique(masks)) <= {0, 1}
+
+    table = pd.read_csv(reporting / "study_comparison_table.csv").set_index("architecture")
+    dice = summary.set_index("method")["dice_mean"]
+    np.testing.assert_allclose(table.loc[list(ARCHITECTURES), "dice"], dice[list(ARCHITECTURES)])

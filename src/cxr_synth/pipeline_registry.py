@@ -9,6 +9,7 @@ from cxr_synth.pipelines import (
     evaluation,
     ingestion,
     preprocessing,
+    segmentation,
     synthesis,
     training,
 )
@@ -28,6 +29,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "training": training.create_pipeline(),
         "synthesis": synthesis.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
+        "segmentation": segmentation.create_pipeline(),
     }
     return {
         "demo_data": demo_data.create_pipeline(),

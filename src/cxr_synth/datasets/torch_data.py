@@ -30,8 +30,22 @@ def build_augmentation(
     return v2.Compose(steps) if steps else None
 
 
+def check_arrays(images: np.ndarray, masks: np.ndarray | None = None) -> None:
+    """Images must be uint8 (N, H, W); masks, if any, uint8 (0/1 or 0/255) or bool of that shape."""
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"images must be a (N, H, W) uint8 array, got {images.shape} {images.dtype}"
+        )
+    if masks is None:
+        return
+    if masks.shape != images.shape:
+        raise ValueError(f"masks {masks.shape} must match images {images.shape}")
+    if masks.dtype not in (np.uint8, np.bool_):
+        raise ValueError(f"masks must be uint8 (0/1 or 0/255) or bool, got {masks.dtype}")
+
+
 class ChestXrayDataset(Dataset):
-    """Images (N, H, W) uint8 — and optionally aligned masks in {0, 1} — as (C, H, W) float tensors.
+    """Images (N, H, W) uint8 — and optionally aligned masks (foreground > 0) — as (C, H, W) float tensors.
 
     Pixel values are scaled to [-1, 1], the generator's tanh range. With ``masks`` each item has
     two channels (image, mask), both in [-1, 1] and transformed identically, so a GAN can learn
@@ -46,12 +60,7 @@ class ChestXrayDataset(Dataset):
         rows: np.ndarray | None = None,
         augmentation: v2.Transform | None = None,
     ) -> None:
-        if images.ndim != 3 or images.dtype != np.uint8:
-            raise ValueError(
-                f"images must be a (N, H, W) uint8 array, got {images.shape} {images.dtype}"
-            )
-        if masks is not None and masks.shape != images.shape:
-            raise ValueError(f"masks {masks.shape} must match images {images.shape}")
+        check_arrays(images, masks)
         self.images, self.masks = images, masks
         self.rows = np.arange(len(images)) if rows is None else np.asarray(rows)
         self.augmentation = augmentation
@@ -63,8 +72,6 @@ class ChestXrayDataset(Dataset):
         row = int(self.rows[index])
         channels = [torch.from_numpy(np.array(self.images[row], dtype=np.float32)) / 127.5 - 1.0]
         if self.masks is not None:
-            channels.append(
-                torch.from_numpy(np.array(self.masks[row], dtype=np.float32)) * 2.0 - 1.0
-            )
+            channels.append(torch.from_numpy(np.asarray(self.masks[row]) > 0).float() * 2.0 - 1.0)
         item = torch.stack(channels)
         return self.augmentation(item) if self.augmentation is not None else item

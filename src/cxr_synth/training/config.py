@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def reject_unknown_keys(params: Mapping[str, Any], config: type, what: str) -> None:
+    """Raise ``ValueError`` naming every key of ``params`` that is not a field of ``config``
+    (with the closest valid key: YAML typos must not be silently ignored)."""
+    known = {f.name for f in fields(config)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ValueError(
+            f"Unknown {what} parameter(s): {', '.join(hints)}. "
+            f"Valid keys: {', '.join(sorted(known))}."
+        )
 
 
 @dataclass(frozen=True)
@@ -78,17 +95,7 @@ class TrainConfig:
     def from_dict(cls, params: dict[str, Any] | None) -> TrainConfig:
         """Build from YAML parameters; unknown keys raise ``ValueError`` naming the close match."""
         params = dict(params or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, known, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-            raise ValueError(
-                f"Unknown training parameter(s): {', '.join(hints)}. "
-                f"Valid keys: {', '.join(sorted(known))}."
-            )
+        reject_unknown_keys(params, cls, "training")
         if params.get("checkpoint_dir") is not None:
             params["checkpoint_dir"] = str(params["checkpoint_dir"])
         return cls(**params)

@@ -337,7 +337,7 @@ class _Trainer:
             desc=f"{self.gan.name} {epoch}/{config.epochs}",
             unit="step",
             leave=False,
-            disable=not (self.info.is_main and _interactive()),
+            disable=not (self.info.is_main and interactive()),
         )
         began = time.perf_counter()
         for i, batch in enumerate(self._loader(epoch)):
@@ -470,7 +470,10 @@ class _Trainer:
 
     @torch.no_grad()
     def _sample_grid(self) -> np.ndarray:
-        """Images from the fixed noise as one uint8 grid (HxW for grayscale, else HxWx3)."""
+        """Images from the fixed noise as one uint8 grid (HxW for grayscale, else HxWx3).
+
+        Two-channel (image, mask) samples are shown as image and mask side by side, grayscale.
+        """
         from torchvision.utils import make_grid  # deferred: torchvision takes seconds to import
 
         generator = self._eval_generator()
@@ -478,6 +481,8 @@ class _Trainer:
         generator.eval()
         images = generator(self.fixed_z).float().cpu()
         generator.train(was_training)
+        if images.shape[1] == 2:
+            images = torch.cat([images[:, :1], images[:, 1:]], dim=3)
         nrow = max(1, int(math.sqrt(images.shape[0])))
         grid = make_grid(images, nrow=nrow, normalize=True, value_range=(-1, 1))
         grid = (grid * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
@@ -615,7 +620,7 @@ def _isolated_rng(seed: int) -> Iterator[None]:
         restore_rng_state(saved)
 
 
-def _interactive() -> bool:
+def interactive() -> bool:
     """A terminal or a notebook: where a progress bar helps (not log files, not CI)."""
     return sys.stderr.isatty() or "ipykernel" in sys.modules
 

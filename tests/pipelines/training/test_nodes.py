@@ -78,6 +78,26 @@ def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_pa
     assert sample.shape == (2, 1, 32, 32) and sample.abs().max() <= 1
 
 
+def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
+    images, index = data
+    masks = (images > 127).astype(np.uint8)
+    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    training = {
+        **TRAINING,
+        "checkpoint_root": str(tmp_path),
+        "loop": {**TRAINING["loop"], "epochs": 1},
+    }
+    model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
+    generator, spec, history, metrics, grid = train_generator(
+        images, index, reference, model, {}, training, masks
+    )
+    assert spec["channels"] == 2 and np.isfinite(history["fid"]).all()
+    assert "dcgan.pairs.best_fd_rand" in metrics  # never collides with the 1-channel run's keys
+    with torch.no_grad():
+        assert generator.eval()(torch.randn(2, spec["latent_dim"])).shape == (2, 2, 32, 32)
+    assert grid.mode == "L" and grid.size[0] > grid.size[1]  # image | mask side by side
+
+
 def test_loop_overrides_win_over_shared_settings(data, tmp_path):
     images, index = data
     reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])

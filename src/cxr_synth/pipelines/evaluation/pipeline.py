@@ -60,7 +60,7 @@ def architecture_template() -> Pipeline:
                     "nih_images_array",
                     "params:evaluation.closest_pairs",
                 ],
-                outputs="closest_pairs",
+                outputs="closest_pairs@matplotlib",
                 name="plot_closest_pairs",
             ),
         ]
@@ -96,13 +96,13 @@ def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipel
                 Node(
                     plot_distribution_bars,
                     inputs=["comparison_table", "evaluation_baseline"],
-                    outputs="fid_kid_bars",
+                    outputs="fid_kid_bars@matplotlib",
                     name="plot_distribution_bars",
                 ),
                 Node(
                     plot_similarity_bars,
                     inputs="comparison_table",
-                    outputs="ssim_psnr_bars",
+                    outputs="ssim_psnr_bars@matplotlib",
                     name="plot_similarity_bars",
                 ),
             ],

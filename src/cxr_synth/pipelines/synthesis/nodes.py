@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
+from tqdm.auto import tqdm
 
 from cxr_synth.metrics.features import to_uint8_images
 from cxr_synth.models.registry import build_gan
@@ -42,12 +43,12 @@ def _accepts_truncation(generator: nn.Module) -> bool:
     return "truncation_psi" in inspect.signature(generator.forward).parameters
 
 
-def generate_images(
+def sample_generator(
     state_dict: Mapping[str, torch.Tensor], spec: Mapping[str, Any], synthesis: Mapping[str, Any]
 ) -> np.ndarray:
-    """Sample ``synthesis.n_images`` images, uint8 (N, H, W), reproducibly from ``synthesis.seed``.
+    """Sample ``synthesis.n_images`` items, uint8 (N, C, H, W), reproducibly from ``synthesis.seed``.
 
-    Noise is drawn on the CPU from one seeded stream (so the images do not depend on the batch
+    Noise is drawn on the CPU from one seeded stream (so the samples do not depend on the batch
     size or the device); ``synthesis.truncation_psi`` applies to generators that take it (StyleGAN).
     """
     n_images, batch_size = int(synthesis["n_images"]), int(synthesis["batch_size"])
@@ -64,16 +65,27 @@ def generate_images(
     elif psi != 1.0:
         logger.info("%s has no truncation; truncation_psi=%s ignored", spec["architecture"], psi)
     noise = torch.Generator().manual_seed(int(synthesis["seed"]))
-    images = np.empty((n_images, int(spec["resolution"]), int(spec["resolution"])), np.uint8)
+    size = int(spec["resolution"])
+    samples = np.empty((n_images, int(spec.get("channels", 1)), size, size), np.uint8)
     with torch.no_grad():
-        for start in range(0, n_images, batch_size):
+        for start in tqdm(range(0, n_images, batch_size), desc=f"sampling {spec['architecture']}"):
             z = torch.randn(
                 min(batch_size, n_images - start), int(spec["latent_dim"]), generator=noise
             )
-            fake = generator(z.to(device), **kwargs)[:, :1].float().cpu()
-            images[start : start + len(z)] = to_uint8_images(fake.clamp(-1, 1))[:, 0].numpy()
-    logger.info("%s: %d synthetic images on %s", spec["architecture"], n_images, device)
-    return images
+            fake = generator(z.to(device), **kwargs).float().cpu()
+            per_channel = fake.clamp(-1, 1).reshape(-1, 1, size, size)
+            samples[start : start + len(z)] = (
+                to_uint8_images(per_channel).reshape(fake.shape).numpy()
+            )
+    logger.info("%s: %d samples on %s", spec["architecture"], n_images, device)
+    return samples
+
+
+def generate_images(
+    state_dict: Mapping[str, torch.Tensor], spec: Mapping[str, Any], synthesis: Mapping[str, Any]
+) -> np.ndarray:
+    """Synthetic images, uint8 (N, H, W): the image channel of ``sample_generator``."""
+    return np.ascontiguousarray(sample_generator(state_dict, spec, synthesis)[:, 0])
 
 
 def to_png_partitions(images: np.ndarray) -> dict[str, Callable[[], Image.Image]]:

@@ -55,7 +55,7 @@ def grid_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
                         "grid": "params:synthesis.grid",
                         **{name: f"{name}.synthetic_images" for name in architectures},
                     },
-                    outputs="synthesis_grid",
+                    outputs="synthesis_grid@matplotlib",
                     name="plot_synthesis_grid",
                     tags=["synthesis"],
                 )

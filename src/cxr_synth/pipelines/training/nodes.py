@@ -83,14 +83,18 @@ def train_generator(
     model: Mapping[str, Any],
     loop: Mapping[str, Any],
     training: Mapping[str, Any],
+    masks: np.ndarray | None = None,
 ) -> tuple[nn.Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
     """Train one architecture on the preprocessed images; return the best-FID generator.
 
     ``model``: ``{architecture, options}`` (see ``cxr_synth.models.registry``); ``loop``: this
     architecture's overrides of ``training.loop``; ``training``: the shared section
-    (``data``, ``loop``, ``evaluation``, ``checkpoint_root``).
+    (``data``, ``loop``, ``evaluation``, ``checkpoint_root``). With ``masks`` (aligned with
+    ``images``) the GAN learns 2-channel (image, mask) pairs; FID is measured on the image channel.
     """
     architecture = model["architecture"]
+    channels = 1 if masks is None else 2
+    label = architecture if masks is None else f"{architecture}.pairs"
     config_params = {
         "checkpoint_dir": f"{training['checkpoint_root']}/{architecture}",
         **training["loop"],
@@ -100,10 +104,11 @@ def train_generator(
     data = training["data"]
     resolution = int(images.shape[-1])
     gan = build_gan(
-        architecture, resolution=resolution, channels=1, **dict(model.get("options") or {})
+        architecture, resolution=resolution, channels=channels, **dict(model.get("options") or {})
     )
     dataset = ChestXrayDataset(
         images,
+        masks=masks,
         rows=_training_rows(index, list(data["splits"])),
         augmentation=build_augmentation(data["rotation_degrees"], data["horizontal_flip"]),
     )
@@ -111,17 +116,19 @@ def train_generator(
         FeatureStats.from_dict(reference_stats), training["evaluation"], gan.latent_dim
     )
     logger.info(
-        "training %s on %d images at %d², Fréchet distance reported as %s",
-        architecture,
+        "training %s on %d %s at %d², Fréchet distance reported as %s",
+        label,
         len(dataset),
+        "images" if masks is None else "image/mask pairs",
         resolution,
         fid_label,
     )
 
-    with child_run(architecture) as tracker:
+    with child_run(label) as tracker:
         tracker.log_params(
             {
                 "architecture": architecture,
+                "channels": channels,
                 **{f"model.{k}": v for k, v in (model.get("options") or {}).items()},
             }
         )
@@ -133,7 +140,7 @@ def train_generator(
         "architecture": architecture,
         "options": dict(model.get("options") or {}),
         "resolution": resolution,
-        "channels": 1,
+        "channels": channels,
         "latent_dim": gan.latent_dim,
         "best_epoch": result.best_epoch,
         "best_fid": result.best_score,
@@ -143,10 +150,10 @@ def train_generator(
         "precision": result.precision,
     }
     metrics = {
-        f"{architecture}.best_{fid_label.lower()}": result.best_score,
-        f"{architecture}.best_epoch": result.best_epoch,
-        f"{architecture}.images_per_s": result.timing.get("images_per_s"),
-        f"{architecture}.train_hours": result.timing.get("train_time_s", 0.0) / 3600,
+        f"{label}.best_{fid_label.lower()}": result.best_score,
+        f"{label}.best_epoch": result.best_epoch,
+        f"{label}.images_per_s": result.timing.get("images_per_s"),
+        f"{label}.train_hours": result.timing.get("train_time_s", 0.0) / 3600,
     }
     summary = {
         key: {"value": float(value), "step": 0}

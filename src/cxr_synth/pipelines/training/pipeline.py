@@ -34,8 +34,12 @@ def reference_pipeline() -> Pipeline:
     )
 
 
-def architecture_template() -> Pipeline:
-    """Train, then plot; dataset names are prefixed with the architecture by ``namespace``."""
+def architecture_template(paired: bool = False) -> Pipeline:
+    """Train, then plot; dataset names are prefixed with the architecture by ``namespace``.
+
+    ``paired=True`` adds the ``masks`` input: the GAN then learns 2-channel (image, mask) pairs
+    (the segmentation pipeline maps the inputs to the lung-mask set).
+    """
     return Pipeline(
         [
             Node(
@@ -47,13 +51,14 @@ def architecture_template() -> Pipeline:
                     "params:model",
                     "params:loop",
                     "params:training",
+                    *(["masks"] if paired else []),
                 ],
                 outputs=[
                     "generator",
                     "generator_spec",
                     "history",
                     "training_metrics",
-                    "sample_grid",
+                    "sample_grid@png",
                 ],
                 name="train_generator",
                 tags=["training", "gpu"],
@@ -61,10 +66,15 @@ def architecture_template() -> Pipeline:
             Node(
                 plot_loss_curves,
                 ["history", "generator_spec"],
-                "loss_curves",
+                "loss_curves@matplotlib",
                 name="plot_loss_curves",
             ),
-            Node(plot_fid_curve, ["history", "generator_spec"], "fid_curve", name="plot_fid_curve"),
+            Node(
+                plot_fid_curve,
+                ["history", "generator_spec"],
+                "fid_curve@matplotlib",
+                name="plot_fid_curve",
+            ),
         ]
     )
 

@@ -1,0 +1,340 @@
+"""Segmentation glue: the lung-mask set, synthetic pairs and U-Net runs in, Dice tables out.
+
+The U-Net and its training live in ``cxr_synth.models.unet`` and ``cxr_synth.segmentation``;
+GAN pairs come from the training template run on 2-channel (image, mask) data.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from scipy import stats
+from torch.utils.data import ConcatDataset
+
+from cxr_synth.pipelines.synthesis.nodes import sample_generator
+from cxr_synth.segmentation import (
+    SegmentationConfig,
+    SegmentationDataset,
+    build_classic_augmentation,
+    evaluate_unet,
+    train_unet,
+)
+from cxr_synth.training.tracking import child_run
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+UNUSED = "train_unused"  # real training images left out by the low-data setting
+
+
+def split_segmentation_set(
+    index: pd.DataFrame, split: Mapping[str, Any], low_data: Mapping[str, Any]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Patient-level train/val/test split of ``seg_index``, then the low-data subset of train.
+
+    Every image of a patient lands in one split. Training images left out by ``low_data``
+    (``n_train`` images, else ``fraction`` of them, whole patients) are marked ``train_unused``.
+    Returns the index with a ``split`` column and a summary (counts per split).
+    """
+    if index.empty:
+        raise ValueError(
+            "seg_index is empty: no image/mask pair was preprocessed (see seg_rejects)"
+        )
+    rng = np.random.default_rng(int(split["seed"]))
+    patients = np.array(sorted(index["patient_id"].unique()))
+    rng.shuffle(patients)
+    n_test = max(1, round(len(patients) * float(split["test_fraction"])))
+    n_val = max(1, round(len(patients) * float(split["val_fraction"])))
+    if n_test + n_val >= len(patients):
+        raise ValueError(
+            f"{len(patients)} patients cannot fill train, val ({n_val}) and test ({n_test}); "
+            "lower segmentation.split.val_fraction/test_fraction or add images"
+        )
+    assigned = {p: "test" for p in patients[:n_test]}
+    assigned |= {p: "val" for p in patients[n_test : n_test + n_val]}
+    train_patients = patients[n_test + n_val :]
+    counts = index["patient_id"].value_counts()
+    wanted = _low_data_count(int(counts[train_patients].sum()), low_data)
+    kept = 0
+    for patient in train_patients:  # already shuffled: a seeded subset of whole patients
+        use = kept < wanted
+        assigned[patient] = "train" if use else UNUSED
+        kept += int(counts[patient]) if use else 0
+    result = index.assign(split=index["patient_id"].map(assigned))
+    summary = {
+        "images": result["split"].value_counts().reindex([*SPLITS, UNUSED], fill_value=0).to_dict(),
+        "patients": {
+            s: int(result.loc[result["split"] == s, "patient_id"].nunique())
+            for s in [*SPLITS, UNUSED]
+        },
+    }
+    summary["images"] = {k: int(v) for k, v in summary["images"].items()}
+    logger.info("segmentation split (images): %s", summary["images"])
+    return result, summary
+
+
+def _low_data_count(n_available: int, low_data: Mapping[str, Any]) -> int:
+    if low_data.get("n_train") is not None:
+        wanted = int(low_data["n_train"])
+        if wanted < 1:
+            raise ValueError(f"segmentation.low_data.n_train must be >= 1, got {wanted}")
+        if wanted > n_available:
+            logger.warning(
+                "low_data.n_train=%d > %d training images: using all", wanted, n_available
+            )
+        return min(wanted, n_available)
+    fraction = float(low_data.get("fraction", 1.0))
+    if not 0 < fraction <= 1:
+        raise ValueError(f"segmentation.low_data.fraction must be in (0, 1], got {fraction}")
+    return max(1, math.ceil(n_available * fraction))
+
+
+def sample_labelled_pairs(
+    state_dict: Mapping[str, torch.Tensor],
+    spec: Mapping[str, Any],
+    split_index: pd.DataFrame,
+    segmentation: Mapping[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``synthetic_ratio`` x (real training images) pairs from a 2-channel generator.
+
+    Returns uint8 images (N, H, W) and binary masks (N, H, W): the mask channel thresholded at
+    the middle of its range (generator output 0 of [-1, 1]).
+    """
+    if int(spec.get("channels", 1)) != 2:
+        raise ValueError(
+            f"{spec['architecture']} generator has {spec.get('channels', 1)} channel(s); labelled "
+            "pairs need the 2-channel generator of the segmentation pipeline (pairs.<arch>)"
+        )
+    n_real = int((split_index["split"] == "train").sum())
+    n_pairs = round(n_real * float(segmentation["synthetic_ratio"]))
+    if n_pairs < 1:
+        return _empty_pairs(int(spec["resolution"]))
+    samples = sample_generator(state_dict, spec, {**segmentation["synthesis"], "n_images": n_pairs})
+    images = np.ascontiguousarray(samples[:, 0])
+    masks = (samples[:, 1] >= 128).astype(np.uint8)
+    logger.info(
+        "%s: %d synthetic pairs, mean lung fraction %.3f",
+        spec["architecture"],
+        n_pairs,
+        masks.mean(),
+    )
+    return images, masks
+
+
+def _empty_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros((0, size, size), np.uint8), np.zeros((0, size, size), np.uint8)
+
+
+def _rows(split_index: pd.DataFrame, split: str) -> np.ndarray:
+    rows = split_index.loc[split_index["split"] == split, "row"].to_numpy()
+    if rows.size == 0:
+        raise ValueError(f"the segmentation split has no {split!r} image; see segmentation.split")
+    return rows
+
+
+def run_segmentation_experiment(
+    images: np.ndarray,
+    masks: np.ndarray,
+    split_index: pd.DataFrame,
+    segmentation: Mapping[str, Any],
+    method: str,
+    synthetic_images: np.ndarray | None = None,
+    synthetic_masks: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Train one U-Net per seed with ``method``'s training set; Dice/IoU per real test image.
+
+    ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
+    brightness/contrast) or an architecture name (real + that GAN's synthetic pairs, no classic
+    augmentation, so the GAN's effect is measured alone). Returns one row per (seed, test image).
+    """
+    train_rows, val_rows, test_rows = (_rows(split_index, s) for s in SPLITS)
+    augmentation = (
+        build_classic_augmentation(**segmentation["classic_augmentation"])
+        if method == "classic"
+        else None
+    )
+    real = SegmentationDataset(images, masks, rows=train_rows, augmentation=augmentation)
+    parts = [real]
+    n_synthetic = 0 if synthetic_images is None else len(synthetic_images)
+    if n_synthetic:
+        parts.append(SegmentationDataset(synthetic_images, synthetic_masks))
+    train_set = ConcatDataset(parts)
+    stems = split_index.set_index("row").loc[test_rows, "stem"].to_numpy()
+    test_images, test_masks = np.asarray(images[test_rows]), np.asarray(masks[test_rows])
+    val_images, val_masks = np.asarray(images[val_rows]), np.asarray(masks[val_rows])
+
+    frames = []
+    for seed in segmentation["seeds"]:
+        config = SegmentationConfig.from_dict({**segmentation["unet"], "seed": int(seed)})
+        with child_run(f"unet.{method}.seed{seed}") as tracker:
+            result = train_unet(
+                train_set, val_images, val_masks, config, description=f"unet {method} s{seed}"
+            )
+            scores = evaluate_unet(
+                result.model,
+                test_images,
+                test_masks,
+                batch_size=int(segmentation["eval_batch_size"]),
+                device=config.device,
+            )
+            tracker.log_params(
+                {"method": method, "seed": seed, "n_real": len(real), "n_synthetic": n_synthetic}
+            )
+            for row in result.history:
+                tracker.log_metrics(
+                    {k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"])
+                )
+            tracker.log_metrics(
+                {"test/dice": scores["dice_mean"], "test/iou": scores["iou_mean"]}, step=0
+            )
+        logger.info(
+            "U-Net %s seed %s: test Dice %.4f ± %.4f over %d images (best epoch %d)",
+            method,
+            seed,
+            scores["dice_mean"],
+            scores["dice_std"],
+            len(test_rows),
+            result.best_epoch,
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "seed": int(seed),
+                    "image": stems,
+                    "dice": scores["dice"],
+                    "iou": scores["iou"],
+                    "best_epoch": result.best_epoch,
+                    "best_val_dice": result.best_val_dice,
+                    "epochs_run": result.epochs_run,
+                    "train_time_s": result.train_time_s,
+                    "n_real": len(real),
+                    "n_synthetic": n_synthetic,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Dice/IoU per method (mean ± std over seeds) and the paired comparison with ``none``.
+
+    ``dice_delta_vs_none``: mean over seeds of (method - none) test Dice, same seeds;
+    ``p_value``: Wilcoxon signed-rank test on per-image Dice (averaged over seeds) of the method
+    against ``none`` on the same real test images. Returns the table and its Markdown version.
+    """
+    results = pd.concat(runs.values(), ignore_index=True)
+    per_seed = results.groupby(["method", "seed"], sort=False).agg(
+        dice=("dice", "mean"),
+        iou=("iou", "mean"),
+        n_real=("n_real", "first"),
+        n_synthetic=("n_synthetic", "first"),
+        epochs_run=("epochs_run", "first"),
+    )
+    per_image = results.groupby(["method", "image"], sort=False)["dice"].mean()
+    rows = []
+    for method in results["method"].unique():
+        seeds = per_seed.loc[method]
+        row = {
+            "method": method,
+            "n_seeds": len(seeds),
+            "dice_mean": seeds["dice"].mean(),
+            "dice_std": seeds["dice"].std(ddof=1) if len(seeds) > 1 else math.nan,
+            "iou_mean": seeds["iou"].mean(),
+            "iou_std": seeds["iou"].std(ddof=1) if len(seeds) > 1 else math.nan,
+            "dice_delta_vs_none": math.nan,
+            "p_value": math.nan,
+            "n_real": int(seeds["n_real"].iloc[0]),
+            "n_synthetic": int(seeds["n_synthetic"].iloc[0]),
+            "n_test": int(per_image.loc[method].size),
+        }
+        if "none" in per_seed.index and method != "none":
+            paired = seeds["dice"] - per_seed.loc["none"]["dice"].reindex(seeds.index)
+            row["dice_delta_vs_none"] = paired.mean()
+            row["p_value"] = _wilcoxon(per_image.loc[method], per_image.loc["none"])
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    return table, _markdown(table)
+
+
+def _wilcoxon(method: pd.Series, baseline: pd.Series) -> float:
+    difference = method - baseline.reindex(method.index)
+    if len(difference) < 2 or np.allclose(difference, 0):
+        return math.nan
+    return float(stats.wilcoxon(difference.to_numpy()).pvalue)
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = [
+        "| method | Dice (mean ± std over seeds) | IoU | Δ Dice vs none | p (Wilcoxon) | real + synthetic |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.method} | {row.dice_mean:.4f} ± {row.dice_std:.4f} | "
+            f"{row.iou_mean:.4f} ± {row.iou_std:.4f} | {row.dice_delta_vs_none:+.4f} | "
+            f"{row.p_value:.3g} | {row.n_real} + {row.n_synthetic} |"
+        )
+    n_seeds, n_test = int(table["n_seeds"].max()), int(table["n_test"].max())
+    lines += [
+        "",
+        f"{n_seeds} seeds per method, {n_test} real test images (patient-disjoint, never "
+        "augmented). Δ: paired by seed; p: Wilcoxon signed-rank on per-image Dice vs `none`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_dice(summary: pd.DataFrame) -> Figure:
+    """Dice per augmentation method with error bars (the paper's Figure 10)."""
+    figure = Figure(figsize=(7, 3.5))
+    axis = figure.subplots()
+    positions = np.arange(len(summary))
+    colours = ["#888888" if m in ("none", "classic") else "#3b75af" for m in summary["method"]]
+    axis.bar(
+        positions,
+        summary["dice_mean"],
+        yerr=summary["dice_std"].fillna(0),
+        capsize=4,
+        color=colours,
+    )
+    axis.set_xticks(positions, summary["method"], rotation=20)
+    low = float(np.nanmin(summary["dice_mean"] - summary["dice_std"].fillna(0)))
+    axis.set_ylim(max(0.0, low - 0.05), 1.0)
+    axis.set(ylabel="test Dice (mean ± std over seeds)", title="U-Net lung segmentation")
+    figure.tight_layout()
+    return figure
+
+
+def add_dice_to_comparison(
+    comparison: pd.DataFrame, summary: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """The GAN comparison table with each architecture's Dice (U-Net trained with its pairs).
+
+    Also returns the Dice and IoU of every method as MLflow metrics (``seg.<method>.dice``...).
+    """
+    by_method = summary.set_index("method")
+    table = comparison.copy()
+    table["dice"] = table["architecture"].map(by_method["dice_mean"])
+    table.insert(
+        table.columns.get_loc("dice") + 1,
+        "dice_std",
+        table["architecture"].map(by_method["dice_std"]),
+    )
+    metrics = {
+        f"{method}.{name}": {"value": float(row[column]), "step": 0}
+        for method, row in by_method.iterrows()
+        for name, column in (
+            ("dice", "dice_mean"),
+            ("iou", "iou_mean"),
+            ("dice_delta", "dice_delta_vs_none"),
+        )
+        if math.isfinite(row[column])
+    }
+    return table, metrics

@@ -1,0 +1,24 @@
+"""U-Net lung segmentation in pure PyTorch (no Kedro): data, metrics, training, evaluation.
+
+``train_unet(SegmentationDataset(images, masks, rows, build_classic_augmentation()), val_images,
+val_masks, SegmentationConfig.from_dict(params))`` returns the best model by validation Dice;
+``evaluate_unet(model, images, masks)`` scores it per image.
+"""
+
+from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augmentation
+from cxr_synth.segmentation.evaluate import evaluate_unet, predict_masks
+from cxr_synth.segmentation.metrics import dice_bce_loss, dice_per_image, iou_per_image
+from cxr_synth.segmentation.train import SegmentationConfig, SegmentationResult, train_unet
+
+__all__ = [
+    "SegmentationConfig",
+    "SegmentationDataset",
+    "SegmentationResult",
+    "build_classic_augmentation",
+    "dice_bce_loss",
+    "dice_per_image",
+    "evaluate_unet",
+    "iou_per_image",
+    "predict_masks",
+    "train_unet",
+]

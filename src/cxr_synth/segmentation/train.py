@@ -1,0 +1,203 @@
+"""Training a U-Net for binary (lung) segmentation: Adam on Dice + BCE, early stopping on Dice.
+
+After every epoch the mean per-image Dice on the validation set (logits thresholded at 0)
+decides: a better Dice keeps a copy of the weights; ``patience`` epochs without one stop
+training. The returned model holds the best weights. A run is reproducible from its ``seed``
+(weights, batch order and augmentation draws) on the same device and thread count.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from cxr_synth.models.unet import UNet
+from cxr_synth.segmentation.evaluate import evaluate_unet, segmentation_precision
+from cxr_synth.segmentation.metrics import dice_bce_loss
+from cxr_synth.training.config import DEVICES, reject_unknown_keys
+from cxr_synth.training.devices import autocast_context, make_grad_scaler, resolve_device
+from cxr_synth.training.loop import interactive
+
+logger = logging.getLogger("cxr_synth.segmentation")
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    """How to train one U-Net; every field has a default. ``epochs`` and ``patience`` count epochs.
+
+    ``device`` "auto": cuda, else mps, else cpu. Precision: mixed (autocast) on CUDA, fp32
+    elsewhere.
+    """
+
+    epochs: int = 50
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 10  # epochs without a better validation Dice before stopping
+    base_width: int = 16
+    depth: int = 4  # down-sampling levels: image sides must be divisible by 2**depth
+    device: str = "auto"
+    seed: int = 0
+    num_workers: int = 0
+    max_steps_per_epoch: int | None = None  # cap on steps per epoch (tests, demos)
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("epochs", "batch_size", "patience", "base_width", "depth"):
+            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
+                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        for name in ("learning_rate", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                problems.append(f"{name} must be a number >= 0, got {value!r}")
+        if not _is_int(self.seed):
+            problems.append(f"seed must be an integer, got {self.seed!r}")
+        if not _is_int(self.num_workers) or self.num_workers < 0:
+            problems.append(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
+        if self.max_steps_per_epoch is not None and (
+            not _is_int(self.max_steps_per_epoch) or self.max_steps_per_epoch < 1
+        ):
+            problems.append(
+                f"max_steps_per_epoch must be None or >= 1, got {self.max_steps_per_epoch!r}"
+            )
+        if not isinstance(self.device, str) or self.device.split(":")[0] not in DEVICES:
+            problems.append(
+                f"device must be one of {DEVICES} (optionally 'cuda:N'), got {self.device!r}"
+            )
+        if problems:
+            raise ValueError("Invalid segmentation config: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any] | None) -> SegmentationConfig:
+        """Build from YAML parameters; unknown keys raise ``ValueError`` naming the close match."""
+        params = dict(params or {})
+        reject_unknown_keys(params, cls, "segmentation")
+        return cls(**params)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SegmentationResult:
+    """A trained U-Net (best weights, on CPU, in eval mode) and how it got there."""
+
+    model: UNet
+    history: list[dict[str, float]]  # per epoch: epoch, train_loss, val_dice
+    best_epoch: int
+    best_val_dice: float
+    epochs_run: int
+    device: str  # where it was trained
+    train_time_s: float
+
+
+def train_unet(
+    train_set: Dataset,
+    val_images: np.ndarray,
+    val_masks: np.ndarray,
+    config: SegmentationConfig | dict[str, Any],
+    *,
+    description: str = "unet",
+) -> SegmentationResult:
+    """Train a 1-channel U-Net on ``train_set``; see module doc.
+
+    ``train_set`` yields (image (1, H, W) in [-1, 1], mask (1, H, W) in {0, 1}), e.g. a
+    :class:`~cxr_synth.segmentation.data.SegmentationDataset`. ``val_images`` uint8 (N, H, W)
+    and ``val_masks`` (N, H, W), foreground where > 0, select the best epoch.
+    """
+    if not isinstance(config, SegmentationConfig):
+        config = SegmentationConfig.from_dict(config)
+    if len(train_set) == 0 or len(val_images) == 0:
+        raise ValueError(
+            f"need training and validation images, got {len(train_set)} and {len(val_images)}"
+        )
+    if val_masks.shape != val_images.shape:
+        raise ValueError(f"val_masks {val_masks.shape} must match val_images {val_images.shape}")
+    started = time.perf_counter()
+    device = resolve_device(config.device)
+    precision = segmentation_precision(device)
+    torch.manual_seed(config.seed)
+    model = UNet(1, 1, config.base_width, config.depth).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    scaler = make_grad_scaler(device, precision)
+    loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=len(train_set) > config.batch_size,  # no size-1 batch for BatchNorm
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    steps = min(len(loader), config.max_steps_per_epoch or len(loader))
+    bar = tqdm(
+        total=config.epochs * steps, desc=description, unit="step", disable=not interactive()
+    )
+    history: list[dict[str, float]] = []
+    best_dice, best_epoch, best_state = -math.inf, 0, None
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        loss_sum = 0.0
+        for step, (images, masks) in enumerate(loader):
+            if step >= steps:
+                break
+            images, masks = images.to(device), masks.to(device)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast_context(device, precision):
+                loss = dice_bce_loss(model(images), masks)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_sum / (step + 1):.4f}", refresh=False)
+        val_dice = float(
+            evaluate_unet(model, val_images, val_masks, config.batch_size, device)["dice_mean"]
+        )
+        history.append({"epoch": epoch, "train_loss": loss_sum / steps, "val_dice": val_dice})
+        if val_dice > best_dice:
+            best_dice, best_epoch = val_dice, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        bar.set_postfix(loss=f"{loss_sum / steps:.4f}", val_dice=f"{val_dice:.4f}")
+        logger.info(
+            "%s epoch %d/%d: train_loss %.4f, val_dice %.4f (best %.4f at epoch %d)",
+            description,
+            epoch,
+            config.epochs,
+            loss_sum / steps,
+            val_dice,
+            best_dice,
+            best_epoch,
+        )
+        if epoch - best_epoch >= config.patience:
+            logger.info(
+                "%s: no better validation Dice for %d epochs, stopping early",
+                description,
+                config.patience,
+            )
+            break
+    bar.close()
+    model.load_state_dict(best_state)
+    return SegmentationResult(
+        model=model.cpu().eval(),
+        history=history,
+        best_epoch=best_epoch,
+        best_val_dice=best_dice,
+        epochs_run=len(history),
+        device=str(device),
+        train_time_s=time.perf_counter() - started,
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

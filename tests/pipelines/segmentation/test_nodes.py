@@ -1,0 +1,180 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from cxr_synth.models.registry import ARCHITECTURES, build_gan
+from cxr_synth.pipelines.segmentation.nodes import (
+    add_dice_to_comparison,
+    plot_dice,
+    run_segmentation_experiment,
+    sample_labelled_pairs,
+    split_segmentation_set,
+    summarise_segmentation,
+)
+from cxr_synth.pipelines.segmentation.pipeline import create_pipeline
+
+SPLIT = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}
+
+
+def _index(n_patients: int = 20, per_patient: int = 2) -> pd.DataFrame:
+    rows = [(p, v) for p in range(n_patients) for v in range(per_patient)]
+    return pd.DataFrame(
+        {
+            "row": range(len(rows)),
+            "stem": [f"P{p:03d}_{v}" for p, v in rows],
+            "patient_id": [f"P{p:03d}" for p, _ in rows],
+        }
+    )
+
+
+def test_split_is_patient_level_and_seeded():
+    index = _index()
+    split, summary = split_segmentation_set(index, SPLIT, {"fraction": 1.0})
+    assert (split.groupby("patient_id")["split"].nunique() == 1).all()
+    assert summary["patients"] == {"train": 12, "val": 4, "test": 4, "train_unused": 0}
+    assert summary["images"]["train"] == 24
+    again, _ = split_segmentation_set(index, SPLIT, {"fraction": 1.0})
+    pd.testing.assert_frame_equal(split, again)
+    other, _ = split_segmentation_set(index, {**SPLIT, "seed": 1}, {"fraction": 1.0})
+    assert not other["split"].equals(split["split"])
+
+
+def test_low_data_keeps_val_and_test_and_marks_the_rest_unused():
+    index = _index()
+    full, _ = split_segmentation_set(index, SPLIT, {"fraction": 1.0})
+    low, summary = split_segmentation_set(index, SPLIT, {"n_train": 6})
+    assert summary["images"]["train"] == 6 and summary["images"]["train_unused"] == 18
+    for name in ("val", "test"):
+        assert (low["split"] == name).equals(full["split"] == name)
+    half, summary = split_segmentation_set(index, SPLIT, {"n_train": None, "fraction": 0.5})
+    assert summary["images"]["train"] == 12
+
+
+def test_split_errors_name_the_fix():
+    with pytest.raises(ValueError, match="test_fraction"):
+        split_segmentation_set(_index(n_patients=2), SPLIT, {"fraction": 1.0})
+    with pytest.raises(ValueError, match="fraction"):
+        split_segmentation_set(_index(), SPLIT, {"fraction": 0})
+    with pytest.raises(ValueError, match="seg_rejects"):
+        split_segmentation_set(_index().iloc[:0], SPLIT, {"fraction": 1.0})
+
+
+def _pair_generator(channels: int = 2):
+    gan = build_gan("dcgan", resolution=32, channels=channels, latent_dim=16, seed=0,
+                    g_width=4, d_width=4)  # fmt: skip
+    spec = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}, "resolution": 32,
+            "channels": channels, "latent_dim": 16}  # fmt: skip
+    return gan.generator.state_dict(), spec
+
+
+SEGMENTATION = {"synthetic_ratio": 0.5, "synthesis": {"batch_size": 4, "seed": 1, "device": "cpu"}}
+
+
+def test_labelled_pairs_are_aligned_binary_masks_in_the_requested_ratio():
+    state, spec = _pair_generator()
+    split, _ = split_segmentation_set(_index(), SPLIT, {"fraction": 1.0})
+    images, masks = sample_labelled_pairs(state, spec, split, SEGMENTATION)
+    assert images.shape == masks.shape == (12, 32, 32)  # 0.5 x 24 training images
+    assert images.dtype == masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 1}
+    # the mask is the generator's second channel thresholded at its midpoint
+    from cxr_synth.pipelines.synthesis.nodes import sample_generator
+
+    raw = sample_generator(state, spec, {**SEGMENTATION["synthesis"], "n_images": 12})
+    np.testing.assert_array_equal(images, raw[:, 0])
+    np.testing.assert_array_equal(masks, raw[:, 1] >= 128)
+
+
+def test_a_one_channel_generator_cannot_label_pairs():
+    state, spec = _pair_generator(channels=1)
+    split, _ = split_segmentation_set(_index(), SPLIT, {"fraction": 1.0})
+    with pytest.raises(ValueError, match="2-channel"):
+        sample_labelled_pairs(state, spec, split, SEGMENTATION)
+
+
+def _runs(method: str, dice_by_seed: dict[int, list[float]]) -> pd.DataFrame:
+    rows = [
+        {"method": method, "seed": seed, "image": f"img{i}", "dice": d, "iou": d / (2 - d),
+         "n_real": 10, "n_synthetic": 0 if method == "none" else 10, "epochs_run": 3}
+        for seed, values in dice_by_seed.items()
+        for i, d in enumerate(values)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_summary_means_over_seeds_and_pairs_with_none():
+    none = _runs("none", {0: [0.8, 0.7, 0.9, 0.6, 0.75, 0.85], 1: [0.7, 0.7, 0.7, 0.7, 0.7, 0.7]})
+    gan = _runs("dcgan", {0: [0.9, 0.8, 1.0, 0.7, 0.85, 0.95], 1: [0.8, 0.8, 0.8, 0.8, 0.8, 0.8]})
+    table, markdown = summarise_segmentation(none=none, dcgan=gan)
+    row = table.set_index("method").loc["dcgan"]
+    assert row["dice_mean"] == pytest.approx((5.2 / 6 + 0.8) / 2)
+    assert row["dice_std"] == pytest.approx(np.std([5.2 / 6, 0.8], ddof=1))
+    assert row["dice_delta_vs_none"] == pytest.approx(0.1)
+    assert 0 < row["p_value"] < 0.05  # every image improved
+    assert math.isnan(table.set_index("method").loc["none", "p_value"])
+    assert "dcgan" in markdown and "Wilcoxon" in markdown
+
+
+def test_dice_fills_the_comparison_table_and_figure_10():
+    none = _runs("none", {0: [0.8, 0.7], 1: [0.7, 0.6]})
+    gan = _runs("dcgan", {0: [0.9, 0.8], 1: [0.8, 0.7]})
+    summary, _ = summarise_segmentation(none=none, dcgan=gan)
+    comparison = pd.DataFrame({"architecture": ["dcgan", "lsgan"], "dice": [np.nan, np.nan],
+                               "train_hours": [0.1, 0.2]})  # fmt: skip
+    table, metrics = add_dice_to_comparison(comparison, summary)
+    assert table.loc[0, "dice"] == pytest.approx(0.8) and math.isnan(table.loc[1, "dice"])
+    assert list(table.columns) == ["architecture", "dice", "dice_std", "train_hours"]
+    assert metrics["dcgan.dice"]["value"] == pytest.approx(0.8)
+    assert metrics["none.dice"]["value"] == pytest.approx(0.7)
+    assert isinstance(plot_dice(summary), Figure)
+
+
+def _disc_set(n: int = 12, size: int = 32):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    images = np.zeros((n, size, size), np.uint8)
+    masks = np.zeros((n, size, size), np.uint8)
+    for i in range(n):
+        cy, cx, r = rng.integers(10, 22), rng.integers(10, 22), rng.integers(5, 9)
+        masks[i] = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+        images[i] = np.clip(40 + 160 * masks[i] + rng.normal(0, 10, (size, size)), 0, 255)
+    split, _ = split_segmentation_set(_index(n_patients=n, per_patient=1), SPLIT, {"fraction": 1.0})
+    return images, masks, split
+
+
+EXPERIMENT = {
+    "seeds": [0, 1],
+    "eval_batch_size": 8,
+    "classic_augmentation": {"rotation_degrees": 5, "scale": [0.95, 1.05], "brightness": 0.05,
+                             "contrast": 0.05, "horizontal_flip": False},
+    "unet": {"epochs": 2, "batch_size": 4, "learning_rate": 0.01, "patience": 2, "base_width": 4,
+             "depth": 2, "device": "cpu"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["none", "classic", "dcgan"])
+def test_experiment_trains_one_unet_per_seed_and_scores_every_test_image(method):
+    images, masks, split = _disc_set()
+    synthetic = {}
+    if method == "dcgan":
+        synthetic = {"synthetic_images": images[:5], "synthetic_masks": masks[:5]}
+    runs = run_segmentation_experiment(images, masks, split, EXPERIMENT, method, **synthetic)
+    n_test = int((split["split"] == "test").sum())
+    assert len(runs) == 2 * n_test and set(runs["seed"]) == {0, 1}
+    assert set(runs["image"]) == set(split.loc[split["split"] == "test", "stem"])
+    assert runs["dice"].between(0, 1).all() and (runs["method"] == method).all()
+    assert (runs["n_synthetic"] == (5 if method == "dcgan" else 0)).all()
+
+
+def test_pipeline_runs_every_method_and_feeds_the_report():
+    pipeline = create_pipeline()
+    experiments = {n.name for n in pipeline.nodes if n.name.endswith("run_segmentation_experiment")}
+    methods = ("none", "classic", *ARCHITECTURES)
+    assert experiments == {f"{m}.run_segmentation_experiment" for m in methods}
+    for arch in ARCHITECTURES:
+        assert f"pairs.{arch}.synthetic_pair_images" in pipeline.all_outputs()
+    assert {"study_comparison_table", "segmentation_summary",
+            "segmentation_dice_figure@matplotlib"} <= pipeline.all_outputs()  # fmt: skip
+    assert "seg_images_array" in pipeline.inputs() and "comparison_table" in pipeline.inputs()

@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+
+from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augmentation
+
+
+def _rectangle(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """An image whose bright pixels are exactly the (off-centre, asymmetric) mask."""
+    masks = np.zeros((1, size, size), dtype=np.uint8)
+    masks[0, 6:22, 4:14] = 1
+    return (masks * 200 + 20).astype(np.uint8), masks
+
+
+def test_scales_image_to_minus_one_one_and_mask_to_zero_one():
+    images = np.array([[[0, 255], [127, 128]]], dtype=np.uint8)
+    masks = np.array([[[0, 255], [0, 255]]], dtype=np.uint8)  # 0/255 masks are accepted
+    image, mask = SegmentationDataset(images, masks)[0]
+    assert image.shape == mask.shape == (1, 2, 2)
+    assert image.dtype == mask.dtype == torch.float32
+    assert image.min() == -1.0 and image.max() == 1.0
+    assert mask.tolist() == [[[0.0, 1.0], [0.0, 1.0]]]
+
+
+def test_rows_select_a_subset():
+    images = np.stack([np.full((4, 4), i, dtype=np.uint8) for i in range(5)])
+    dataset = SegmentationDataset(images, np.zeros_like(images), rows=np.array([3, 0]))
+    assert len(dataset) == 2
+    assert dataset[0][0][0, 0, 0] == pytest.approx(3 / 127.5 - 1.0)
+
+
+def test_mask_stays_binary_and_aligned_after_rotation_and_scale():
+    images, masks = _rectangle()
+    augmentation = build_classic_augmentation(
+        rotation_degrees=30, scale=(0.8, 1.2), brightness=0.2, contrast=0.2
+    )
+    dataset = SegmentationDataset(images, masks, augmentation=augmentation)
+    torch.manual_seed(0)
+    moved = 0
+    for _ in range(10):
+        image, mask = dataset[0]
+        assert set(mask.unique().tolist()) <= {0.0, 1.0}
+        bright = image > (120 / 127.5 - 1.0)  # halfway between background and foreground
+        agreement = (bright == (mask > 0)).float().mean()
+        assert agreement > 0.97  # only resampled edge pixels may differ
+        moved += not np.array_equal(mask[0].numpy(), masks[0])
+    assert moved == 10  # the augmentation did move the mask
+
+
+def test_brightness_and_contrast_change_the_image_only():
+    images, masks = _rectangle()
+    augmentation = build_classic_augmentation(rotation_degrees=0, scale=None, brightness=0.5)
+    torch.manual_seed(0)
+    image, mask = SegmentationDataset(images, masks, augmentation=augmentation)[0]
+    assert not torch.allclose(image, SegmentationDataset(images, masks)[0][0])
+    assert np.array_equal(mask[0].numpy(), masks[0])
+
+
+def test_no_horizontal_flip_unless_enabled():
+    images, masks = _rectangle()
+    flipped = masks[0, :, ::-1]
+    augmentation = build_classic_augmentation(
+        rotation_degrees=0, scale=None, brightness=0, contrast=0, horizontal_flip=True
+    )
+    torch.manual_seed(0)
+    seen = {
+        np.array_equal(
+            SegmentationDataset(images, masks, augmentation=augmentation)[0][1][0], flipped
+        )
+        for _ in range(20)
+    }
+    assert seen == {True, False}
+    no_flip = SegmentationDataset(images, masks, augmentation=build_classic_augmentation())
+    for _ in range(20):
+        mask = no_flip[0][1][0].numpy()
+        assert mask[:, :16].sum() > mask[:, 16:].sum()  # the rectangle stays on the left
+
+
+def test_no_augmentation_when_everything_is_off():
+    assert build_classic_augmentation(0, None, 0, 0) is None
+    assert build_classic_augmentation(0, (1.0, 1.0), 0, 0) is None
+
+
+@pytest.mark.parametrize(
+    ("images", "masks", "match"),
+    [
+        (np.zeros((1, 4, 4), np.float32), np.zeros((1, 4, 4), np.uint8), "uint8"),
+        (np.zeros((1, 4, 4), np.uint8), np.zeros((1, 4, 5), np.uint8), "must match"),
+        (np.zeros((1, 4, 4), np.uint8), np.zeros((1, 4, 4), np.float32), "masks must be"),
+    ],
+)
+def test_rejects_bad_arrays(images, masks, match):
+    with pytest.raises(ValueError, match=match):
+        SegmentationDataset(images, masks)

@@ -104,13 +104,20 @@ def test_registry_lists_every_pipeline_and_the_default_is_the_study():
     from cxr_synth.pipeline_registry import register_pipelines
 
     pipelines = register_pipelines()
-    expected = {"demo_data", "ingestion", "preprocessing", "training", "train_all", "__default__"}
+    expected = {"demo_data", "ingestion", "preprocessing", "training", "train_all", "synthesis",
+                "evaluation", "segmentation", "reporting", "__default__"}  # fmt: skip
     assert expected | {f"train_{arch}" for arch in ARCHITECTURES} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert {
         "validate_metadata",
         "preprocess_nih_images",
         "proposed.train_generator",
+        "proposed.generate_images",
+        "build_comparison_table",
+        "pairs.stylegan.train_generator",
+        "none.run_segmentation_experiment",
+        "add_dice_to_comparison",
+        "build_study_report",
     } <= default_nodes
     assert not any(name.startswith("make_nih") for name in default_nodes)  # demo data: via the hook
 

@@ -70,3 +70,17 @@ def test_default_run_ends_in_the_dice_table_and_figure_10(tiny_study):
     table = pd.read_csv(reporting / "study_comparison_table.csv").set_index("architecture")
     dice = summary.set_index("method")["dice_mean"]
     np.testing.assert_allclose(table.loc[list(ARCHITECTURES), "dice"], dice[list(ARCHITECTURES)])
+
+
+def test_default_run_ends_in_one_self_contained_report(tiny_study):
+    html = (tiny_study / "data/08_reporting/study_report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 4 + 4 * len(ARCHITECTURES)
+    assert "figure not available" not in html and "FD_rand" in html
+    summary = pd.read_csv(tiny_study / "data/08_reporting/segmentation/summary.csv")
+    assert all(method in html for method in summary["method"])
+    mlflow.set_tracking_uri(f"sqlite:///{tiny_study / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["cxr_synth"])
+    parent = runs.loc[runs["tags.mlflow.parentRunId"].isna(), "run_id"].item()
+    assert parent in html  # the report names the run it came from
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
+    assert "study_report.html" in artifacts

@@ -9,6 +9,7 @@ from cxr_synth.pipelines import (
     evaluation,
     ingestion,
     preprocessing,
+    reporting,
     segmentation,
     synthesis,
     training,
@@ -30,6 +31,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "synthesis": synthesis.create_pipeline(),
         "evaluation": evaluation.create_pipeline(),
         "segmentation": segmentation.create_pipeline(),
+        "reporting": reporting.create_pipeline(),
     }
     return {
         "demo_data": demo_data.create_pipeline(),

@@ -1,0 +1,62 @@
+"""The reporting pipeline's wiring: the dataset names agreed with the rest of the study."""
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+from kedro_datasets.text import TextDataset
+
+from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines.reporting import create_pipeline
+from cxr_synth.settings import CONFIG_LOADER_ARGS
+from tests.conftest import make_project
+
+FIGURES = {
+    "synthesis_grid": "synthesis_grid@png",
+    "fid_kid_bars": "fid_kid_bars@png",
+    "ssim_psnr_bars": "ssim_psnr_bars@png",
+    "segmentation_dice": "segmentation_dice_figure@png",
+    **{
+        f"{arch}__{figure}": f"{arch}.{figure}@png"
+        for arch in ARCHITECTURES
+        for figure in ("loss_curves", "fid_curve", "sample_grid", "closest_pairs")
+    },
+}
+INPUTS = {
+    "parameters": "parameters",
+    "ingestion_summary": "ingestion_summary",
+    "comparison_table": "study_comparison_table",
+    "segmentation_summary": "segmentation_summary",
+    **FIGURES,
+}
+
+
+def test_one_node_reads_the_agreed_datasets_and_writes_the_report():
+    pipeline = create_pipeline()
+    (node,) = pipeline.nodes
+    assert node.name == "build_study_report" and node.tags == {"reporting"}
+    assert node._inputs == INPUTS  # keyword -> dataset
+    assert pipeline.inputs() == set(INPUTS.values())
+    assert pipeline.outputs() == {"study_report"}
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory) -> DataCatalog:
+    """The base environment's catalog (every ``catalog*`` file), without the user's conf/local."""
+    conf = make_project(tmp_path_factory.mktemp("project")) / "conf"
+    return DataCatalog.from_config(OmegaConfigLoader(str(conf), **CONFIG_LOADER_ARGS)["catalog"])
+
+
+def test_the_report_is_a_utf8_html_file_logged_to_mlflow(catalog, tmp_path, monkeypatch):
+    report = catalog.get("study_report")
+    assert isinstance(report, TextDataset) and report._logging_activated  # MlflowArtifactDataset
+    assert report.metadata == {"kedro-viz": {"layer": "reporting"}}
+    monkeypatch.chdir(tmp_path)  # the catalog's relative path lands here
+    report._logging_activated = False  # no MLflow run in this test
+    report.save("<p>Fréchet ±</p>")
+    written = tmp_path / "data/08_reporting/study_report.html"
+    assert written.read_bytes().decode("utf-8") == "<p>Fréchet ±</p>"
+
+
+def test_every_input_is_declared_in_the_catalog(catalog):
+    missing = [name for name in create_pipeline().inputs() - {"parameters"} if name not in catalog]
+    assert not missing

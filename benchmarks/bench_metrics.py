@@ -1,9 +1,9 @@
-"""Time every metric on phantom images: ``python -m cxr_synth.metrics.benchmark --n-fake 500 1000``.
+"""Time every metric on phantom images: ``python benchmarks/bench_metrics.py --n-fake 500 1000``.
 
 Real, held-out and "synthetic" sets are chest phantoms (``cxr_synth.phantoms``; the synthetic
 ones are other patients with pixel noise added). ``--backbone inception-standin`` times the
 Inception path on randomly initialised weights saved under the official file name (same compute
-as the real weights; the numbers themselves are meaningless). Prints one JSON line per N.
+as the real weights; the numbers themselves are meaningless). Prints one JSON line per N, with its time ratio to the first N of the same run.
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         real_stats = feature_stats(backbone, real)
         real_stats.sqrt_cov()
         stats_seconds = time.perf_counter() - start
+        baseline_total = None  # the first N of this run: later rows print their time ratio to it
         for n in args.n_fake:
             start = time.perf_counter()
             fd = fid_from_samples(real_stats, backbone, fake[:n])
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             result = evaluate_generator_samples(real, fake[:n], backbone, heldout=heldout)
             total = time.perf_counter() - start
+            baseline_total = baseline_total or (n, total)
             row = {
                 "backbone": backbone.identifier,
                 "size": args.size,
@@ -100,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
                 "real_stats_s": round(stats_seconds, 1),
                 "fid_from_samples_s": round(fd_seconds, 1),
                 "evaluate_total_s": round(total, 1),
+                f"time_ratio_vs_n{baseline_total[0]}": round(total / baseline_total[1], 2),
                 "evaluate_steps_s": {k: round(v, 1) for k, v in result["seconds"].items()},
                 backbone.name: round(fd, 4),
             }

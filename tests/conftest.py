@@ -79,6 +79,7 @@ TINY_DEMO = {
     "demo_data.nih.n_patients": 16,
     "demo_data.seg.n_images": 6,
     "preprocessing.resolution": 32,
+    "preprocessing.segmentation.resolution": 32,
     "training.loop.epochs": 1,
     "training.loop.batch_size": 8,
     "training.loop.log_every": 1,

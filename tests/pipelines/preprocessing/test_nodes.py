@@ -102,6 +102,10 @@ def test_montgomery_layout_merges_left_and_right_masks(tmp_path):
     assert masks[0, 8, 4] == 1 and masks[0, 8, 12] == 1 and masks[0, 8, 8] == 0
     assert len(rejects) == 1 and index["stem"].tolist() == ["MCUCXR_0001_0", "MCUCXR_0002_1"]
 
+    own_size = {**PARAMS, "segmentation": {**PARAMS["segmentation"], "resolution": 8}}
+    small, small_masks, _, _ = preprocess_segmentation(pairs, loaders, pair_rejects, own_size)
+    assert small.shape == small_masks.shape == (2, 8, 8)  # segmentation.resolution wins
+
 
 def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
     left, _ = lung_masks()

@@ -188,9 +188,15 @@ def preprocess_segmentation(
     pair_rejects: pd.DataFrame,
     params: Mapping[str, Any],
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
-    """Decode image/mask pairs into aligned (N, R, R) uint8 arrays: images 0..255, masks 0/1."""
-    spec = _resize_spec(params)
-    labels = params.get("segmentation", {}).get("lung_labels")
+    """Decode image/mask pairs into aligned (N, R, R) uint8 arrays: images 0..255, masks 0/1.
+
+    R is ``segmentation.resolution`` when set, else the images' ``resolution``.
+    """
+    segmentation = params.get("segmentation", {})
+    spec = _resize_spec(
+        {**params, "resolution": segmentation.get("resolution") or params["resolution"]}
+    )
+    labels = segmentation.get("lung_labels")
     jobs = [
         (files[row.image], [files[m] for m in row.masks.split("|")], spec, labels)
         for row in pairs.itertuples()

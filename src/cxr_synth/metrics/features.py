@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +84,28 @@ def to_uint8_images(
 
 
 def iter_batches(
-    images: ImageBatches, batch_size: int = 64, value_range: tuple[float, float] = (-1.0, 1.0)
+    images: ImageBatches,
+    batch_size: int = 64,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    progress: str | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield uint8 (B, 1, H, W) batches from an array/tensor (sliced, so a memory-mapped array is
     read ``batch_size`` images at a time) or from any iterable of batches (e.g. generator output).
+
+    ``progress``: a progress-bar label (shown on a terminal only).
     """
     if isinstance(images, np.ndarray | torch.Tensor):
-        for start in range(0, len(images), batch_size):
-            yield to_uint8_images(images[start : start + batch_size], value_range)
+        batches = (
+            to_uint8_images(images[start : start + batch_size], value_range)
+            for start in range(0, len(images), batch_size)
+        )
+        total = math.ceil(len(images) / batch_size)
     else:
-        for batch in images:
-            yield to_uint8_images(batch, value_range)
+        batches = (to_uint8_images(batch, value_range) for batch in images)
+        total = None
+    if progress is not None:
+        batches = tqdm(batches, desc=progress, total=total, unit="batch", leave=False, disable=None)
+    yield from batches
 
 
 # --------------------------------------------------------------------------- Inception weights
@@ -349,7 +361,8 @@ def extract_features(
     backbone: FeatureBackbone, images: ImageBatches, batch_size: int = 64
 ) -> np.ndarray:
     """All features (N, D) float64 of ``images`` (array, tensor or iterable of batches)."""
-    chunks = [backbone(batch).numpy() for batch in iter_batches(images, batch_size)]
+    batches = iter_batches(images, batch_size, progress=f"features ({backbone.name})")
+    chunks = [backbone(batch).numpy() for batch in batches]
     if not chunks:
         return np.zeros((0, backbone.num_features))
     return np.concatenate(chunks, axis=0)

@@ -137,7 +137,7 @@ def feature_stats(
 ) -> FeatureStats:
     """Stream ``images`` through ``backbone`` into ``FeatureStats`` (compute once for the real set)."""
     acc = FeatureStatsAccumulator(backbone.identifier)
-    for batch in iter_batches(images, batch_size):
+    for batch in iter_batches(images, batch_size, progress=f"features ({backbone.name})"):
         _check_resolution(acc, batch.shape[-1])
         acc.update(backbone(batch).numpy())
     return acc.compute()

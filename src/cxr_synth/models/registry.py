@@ -17,8 +17,6 @@ from .dcgan import build_dcgan, build_lsgan, build_wgan_gp
 from .proposed import build_proposed
 from .stylegan import build_stylegan
 
-ARCHITECTURES: tuple[str, ...] = ("dcgan", "lsgan", "wgan_gp", "stylegan", "proposed")
-
 _BUILDERS: dict[str, Callable[..., GAN]] = {
     "dcgan": build_dcgan,
     "lsgan": build_lsgan,
@@ -26,6 +24,7 @@ _BUILDERS: dict[str, Callable[..., GAN]] = {
     "stylegan": build_stylegan,
     "proposed": build_proposed,
 }
+ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)  # every pipeline iterates these, in this order
 _COMMON = ("resolution", "channels", "latent_dim")
 
 

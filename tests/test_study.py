@@ -80,7 +80,8 @@ def test_default_run_ends_in_one_self_contained_report(tiny_study):
     assert all(method in html for method in summary["method"])
     mlflow.set_tracking_uri(f"sqlite:///{tiny_study / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["cxr_synth"])
-    parent = runs.loc[runs["tags.mlflow.parentRunId"].isna(), "run_id"].item()
+    study = runs["tags.mlflow.parentRunId"].isna() & (runs["tags.mlflow.runName"] == "__default__")
+    parent = runs.loc[study, "run_id"].item()
     assert parent in html  # the report names the run it came from
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
     assert "study_report.html" in artifacts

@@ -113,6 +113,7 @@ TINY_STUDY = {
     "pair_training.loop.epochs": 1,
     "pair_training.loop.batch_size": 4,
     "pair_training.loop.log_every": 1,
+    "pair_training.init_from_pretrained": True,  # exercised here; off by default
     "pair_training.evaluation.n_fake": 8,
     "pair_training.evaluation.backbone": "random",
     "segmentation.seeds": [0, 1],

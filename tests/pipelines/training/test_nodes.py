@@ -98,6 +98,25 @@ def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
     assert grid.mode == "L" and grid.size[0] > grid.size[1]  # image | mask side by side
 
 
+def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp_path, monkeypatch):
+    images, index = data
+    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
+    pretrained = build_gan("dcgan", resolution=32, g_width=4, d_width=4).generator.state_dict()
+    calls = []
+    monkeypatch.setattr(
+        "cxr_synth.pipelines.training.nodes.load_matching_weights",
+        lambda module, state: calls.append(state) or [],
+    )
+    loop = {**TRAINING["loop"], "epochs": 1, "eval_every": 1}
+    masks = (images > 127).astype(np.uint8)
+    for flag in (False, True):
+        training = {**TRAINING, "loop": loop, "checkpoint_root": str(tmp_path / str(flag)),
+                    "init_from_pretrained": flag}  # fmt: skip
+        train_generator(images, index, reference, model, {}, training, masks, pretrained)
+    assert calls == [pretrained]
+
+
 def test_loop_overrides_win_over_shared_settings(data, tmp_path):
     images, index = data
     reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])

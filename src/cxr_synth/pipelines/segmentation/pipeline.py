@@ -61,10 +61,18 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
     per_architecture = sum(
         (
             for_architecture(
-                training.architecture_template(paired=True) + sampling,
+                Pipeline(
+                    training.architecture_template(paired=True) + sampling,
+                    inputs={"pretrained_generator": f"pretrained_{name}_generator"},
+                ),
                 name,
                 "segmentation",
-                inputs={*training.SHARED_INPUTS, "masks", "seg_split_index"},
+                inputs={
+                    *training.SHARED_INPUTS,
+                    "masks",
+                    "seg_split_index",
+                    f"pretrained_{name}_generator",
+                },
                 parameters={"params:training", "params:segmentation"},
             )
             for name in architectures
@@ -79,6 +87,7 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
             "nih_images_index": "seg_split_index",
             "masks": "seg_masks_array",
             "seg_split_index": "seg_split_index",
+            **{f"pretrained_{a}_generator": f"{a}.generator" for a in architectures},  # NIH-trained
         },
         parameters={
             "params:training": "params:pair_training",

@@ -22,6 +22,7 @@ from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
 from cxr_synth.metrics.features import build_backbone
 from cxr_synth.metrics.fid import FeatureStats, feature_stats, fid_from_samples
 from cxr_synth.models.registry import build_gan
+from cxr_synth.models.transfer import load_matching_weights
 from cxr_synth.training import TrainConfig, train_gan
 from cxr_synth.training.tracking import child_run
 
@@ -84,13 +85,16 @@ def train_generator(
     loop: Mapping[str, Any],
     training: Mapping[str, Any],
     masks: np.ndarray | None = None,
+    pretrained: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[nn.Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
     """Train one architecture on the preprocessed images; return the best-FID generator.
 
     ``model``: ``{architecture, options}`` (see ``cxr_synth.models.registry``); ``loop``: this
     architecture's overrides of ``training.loop``; ``training``: the shared section
-    (``data``, ``loop``, ``evaluation``, ``checkpoint_root``). With ``masks`` (aligned with
-    ``images``) the GAN learns 2-channel (image, mask) pairs; FID is measured on the image channel.
+    (``data``, ``loop``, ``evaluation``, ``checkpoint_root``, optional ``init_from_pretrained``).
+    With ``masks`` (aligned with ``images``) the GAN learns 2-channel (image, mask) pairs; FID is
+    measured on the image channel. With ``training.init_from_pretrained`` the generator starts
+    from ``pretrained`` (e.g. the NIH-trained one) wherever the shapes agree.
     """
     architecture = model["architecture"]
     channels = 1 if masks is None else 2
@@ -106,6 +110,9 @@ def train_generator(
     gan = build_gan(
         architecture, resolution=resolution, channels=channels, **dict(model.get("options") or {})
     )
+    if training.get("init_from_pretrained") and pretrained is not None:
+        kept = load_matching_weights(gan.generator, pretrained)
+        logger.info("%s: generator starts from pretrained weights; new: %s", label, kept or "none")
     dataset = ChestXrayDataset(
         images,
         masks=masks,

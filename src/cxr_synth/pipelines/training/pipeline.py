@@ -38,7 +38,8 @@ def architecture_template(paired: bool = False) -> Pipeline:
     """Train, then plot; dataset names are prefixed with the architecture by ``namespace``.
 
     ``paired=True`` adds the ``masks`` input: the GAN then learns 2-channel (image, mask) pairs
-    (the segmentation pipeline maps the inputs to the lung-mask set).
+    (the segmentation pipeline maps the inputs to the lung-mask set), and ``pretrained_generator``,
+    the weights it may start from (``init_from_pretrained``).
     """
     return Pipeline(
         [
@@ -51,7 +52,7 @@ def architecture_template(paired: bool = False) -> Pipeline:
                     "params:model",
                     "params:loop",
                     "params:training",
-                    *(["masks"] if paired else []),
+                    *(["masks", "pretrained_generator"] if paired else []),
                 ],
                 outputs=[
                     "generator",

@@ -24,7 +24,7 @@ from cxr_synth.segmentation.evaluate import evaluate_unet, segmentation_precisio
 from cxr_synth.segmentation.metrics import dice_bce_loss
 from cxr_synth.training.config import DEVICES, reject_unknown_keys
 from cxr_synth.training.devices import autocast_context, make_grad_scaler, resolve_device
-from cxr_synth.training.loop import interactive
+from cxr_synth.training.loop import cpu_copy, interactive
 
 logger = logging.getLogger("cxr_synth.segmentation")
 
@@ -167,7 +167,7 @@ def train_unet(
         history.append({"epoch": epoch, "train_loss": loss_sum / steps, "val_dice": val_dice})
         if val_dice > best_dice:
             best_dice, best_epoch = val_dice, epoch
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best_state = cpu_copy(model.state_dict())
         bar.set_postfix(loss=f"{loss_sum / steps:.4f}", val_dice=f"{val_dice:.4f}")
         logger.info(
             "%s epoch %d/%d: train_loss %.4f, val_dice %.4f (best %.4f at epoch %d)",

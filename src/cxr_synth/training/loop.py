@@ -464,7 +464,7 @@ class _Trainer:
         best = self.progress.best_score
         if fid is not None and math.isfinite(fid) and (best is None or fid < best):
             self.progress.best_score, self.progress.best_epoch = fid, epoch
-            self.progress.best_state = _cpu_copy(generator.state_dict())
+            self.progress.best_state = cpu_copy(generator.state_dict())
             logger.info("New best FID %.4g at epoch %d", fid, epoch)
         return metrics
 
@@ -564,9 +564,9 @@ class _Trainer:
     def _result(self, timing: dict[str, float]) -> TrainResult:
         p = self.progress
         final = {
-            "generator": _cpu_copy(self.g.state_dict()),
-            "discriminator": _cpu_copy(self.d.state_dict()),
-            "ema": _cpu_copy(self.ema.module.state_dict()) if self.ema is not None else None,
+            "generator": cpu_copy(self.g.state_dict()),
+            "discriminator": cpu_copy(self.d.state_dict()),
+            "ema": cpu_copy(self.ema.module.state_dict()) if self.ema is not None else None,
         }
         if p.best_state is not None:
             best_state, best_epoch = p.best_state, p.best_epoch
@@ -599,7 +599,8 @@ def _no_metrics(generator: nn.Module) -> dict[str, float]:
     return {}
 
 
-def _cpu_copy(state: StateDict) -> StateDict:
+def cpu_copy(state: StateDict) -> StateDict:
+    """A detached CPU copy of a state dict (a snapshot that later updates cannot change)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 

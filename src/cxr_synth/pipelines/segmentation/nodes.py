@@ -68,14 +68,13 @@ def split_segmentation_set(
         assigned[patient] = "train" if use else UNUSED
         kept += int(counts[patient]) if use else 0
     result = index.assign(split=index["patient_id"].map(assigned))
+    splits = [*SPLITS, UNUSED]
     summary = {
-        "images": result["split"].value_counts().reindex([*SPLITS, UNUSED], fill_value=0).to_dict(),
+        "images": {s: int((result["split"] == s).sum()) for s in splits},
         "patients": {
-            s: int(result.loc[result["split"] == s, "patient_id"].nunique())
-            for s in [*SPLITS, UNUSED]
+            s: int(result.loc[result["split"] == s, "patient_id"].nunique()) for s in splits
         },
     }
-    summary["images"] = {k: int(v) for k, v in summary["images"].items()}
     logger.info("segmentation split (images): %s", summary["images"])
     return result, summary
 

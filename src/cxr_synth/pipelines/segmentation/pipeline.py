@@ -19,7 +19,6 @@ from cxr_synth.pipelines.segmentation.nodes import (
 from cxr_synth.pipelines.training import pipeline as training
 
 BASELINES = ("none", "classic")
-SEGMENTATION_DATA = {"seg_images_array", "seg_masks_array", "seg_split_index"}
 
 
 def split_pipeline() -> Pipeline:

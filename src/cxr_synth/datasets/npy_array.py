@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
+
+from cxr_synth.atomic import atomic_write
 
 
 class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
@@ -36,12 +37,8 @@ class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):
         return np.load(path, mmap_mode="r" if self._mmap else None, allow_pickle=False)
 
     def save(self, data: np.ndarray) -> None:
-        path = Path(self._filepath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_write(Path(self._filepath)) as handle:
             np.save(handle, np.ascontiguousarray(data), allow_pickle=False)
-        os.replace(tmp, path)
 
     def _exists(self) -> bool:
         return Path(self._filepath).exists()
@@ -62,12 +59,8 @@ class NpzDataset(AbstractDataset[dict[str, np.ndarray], dict[str, np.ndarray]]):
             return {key: data[key] for key in data.files}
 
     def save(self, data: dict[str, np.ndarray]) -> None:
-        path = Path(self._filepath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as handle:
+        with atomic_write(Path(self._filepath)) as handle:
             np.savez(handle, **data)
-        os.replace(tmp, path)
 
     def _exists(self) -> bool:
         return Path(self._filepath).exists()

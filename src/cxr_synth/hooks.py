@@ -1,9 +1,11 @@
-"""Project hooks: demo data when the raw folder is empty; rank-0-only outputs under torchrun."""
+"""Project hooks: safe runs (tracking server, project lock, temp files, provenance), demo data
+when the raw folder is empty, rank-0-only outputs under torchrun."""
 
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
@@ -11,9 +13,89 @@ from kedro.io import CatalogProtocol, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
+from cxr_synth.atomic import remove_stale_temp_files
+from cxr_synth.privacy import relative_to_project
+from cxr_synth.project_lock import ProjectLock
+from cxr_synth.tracking_server import check_tracking_server
+
 logger = logging.getLogger(__name__)
 
 RAW_DATASETS = ("nih_metadata", "nih_images", "seg_raw")
+
+
+class RunSafetyHook:
+    """Checks that run before any node (and before kedro-mlflow talks to its server).
+
+    - The MLflow tracking server answers within a few seconds (else one clear error).
+    - No other ``kedro run`` uses this project's ``data/`` (a lock held until the run ends).
+    - Temp files that killed writes left under ``data/`` are removed (safe: we hold the lock).
+    Under torchrun, rank 0 does this for all ranks.
+    """
+
+    def __init__(self) -> None:
+        self._data_dir: Path | None = None
+        self._lock: ProjectLock | None = None
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context) -> None:
+        self._data_dir = Path(context.project_path) / "data"
+        if distributed_rank() > 0:
+            return
+        try:
+            server = context.config_loader["mlflow"].get("server") or {}
+        except Exception:  # no mlflow.yml: kedro-mlflow falls back to its defaults
+            server = {}
+        uri = server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+        check_tracking_server(uri)
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if distributed_rank() > 0 or self._data_dir is None:
+            return
+        self._lock = ProjectLock(self._data_dir)
+        names = ",".join(run_params.get("pipeline_names") or ["__default__"])
+        self._lock.acquire(f"kedro run --pipelines {names}")
+        remove_stale_temp_files(self._data_dir)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+class ProvenanceHook:
+    """Tags the run's MLflow run with the commit, package versions and machine
+    (``cxr_synth.provenance``); child runs copy them (``training.tracking.child_run``)."""
+
+    def __init__(self) -> None:
+        self._project: Path | None = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project = Path(context.project_path)
+
+    @hook_impl(trylast=True)  # after kedro-mlflow has started the run and set its tags
+    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        if distributed_rank() > 0 or self._project is None:
+            return
+        import mlflow
+
+        from cxr_synth.provenance import run_record
+
+        if mlflow.active_run() is None:
+            return
+        # kedro-mlflow tags the run with run_params (project_path etc.): no absolute paths.
+        scrubbed = {k: relative_to_project(str(v), self._project) for k, v in run_params.items()}
+        mlflow.set_tags({k: v for k, v in scrubbed.items() if v != str(run_params[k])})
+        mlflow.set_tags(run_record(self._project))
 
 
 class DemoDataHook:

@@ -1,11 +1,20 @@
 """Project settings (https://docs.kedro.org/en/stable/configure/configuration_basics/)."""
 
 import os
+import sys
 import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from cxr_synth.hooks import DemoDataHook, DistributedRankHook, distributed_rank
+from cxr_synth import atomic
+from cxr_synth.errors import short_excepthook
+from cxr_synth.hooks import (
+    DemoDataHook,
+    DistributedRankHook,
+    ProvenanceHook,
+    RunSafetyHook,
+    distributed_rank,
+)
 
 # Patient-data projects do not phone home: Kedro's and MLflow's telemetry stay off unless the
 # user explicitly sets these variables otherwise.
@@ -17,7 +26,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
 warnings.filterwarnings("ignore", message=".*register_new_resolver.*deprecated")
 
-HOOKS = (DemoDataHook(), DistributedRankHook())
+# Every catalog save is atomic (temp file + fsync + rename): a kill never leaves a torn output.
+atomic.install()
+# User errors (cxr_synth.errors.UserError) print one message; the traceback goes to logs/.
+sys.excepthook = short_excepthook
+
+HOOKS = (RunSafetyHook(), ProvenanceHook(), DemoDataHook(), DistributedRankHook())
 # Under torchrun only rank 0 talks to MLflow (one run per `kedro run`, not one per process).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) if distributed_rank() > 0 else ()
 

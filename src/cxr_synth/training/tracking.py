@@ -10,6 +10,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from cxr_synth.privacy import relative_to_project
+
 logger = logging.getLogger("cxr_synth.training")
 
 
@@ -91,8 +93,9 @@ def child_run(name: str) -> Iterator[Tracker]:
     """A tracker for a nested MLflow run called ``name`` under the active run, ended on exit.
 
     One child run per trained architecture keeps their ``train/*`` and ``eval/*`` curves apart
-    inside one pipeline run. Without an active run, on DDP ranks other than 0, or without
-    mlflow, it yields a :class:`NullTracker` and creates nothing.
+    inside one pipeline run; it carries the parent's provenance tags (commit, versions,
+    machine: ``cxr_synth.provenance``). Without an active run, on DDP ranks other than 0, or
+    without mlflow, it yields a :class:`NullTracker` and creates nothing.
     """
     if int(os.environ.get("RANK", "0")) != 0:
         yield NullTracker()
@@ -106,11 +109,14 @@ def child_run(name: str) -> Iterator[Tracker]:
         logger.info("child_run(%r): no active MLflow run, metrics are not tracked", name)
         yield NullTracker()
         return
-    with mlflow.start_run(run_name=name, nested=True):
+    parent = mlflow.get_run(mlflow.active_run().info.run_id).data.tags
+    provenance = {k: v for k, v in parent.items() if k.startswith("cxr_synth.")}
+    with mlflow.start_run(run_name=name, nested=True, tags=provenance):
         yield MlflowTracker()
 
 
 def _param_value(value: Any) -> Any:
-    """MLflow stores params as strings of at most 6000 characters."""
-    text = str(value)
+    """MLflow stores params as strings of at most 6000 characters; paths relative to the
+    project (the working directory of ``kedro run``)."""
+    text = relative_to_project(str(value), os.getcwd())
     return text if len(text) <= 6000 else text[:5997] + "..."

@@ -19,6 +19,7 @@ from scipy import stats
 from torch.utils.data import ConcatDataset
 
 from cxr_synth.pipelines.synthesis.nodes import sample_generator
+from cxr_synth.privacy import pseudonymous_ids
 from cxr_synth.segmentation import (
     SegmentationConfig,
     SegmentationDataset,
@@ -151,7 +152,8 @@ def run_segmentation_experiment(
 
     ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
     brightness/contrast) or an architecture name (real + that GAN's synthetic pairs, no classic
-    augmentation, so the GAN's effect is measured alone). Returns one row per (seed, test image).
+    augmentation, so the GAN's effect is measured alone). Returns one row per (seed, test image);
+    ``image`` is a pseudonym (``cxr_synth.privacy``), never the source file name.
     """
     train_rows, val_rows, test_rows = (_rows(split_index, s) for s in SPLITS)
     augmentation = (
@@ -165,7 +167,7 @@ def run_segmentation_experiment(
     if n_synthetic:
         parts.append(SegmentationDataset(synthetic_images, synthetic_masks))
     train_set = ConcatDataset(parts)
-    stems = split_index.set_index("row").loc[test_rows, "stem"].to_numpy()
+    image_ids = pseudonymous_ids(test_rows)
     test_images, test_masks = np.asarray(images[test_rows]), np.asarray(masks[test_rows])
     val_images, val_masks = np.asarray(images[val_rows]), np.asarray(masks[val_rows])
 
@@ -207,7 +209,7 @@ def run_segmentation_experiment(
                 {
                     "method": method,
                     "seed": int(seed),
-                    "image": stems,
+                    "image": image_ids,
                     "dice": scores["dice"],
                     "iou": scores["iou"],
                     "best_epoch": result.best_epoch,

@@ -1,0 +1,37 @@
+"""Fail fast when the MLflow tracking server does not answer (before any node runs).
+
+MLflow's HTTP client retries a dead server for minutes and then raises a raw
+``MlflowException``; one bounded request up front turns that into one clear line.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+
+from cxr_synth.errors import UserError
+
+LOCAL_STORE = "sqlite:///mlflow.db"
+
+
+class TrackingServerUnreachable(UserError):
+    """The configured MLflow tracking server did not answer."""
+
+
+def check_tracking_server(uri: str | None, timeout: float = 5.0) -> None:
+    """Raise :class:`TrackingServerUnreachable` if ``uri`` is an HTTP(S) server that does not
+    answer within ``timeout`` seconds. Any HTTP response (even 401/404) counts as an answer;
+    local stores (sqlite, files) are not checked."""
+    if not uri or not uri.lower().startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return  # it answered
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        raise TrackingServerUnreachable(
+            f"The MLflow tracking server {uri} does not answer ({reason}). Start it, or use the "
+            f"local store: set server.mlflow_tracking_uri: {LOCAL_STORE} in "
+            "conf/<env>/mlflow.yml (conf/local/mlflow.yml for the default environment)."
+        ) from None

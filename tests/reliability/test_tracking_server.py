@@ -1,0 +1,55 @@
+"""Fault: the MLflow tracking server does not answer (refused, or silent)."""
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cxr_synth.tracking_server import TrackingServerUnreachable, check_tracking_server
+from tests.conftest import run_kedro
+
+
+def _use_server(workdir, uri: str) -> None:
+    (workdir / "conf/local/mlflow.yml").write_text(f"server:\n  mlflow_tracking_uri: {uri}\n")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends: connections refused
+
+
+def test_a_refused_connection_stops_the_run_before_any_node(workdir):
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    _use_server(workdir, uri)
+    started = time.monotonic()
+    with pytest.raises(TrackingServerUnreachable, match=rf"{uri} does not answer.*sqlite:///"):
+        run_kedro(workdir, ["ingestion"])
+    assert time.monotonic() - started < 15
+    assert not (workdir / "data/01_raw/nih").exists()  # not even the demo data was made
+
+
+def test_a_silent_server_is_given_up_within_the_timeout():
+    with socket.socket() as silent:  # accepts connections (backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(TrackingServerUnreachable, match="does not answer"):
+            check_tracking_server(uri, timeout=1.0)
+        assert time.monotonic() - started < 5
+
+
+def test_the_cli_prints_one_message_and_keeps_the_traceback_in_the_log(workdir):
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    _use_server(workdir, uri)
+    done = subprocess.run(
+        [sys.executable, "-m", "kedro", "run", "--pipelines", "ingestion"],
+        cwd=workdir, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"Error: The MLflow tracking server {uri} does not answer" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 10
+    assert "Traceback" in (workdir / "logs/last_error.log").read_text()

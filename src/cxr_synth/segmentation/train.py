@@ -20,10 +20,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from cxr_synth.models.unet import UNet
-from cxr_synth.segmentation.evaluate import evaluate_unet, segmentation_precision
+from cxr_synth.segmentation.evaluate import evaluate_unet
 from cxr_synth.segmentation.metrics import dice_bce_loss
 from cxr_synth.training.config import DEVICES, reject_unknown_keys
-from cxr_synth.training.devices import autocast_context, make_grad_scaler, resolve_device
+from cxr_synth.training.devices import (
+    autocast_context,
+    gpu_mixed_precision,
+    make_grad_scaler,
+    resolve_device,
+)
 from cxr_synth.training.loop import cpu_copy, interactive
 
 logger = logging.getLogger("cxr_synth.segmentation")
@@ -123,7 +128,7 @@ def train_unet(
         raise ValueError(f"val_masks {val_masks.shape} must match val_images {val_images.shape}")
     started = time.perf_counter()
     device = resolve_device(config.device)
-    precision = segmentation_precision(device)
+    precision = gpu_mixed_precision(device)
     torch.manual_seed(config.seed)
     model = UNet(1, 1, config.base_width, config.depth).to(device)
     optimizer = torch.optim.Adam(

@@ -1,9 +1,12 @@
 """Device, mixed-precision and gradient-scaler choices, each made in one place.
 
 Precision "auto" (decided here, measured in STACK.md):
-- CUDA: bf16 autocast when the card supports it (Ampere and newer). bf16 has fp32's range, so it
-  needs no GradScaler — which matters for GANs, whose gradient penalties call ``autograd.grad``
-  on unscaled losses. Older cards get fp16 autocast + a GradScaler.
+- CUDA: bf16 autocast when the card computes bf16 natively (compute capability >= 8.0: Ampere
+  and newer; every ROCm card). bf16 has fp32's range, so it needs no GradScaler — which matters
+  for GANs, whose gradient penalties call ``autograd.grad`` on unscaled losses. Older cards
+  (V100, T4: ``torch.cuda.is_bf16_supported()`` says True there, because bf16 is *emulated*)
+  get fp16 autocast + a GradScaler. :func:`cuda_mixed_precision` decides, for the GANs and the
+  U-Net alike.
 - CPU: bf16 autocast when oneDNN has bf16 kernels for this CPU (AVX-512 or newer; about twice
   the fp32 throughput on the project's AVX-512 machines), else fp32 (on AVX2-only CPUs bf16 is
   emulated and slower).
@@ -52,10 +55,25 @@ def resolve_precision(device: torch.device, precision: str = "auto") -> str:
             raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
         return precision
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return cuda_mixed_precision(device)
     if device.type == "cpu":
         return "bf16" if cpu_has_fast_bf16() else "fp32"
     return "fp32"
+
+
+def cuda_mixed_precision(device: torch.device | None = None) -> str:
+    """``"bf16"`` where the card has native bf16 (compute capability >= 8.0, or ROCm), else
+    ``"fp16"`` (with a GradScaler): emulated bf16 on pre-Ampere cards is slower than fp16."""
+    if torch.version.hip:
+        return "bf16"
+    index = device.index if device is not None and device.index is not None else None
+    major, _ = torch.cuda.get_device_capability(index)
+    return "bf16" if major >= 8 else "fp16"
+
+
+def gpu_mixed_precision(device: torch.device) -> str:
+    """Mixed precision on CUDA (:func:`cuda_mixed_precision`), fp32 elsewhere (the U-Net's rule)."""
+    return cuda_mixed_precision(device) if device.type == "cuda" else "fp32"
 
 
 def autocast_context(device: torch.device, precision: str):

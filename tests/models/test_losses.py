@@ -201,3 +201,36 @@ def test_bce_with_logits_is_stable_for_large_scores():
     g_loss, _ = NonSaturating().generator_loss(Confident(), fake)
     assert torch.isfinite(loss) and torch.isfinite(g_loss)
     assert F.softplus(torch.tensor(1e4)).isfinite()
+
+
+def test_objectives_say_whether_they_need_double_backward():
+    from cxr_synth.models.base import needs_double_backward
+    from cxr_synth.models.losses import LeastSquares, NonSaturating, NonSaturatingR1, WassersteinGP
+    from cxr_synth.models.registry import build_gan
+
+    assert not NonSaturating().needs_double_backward
+    assert NonSaturating(r1_gamma=1.0).needs_double_backward
+    assert NonSaturatingR1().needs_double_backward
+    assert not LeastSquares().needs_double_backward
+    assert WassersteinGP().needs_double_backward
+    assert not WassersteinGP(gp_lambda=0.0).needs_double_backward
+    assert not needs_double_backward(object())  # objectives without the attribute: False
+    small = {"resolution": 16, "g_width": 4, "d_width": 4}
+    flags = {
+        name: needs_double_backward(build_gan(name, **small, **extra).objective)
+        for name, extra in [
+            ("dcgan", {}),
+            ("lsgan", {}),
+            ("wgan_gp", {}),
+            ("stylegan", {"max_width": 8, "w_dim": 8}),
+            ("proposed", {}),
+        ]
+    }
+    assert flags == {
+        "dcgan": False,
+        "lsgan": False,
+        "wgan_gp": True,
+        "stylegan": True,
+        "proposed": False,
+    }
+    assert needs_double_backward(build_gan("proposed", **small, r1_gamma=1.0).objective)

@@ -122,3 +122,14 @@ def test_switches_accept_yaml_off_values():
     assert gan.objective.r1_interval == 4
     dcgan = build_gan("dcgan", resolution=32, ema_decay="0.99", **TINY)
     assert dcgan.ema_decay == 0.99
+
+
+def test_build_gan_records_its_full_description():
+    gan = build_gan("dcgan", resolution=16, g_width=8, g_lr="1e-4")
+    assert gan.options["g_width"] == 8 and gan.options["g_lr"] == 1e-4  # given, coerced
+    assert gan.options["d_width"] == 64 and gan.options["max_width"] == 512  # defaults too
+    assert (gan.options["resolution"], gan.options["channels"], gan.options["latent_dim"]) == (
+        16,
+        1,
+        100,
+    )

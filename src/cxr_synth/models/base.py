@@ -15,6 +15,10 @@ class Objective(Protocol):
     Both return ``(loss, logs)``: the scalar to back-propagate and detached scalars to log
     (e.g. ``{"d_real": ..., "gp": ...}``). Regularisers (gradient penalty, lazy R1) and
     differentiable augmentation live here, so the loop knows nothing about them.
+
+    An objective whose D loss differentiates an input gradient (gradient penalty, R1) says so
+    with ``needs_double_backward = True`` (optional; absent means False): the loop then refuses
+    to ``torch.compile`` D and keeps D's BatchNorm per process (neither supports double backward).
     """
 
     def discriminator_loss(
@@ -43,3 +47,17 @@ class GAN:
     d_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})
     n_critic: int = 1  # discriminator steps per generator step
     ema_decay: float | None = None  # None: no EMA of the generator's weights
+    # How it was built (``build_gan`` fills it: resolution, channels, latent_dim and every
+    # architecture option, defaults included); checkpoints record it so that a resume with a
+    # different model is refused by name. Empty for GANs assembled by hand.
+    options: dict = field(default_factory=dict)
+
+
+# Options that only set optimiser hyperparameters (every builder's names): a resumed run may
+# change them; the loop then applies the new ``g_optimizer``/``d_optimizer`` settings.
+RESUMABLE_OPTIONS = frozenset({"g_lr", "d_lr", "g_betas", "d_betas"})
+
+
+def needs_double_backward(objective: object) -> bool:
+    """Whether ``objective``'s D loss back-propagates through an input gradient."""
+    return bool(getattr(objective, "needs_double_backward", False))

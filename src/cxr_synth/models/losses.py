@@ -87,6 +87,11 @@ class NonSaturating:
         self.r1_gamma = r1_gamma
         self.r1_interval = r1_interval
 
+    @property
+    def needs_double_backward(self) -> bool:
+        """R1 differentiates an input gradient (``create_graph=True``): no ``torch.compile`` of D."""
+        return self.r1_gamma > 0
+
     def discriminator_loss(
         self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int
     ) -> tuple[torch.Tensor, Logs]:
@@ -122,6 +127,7 @@ class LeastSquares:
     ) -> None:
         self.augment = augment or _identity
         self.a, self.b, self.c = a, b, c
+        self.needs_double_backward = False
 
     def discriminator_loss(
         self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int
@@ -151,6 +157,11 @@ class WassersteinGP:
             raise ValueError(f"gp_lambda must be >= 0, got {gp_lambda}")
         self.augment = augment or _identity
         self.gp_lambda = gp_lambda
+
+    @property
+    def needs_double_backward(self) -> bool:
+        """The gradient penalty differentiates an input gradient: no ``torch.compile`` of D."""
+        return self.gp_lambda > 0
 
     def discriminator_loss(
         self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int

@@ -115,7 +115,10 @@ def build_gan(
         **options,
     }
     if seed is None:
-        return builder(**kwargs)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return builder(**kwargs)
+        gan = builder(**kwargs)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            gan = builder(**kwargs)
+    gan.options = {**architecture_options(name), **kwargs}  # the full description, defaults too
+    return gan

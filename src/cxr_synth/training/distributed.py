@@ -7,10 +7,13 @@ here degrades to single-process no-ops, so the loop has one code path.
 Conventions (kept simple on purpose):
 - Every rank holds identical G and D parameters (DDP broadcasts rank 0's at wrap time and
   all-reduces gradients); only rank 0 writes checkpoints, logs to the tracker and evaluates.
-- BatchNorm is plain per-process BN (``broadcast_buffers=False``: broadcasting buffers on each
-  of D's several forwards per step is what breaks GAN backward passes in DDP). Running stats
-  are averaged across ranks at the end of every epoch, so checkpoints and evaluations see
-  synchronised buffers. SyncBatchNorm is not used.
+- ``broadcast_buffers=False``: broadcasting buffers on each of D's several forwards per step is
+  what breaks GAN backward passes in DDP. With ``sync_batchnorm`` active (the default with
+  several CUDA processes) BatchNorm layers become ``nn.SyncBatchNorm``: batch statistics over
+  the global batch, as on one GPU. Otherwise (CPU/gloo: SyncBatchNorm has no CPU kernels; or
+  ``sync_batchnorm: false``) each process normalises over its own share. Either way running
+  stats are averaged across ranks at the end of every epoch, so checkpoints and evaluations see
+  synchronised buffers.
 - Checkpoints live on a filesystem every rank can read (single node, or shared storage).
 """
 
@@ -19,14 +22,21 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+# Devices with SyncBatchNorm kernels (torch 2.14 raises "SyncBatchNorm expected input tensor to
+# be on GPU" for any other device, CPU included).
+SYNC_BATCHNORM_DEVICES = ("cuda", "xpu", "hpu")
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,32 @@ def no_sync(module: nn.Module):
     return contextlib.nullcontext()
 
 
+def sync_gradients(module: nn.Module, sync: bool):
+    """All-reduce gradients in the next backward only when ``sync`` (the last micro-batch)."""
+    return contextlib.nullcontext() if sync else no_sync(module)
+
+
+def use_sync_batchnorm(setting: bool | str, info: DistInfo, device: torch.device) -> bool:
+    """Whether to convert BatchNorm to SyncBatchNorm: only under DDP; ``"auto"`` where the
+    device has SyncBatchNorm kernels; ``True`` on a device without them is an error."""
+    if not info.enabled or setting is False:
+        return False
+    supported = device.type in SYNC_BATCHNORM_DEVICES
+    if setting is True and not supported:
+        raise ValueError(
+            f"sync_batchnorm: true needs a GPU; SyncBatchNorm has no {device.type} "
+            "implementation in this torch. Set sync_batchnorm: auto or false (per-process "
+            "BatchNorm)."
+        )
+    return supported
+
+
+def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Every BatchNorm*d in ``module`` replaced by SyncBatchNorm sharing its parameters and
+    buffers (same state_dict keys and values)."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+
 def make_sampler(dataset: Dataset, info: DistInfo, seed: int) -> DistributedSampler:
     """A shuffling sampler over this rank's shard; ``set_epoch(e)`` reseeds it with ``seed + e``.
 
@@ -117,6 +153,73 @@ def make_sampler(dataset: Dataset, info: DistInfo, seed: int) -> DistributedSamp
         seed=seed,
         drop_last=True,
     )
+
+
+class _EpochTagged(Sampler):
+    """Yields ``(epoch, index)``: workers learn the epoch without being restarted."""
+
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.epoch, i) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class _SeededPerSample(Dataset):
+    """``dataset[i]`` with every RNG of the (worker) process seeded from (seed, epoch, i), so
+    random augmentation depends on neither the number of workers nor a resume."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        seed = int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        return self.dataset[index]
+
+
+def make_loader(
+    dataset: Dataset,
+    sampler: DistributedSampler,
+    *,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    pin_memory: bool,
+) -> tuple[DataLoader, Sampler]:
+    """One DataLoader for the whole run, and the sampler to ``set_epoch`` before each epoch.
+
+    Without workers, samples are read in this process with its RNG (as always). With workers,
+    they stay alive across epochs (``persistent_workers``) and each sample is drawn with its own
+    seed (``_SeededPerSample``): a worker's RNG no longer carries over from epoch to epoch, so
+    epoch ``e`` reads and augments the same images whether or not the run was resumed.
+    """
+    if num_workers > 0:
+        dataset, sampler = _SeededPerSample(dataset, seed), _EpochTagged(sampler)
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=True,
+        persistent_workers=num_workers > 0,
+        generator=torch.Generator().manual_seed(seed),  # the loader's draws leave torch's alone
+    )
+    return loader, sampler
 
 
 def all_reduce_mean(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:

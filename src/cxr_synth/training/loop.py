@@ -7,6 +7,10 @@ brings G, D, the objective and its optimiser settings. Per step (one batch of re
 2. Every ``n_critic`` steps, a G step: ``objective.generator_loss(D, G(z))`` with D frozen,
    then the EMA of G's weights is updated (when ``gan.ema_decay`` is set).
 
+Each step's batch may run as several micro-batches of ``micro_batch_size`` (gradients
+accumulated, losses weighted by their share, one optimiser step, one ``step`` for lazy
+regularisers and ``n_critic``); by default the whole batch is one micro-batch.
+
 Losses are reduced over ranks and checked every step (one host sync per step): NaN/inf, or an
 optional discriminator collapse, raises :class:`TrainingDiverged` before anything is saved.
 Every ``eval_every`` epochs and at the end, the EMA generator (else G) is sampled from fixed
@@ -32,10 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from cxr_synth.models.base import GAN
+from cxr_synth.models.base import GAN, RESUMABLE_OPTIONS, needs_double_backward
 from cxr_synth.training import distributed
 from cxr_synth.training.checkpoint import (
     capture_rng_state,
@@ -46,7 +50,7 @@ from cxr_synth.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from cxr_synth.training.config import TrainConfig
+from cxr_synth.training.config import RESUMABLE_KEYS, TrainConfig, changed_settings
 from cxr_synth.training.devices import (
     autocast_context,
     make_grad_scaler,
@@ -60,7 +64,7 @@ logger = logging.getLogger("cxr_synth.training")
 
 StateDict = dict[str, torch.Tensor]
 Evaluate = Callable[[nn.Module], dict[str, float]]
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 1  # "model" (added later) is optional: older checkpoints lack it
 
 
 class TrainingDiverged(RuntimeError):
@@ -180,6 +184,14 @@ class _Trainer:
                 f"batch_size {config.batch_size} is not divisible by the {info.world_size} processes"
             )
         self.local_batch = config.batch_size // info.world_size
+        self.micro_batch = min(config.micro_batch_size or self.local_batch, self.local_batch)
+        if self.local_batch % self.micro_batch:
+            raise ValueError(
+                f"micro_batch_size {config.micro_batch_size} does not divide the per-process "
+                f"batch {self.local_batch} (batch_size {config.batch_size} / {info.world_size} "
+                "processes)"
+            )
+        self.compile_g, self.compile_d = _compile_plan(config.compile, gan)
         self.sampler = distributed.make_sampler(dataset, info, config.seed)
         self.steps_per_epoch = len(self.sampler) // self.local_batch
         if config.max_steps_per_epoch is not None:
@@ -191,6 +203,14 @@ class _Trainer:
             )
         self._setup_backend()
         self._setup_models()
+        self.loader, self.epoch_sampler = distributed.make_loader(
+            dataset,
+            self.sampler,
+            batch_size=self.local_batch,
+            num_workers=config.num_workers,
+            seed=config.seed,
+            pin_memory=device.type == "cuda",
+        )
 
     # ----------------------------------------------------------------------------- setup
     def _setup_backend(self) -> None:
@@ -203,8 +223,18 @@ class _Trainer:
     def _setup_models(self) -> None:
         gan, config, device = self.gan, self.config, self.device
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
-        self.g = gan.generator.to(device, memory_format=memory_format)
-        self.d = gan.discriminator.to(device, memory_format=memory_format)
+        g, d = gan.generator, gan.discriminator
+        self.sync_batchnorm = distributed.use_sync_batchnorm(
+            config.sync_batchnorm, self.info, device
+        )
+        if self.sync_batchnorm:  # before DDP and the optimisers; parameters are kept
+            g = distributed.convert_sync_batchnorm(g)
+            if needs_double_backward(gan.objective):  # SyncBatchNorm has no double backward
+                self.sync_batchnorm = "generator"
+            else:
+                d = distributed.convert_sync_batchnorm(d)
+        self.g = g.to(device, memory_format=memory_format)
+        self.d = d.to(device, memory_format=memory_format)
         self.g_train = distributed.wrap(self.g, self.info, device)  # DDP syncs rank 0's weights
         self.d_train = distributed.wrap(self.d, self.info, device)
         self.ema = make_ema(self.g, gan.ema_decay) if gan.ema_decay is not None else None
@@ -213,8 +243,9 @@ class _Trainer:
         self.d_params = [p for p in self.d.parameters() if p.requires_grad]
         self.g_scaler = make_grad_scaler(device, self.precision)
         self.d_scaler = make_grad_scaler(device, self.precision)
-        if config.compile:
+        if self.compile_g:
             self.g_train = torch.compile(self.g_train)
+        if self.compile_d:
             self.d_train = torch.compile(self.d_train)
         noise = torch.Generator().manual_seed(config.seed)
         self.fixed_z = torch.randn(config.grid_samples, gan.latent_dim, generator=noise).to(device)
@@ -232,9 +263,11 @@ class _Trainer:
             distributed.average_buffers(self.g, info)
             distributed.average_buffers(self.d, info)
             if self.ema is not None:
-                distributed.average_buffers(self.ema, info)
-            if info.is_main and (epoch % config.eval_every == 0 or epoch == config.epochs):
-                entry.update(self._evaluate(epoch))
+                distributed.average_buffers(self.ema.module, info)
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                if info.is_main:
+                    entry.update(self._evaluate(epoch))
+                distributed.barrier(info)  # the other ranks wait here, not inside a collective
             self.progress.epoch = epoch
             self.progress.history.append(entry)
             if config.checkpoint_dir is not None and (
@@ -243,6 +276,7 @@ class _Trainer:
                 self._save(epoch)
             if info.is_main:
                 logger.info("%s epoch %d/%d: %s", self.gan.name, epoch, config.epochs, _fmt(entry))
+        self.loader = None  # stops persistent workers
         if self.samples is None and info.is_main:
             self.samples = self._sample_grid()
         timing = {
@@ -279,16 +313,21 @@ class _Trainer:
             return
         config, gan = self.config, self.gan
         logger.info(
-            "Training %s on %s | precision %s | channels_last %s | compile %s | %d process(es)",
+            "Training %s on %s | precision %s | channels_last %s | compile %s | %d process(es)"
+            " | SyncBatchNorm %s",
             gan.name,
             self.device,
             self.precision,
             config.channels_last,
-            config.compile,
+            "G only" if self.compile_g and not self.compile_d else self.compile_d,
             self.info.world_size,
+            {True: "G and D", "generator": "G only (D needs double backward)", False: "off"}[
+                self.sync_batchnorm
+            ],
         )
         logger.info(
-            "%d images, batch %d (%d per process), %d steps/epoch, epochs %d, n_critic %d, EMA %s",
+            "%d images, batch %d (%d per process), %d steps/epoch, epochs %d, n_critic %d, EMA %s"
+            ", micro-batches of %d",
             len(self.dataset),
             config.batch_size,
             self.local_batch,
@@ -296,6 +335,7 @@ class _Trainer:
             config.epochs,
             gan.n_critic,
             gan.ema_decay,
+            self.micro_batch,
         )
         params = {f"train.{k}": v for k, v in config.to_dict().items()}
         params.update(
@@ -314,19 +354,6 @@ class _Trainer:
         self.tracker.log_params(params)
 
     # ----------------------------------------------------------------------------- epoch
-    def _loader(self, epoch: int) -> DataLoader:
-        """A fresh loader per epoch: its order and worker seeds depend only on seed and epoch."""
-        self.sampler.set_epoch(epoch)
-        return DataLoader(
-            self.dataset,
-            batch_size=self.local_batch,
-            sampler=self.sampler,
-            num_workers=self.config.num_workers,
-            pin_memory=self.device.type == "cuda",
-            drop_last=True,
-            generator=torch.Generator().manual_seed(self.config.seed + epoch),
-        )
-
     def _train_epoch(self, epoch: int) -> dict[str, float]:
         config, world = self.config, self.info.world_size
         sums: dict[str, float] = defaultdict(float)
@@ -340,7 +367,8 @@ class _Trainer:
             disable=not (self.info.is_main and interactive()),
         )
         began = time.perf_counter()
-        for i, batch in enumerate(self._loader(epoch)):
+        self.epoch_sampler.set_epoch(epoch)  # the order depends only on seed and epoch
+        for i, batch in enumerate(self.loader):
             if i >= self.steps_per_epoch:
                 break
             values = self._train_step(self._to_device(batch))
@@ -384,17 +412,22 @@ class _Trainer:
     def _train_step(self, real: torch.Tensor) -> dict[str, float]:
         """One D update and, every ``n_critic`` steps, one G update; returns rank-mean scalars."""
         gan, step = self.gan, self.progress.step
-        autocast = autocast_context(self.device, self.precision)
         z = torch.randn(real.shape[0], gan.latent_dim, device=self.device)
         self.d_opt.zero_grad(set_to_none=True)
-        with autocast:
-            with torch.no_grad():
-                fake = self.g_train(z)
-            d_loss, d_logs = gan.objective.discriminator_loss(self.d_train, real, fake, step)
-        self.d_scaler.scale(d_loss).backward()
+        parts = []
+        for last, (real_i, z_i) in _micro_batches(self.micro_batch, real, z):
+            with distributed.sync_gradients(self.d_train, last):
+                with autocast_context(self.device, self.precision):
+                    with torch.no_grad():
+                        fake = self.g_train(z_i)
+                    d_loss, d_logs = gan.objective.discriminator_loss(
+                        self.d_train, real_i, fake, step
+                    )
+                self.d_scaler.scale(_share(d_loss, len(real), len(real_i))).backward()
+            parts.append({**d_logs, "d_loss": d_loss})
         self.d_scaler.step(self.d_opt)
         self.d_scaler.update()
-        scalars = {**d_logs, "d_loss": d_loss}
+        scalars = _mean_logs(parts)
         if (step + 1) % gan.n_critic == 0:
             scalars.update(self._generator_step(real.shape[0]))
         self.progress.step += 1
@@ -408,11 +441,19 @@ class _Trainer:
         self.g_opt.zero_grad(set_to_none=True)
         for p in self.d_params:  # no weight gradients for D: saves a third of its backward
             p.requires_grad_(False)
+        parts = []
         try:
-            with distributed.no_sync(self.d_train):
-                with autocast_context(self.device, self.precision):
-                    g_loss, g_logs = gan.objective.generator_loss(self.d_train, self.g_train(z))
-                self.g_scaler.scale(g_loss).backward()
+            for last, (z_i,) in _micro_batches(self.micro_batch, z):
+                with (
+                    distributed.no_sync(self.d_train),
+                    distributed.sync_gradients(self.g_train, last),
+                ):
+                    with autocast_context(self.device, self.precision):
+                        g_loss, g_logs = gan.objective.generator_loss(
+                            self.d_train, self.g_train(z_i)
+                        )
+                    self.g_scaler.scale(_share(g_loss, batch_size, len(z_i))).backward()
+                parts.append({**g_logs, "g_loss": g_loss})
         finally:
             for p in self.d_params:
                 p.requires_grad_(True)
@@ -420,7 +461,7 @@ class _Trainer:
         self.g_scaler.update()
         if self.ema is not None:
             self.ema.update_parameters(self.g)
-        return {**g_logs, "g_loss": g_loss}
+        return _mean_logs(parts)
 
     def _check_divergence(self, epoch: int, values: dict[str, float]) -> None:
         progress, config = self.progress, self.config
@@ -513,6 +554,7 @@ class _Trainer:
             "best": {"score": p.best_score, "epoch": p.best_epoch, "generator": p.best_state},
             "collapse_count": p.collapse_count,
             "config": self.config.to_dict(),
+            "model": _model_description(self.gan),
         }
         self.last_checkpoint = save_checkpoint(state, checkpoint_path(directory, epoch))
         removed = prune_checkpoints(directory, self.config.keep_last)
@@ -529,10 +571,13 @@ class _Trainer:
                 f"Checkpoint {path} belongs to GAN {ckpt.get('gan_name')!r}, not {self.gan.name!r}; "
                 "point checkpoint_dir elsewhere or set resume: false"
             )
+        _refuse_changed_settings(ckpt, path, self.gan, self.config)
         self.g.load_state_dict(ckpt["generator"])
         self.d.load_state_dict(ckpt["discriminator"])
         self.g_opt.load_state_dict(ckpt["g_optimizer"])
         self.d_opt.load_state_dict(ckpt["d_optimizer"])
+        _apply_optimizer_settings(self.g_opt, self.gan.g_optimizer, "g_optimizer")
+        _apply_optimizer_settings(self.d_opt, self.gan.d_optimizer, "d_optimizer")
         if self.ema is not None and ckpt["ema"] is not None:
             self.ema.load_state_dict(ckpt["ema"])
         for scaler, key in ((self.g_scaler, "g_scaler"), (self.d_scaler, "d_scaler")):
@@ -597,6 +642,84 @@ def _adam_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
 
 def _no_metrics(generator: nn.Module) -> dict[str, float]:
     return {}
+
+
+def _compile_plan(setting: bool | str, gan: GAN) -> tuple[bool, bool]:
+    """(compile G, compile D) for ``compile: true | false | generator``; refuses compiling a D
+    whose objective needs double backward (the error names the option and the way out)."""
+    if setting is True and needs_double_backward(gan.objective):
+        raise ValueError(
+            f"compile: true cannot train {gan.name!r}: its objective "
+            f"({type(gan.objective).__name__}) back-propagates through an input gradient "
+            "(gradient penalty or R1), and torch.compile does not support double backward. "
+            "Set compile: generator to compile G only, or compile: false."
+        )
+    return bool(setting), setting is True
+
+
+def _micro_batches(
+    size: int, *tensors: torch.Tensor
+) -> Iterator[tuple[bool, tuple[torch.Tensor, ...]]]:
+    """``(is_last, chunks)`` over consecutive slices of ``size`` rows (the tensors themselves
+    when they fit in one)."""
+    if len(tensors[0]) <= size:
+        yield True, tensors
+        return
+    parts = list(zip(*(t.split(size) for t in tensors), strict=True))
+    for i, part in enumerate(parts):
+        yield i == len(parts) - 1, part
+
+
+def _share(loss: torch.Tensor, batch: int, part: int) -> torch.Tensor:
+    """A micro-batch's mean loss weighted by its share of the batch (unchanged when whole)."""
+    return loss if part == batch else loss * (part / batch)
+
+
+def _mean_logs(parts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Per-key mean over equal-sized micro-batches (the single dict itself when there is one)."""
+    if len(parts) == 1:
+        return parts[0]
+    return {k: torch.stack([p[k].detach().float().mean() for p in parts]).mean() for k in parts[0]}
+
+
+def _model_description(gan: GAN) -> dict[str, Any]:
+    """What a checkpoint records about the model: the GAN's loop-facing fields and its options."""
+    return {
+        "latent_dim": gan.latent_dim,
+        "n_critic": gan.n_critic,
+        "ema_decay": gan.ema_decay,
+        **gan.options,
+    }
+
+
+def _refuse_changed_settings(
+    ckpt: dict[str, Any], path: Path, gan: GAN, config: TrainConfig
+) -> None:
+    """Raise before any state is loaded if the model or the loop differs from the checkpoint's
+    (settings a resumed run may change, ``RESUMABLE_KEYS`` / ``RESUMABLE_OPTIONS``, excepted)."""
+    changes = changed_settings(
+        ckpt.get("model") or {}, _model_description(gan), "model", RESUMABLE_OPTIONS
+    )
+    changes += changed_settings(ckpt.get("config") or {}, config.to_dict(), "loop", RESUMABLE_KEYS)
+    if changes:
+        raise ValueError(
+            f"Cannot resume from {path}: {', '.join(changes)} "
+            f"differ{'s' if len(changes) == 1 else ''} from the checkpoint. Set resume: false "
+            "(or point checkpoint_dir elsewhere) to start fresh."
+        )
+
+
+def _apply_optimizer_settings(
+    optimizer: torch.optim.Optimizer, settings: dict[str, Any], name: str
+) -> None:
+    """Put the configured lr/betas back after loading a checkpoint's optimiser state (which
+    carries the old ones): lowering a learning rate and resuming is a way out of a divergence."""
+    wanted = _adam_kwargs(settings)
+    for i, group in enumerate(optimizer.param_groups):
+        changes = changed_settings(group, wanted, name)
+        if changes and i == 0:
+            logger.info("Resumed with new optimiser settings: %s", ", ".join(changes))
+        group.update(wanted)
 
 
 def cpu_copy(state: StateDict) -> StateDict:

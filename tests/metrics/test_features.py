@@ -3,6 +3,7 @@ weights without network access, and the Inception path end to end on stand-in we
 
 from __future__ import annotations
 
+import hashlib
 import math
 import socket
 import urllib.request
@@ -23,6 +24,7 @@ from cxr_synth.metrics import (
     extract_features,
     feature_stats,
     fid_from_samples,
+    inception_weights,
     locate_inception_weights,
     to_uint8_images,
 )
@@ -168,7 +170,8 @@ def test_explicit_missing_path_is_an_error_not_a_fallback(empty_hub, monkeypatch
 def test_hub_checkpoint_directory_is_where_the_file_is_found(empty_hub):
     empty_hub.mkdir(parents=True)
     (empty_hub / INCEPTION_WEIGHTS_FILE).write_bytes(b"placeholder")
-    assert locate_inception_weights() == empty_hub / INCEPTION_WEIGHTS_FILE
+    expected = hashlib.sha256(b"placeholder").hexdigest()[:8]  # a stand-in is not the official file
+    assert locate_inception_weights(expected_sha256=expected) == empty_hub / INCEPTION_WEIGHTS_FILE
 
 
 # --------------------------------------------------------------------------- Inception path
@@ -199,8 +202,10 @@ def test_inception_path_loads_weights_under_the_official_name(
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(stand_in_inception_weights))
+    stand_in_hash = hashlib.sha256(stand_in_inception_weights.read_bytes()).hexdigest()
+    monkeypatch.setattr(inception_weights, "INCEPTION_WEIGHTS_SHA256_PREFIX", stand_in_hash[:8])
     backbone = build_backbone("auto")
-    assert isinstance(backbone, InceptionBackbone)
+    assert isinstance(backbone, InceptionBackbone) and backbone.sha256 == stand_in_hash
     assert backbone.name == "FID" and backbone.num_features == 2048 and not backbone.warnings
     assert backbone.identifier.startswith("inception-v3-compat-pool3-2048-sha256:")
     images = phantoms64[:3]
@@ -217,3 +222,30 @@ def test_inception_path_loads_weights_under_the_official_name(
     with torch.no_grad():
         expected = reference(rgb)[0].double().numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+# --------------------------------------------------------------------------- device placement
+def _devices(module: torch.nn.Module) -> set[torch.device]:
+    return {t.device for t in [*module.buffers(), *module.parameters()]}
+
+
+def test_backbone_sits_on_the_requested_device_and_returns_cpu_features(monkeypatch, phantoms64):
+    moved = []
+    real_to = torch.nn.Module.to
+    monkeypatch.setattr(
+        torch.nn.Module, "to", lambda self, *a, **k: moved.append(a) or real_to(self, *a, **k)
+    )
+    backbone = build_backbone("random", device="cpu")
+    assert moved == [("cpu",)]  # build_backbone placed it, not the default
+    assert _devices(backbone) == {torch.device("cpu")}
+    features = backbone(phantoms64[:2])
+    assert features.device.type == "cpu" and features.dtype == torch.float64
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_backbone_on_cuda_matches_the_cpu(phantoms64):
+    cpu = build_backbone("random")(phantoms64[:8]).numpy()
+    backbone = build_backbone("random", device="cuda")
+    assert {d.type for d in _devices(backbone)} == {"cuda"}
+    cuda = backbone(phantoms64[:8]).numpy()
+    np.testing.assert_allclose(cuda, cpu, rtol=1e-4, atol=1e-5 * np.abs(cpu).max())

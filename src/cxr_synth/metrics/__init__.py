@@ -10,18 +10,13 @@ labelled ``FD_rand``/``KID_rand``/... and are never called FID. See docs/metrics
 
 from cxr_synth.metrics.evaluate import distribution_metrics, evaluate_generator_samples
 from cxr_synth.metrics.features import (
-    INCEPTION_WEIGHTS_ENV,
-    INCEPTION_WEIGHTS_FILE,
-    INCEPTION_WEIGHTS_URL,
     FeatureBackbone,
     InceptionBackbone,
-    InceptionWeightsUnavailable,
     RandomConvBackbone,
+    backbone_label,
     build_backbone,
-    default_inception_weights_path,
     extract_features,
     iter_batches,
-    locate_inception_weights,
     to_uint8_images,
 )
 from cxr_synth.metrics.fid import (
@@ -34,6 +29,18 @@ from cxr_synth.metrics.fid import (
     frechet_distance,
     stats_from_features,
     trace_sqrt_product,
+)
+from cxr_synth.metrics.inception_weights import (
+    INCEPTION_WEIGHTS_ENV,
+    INCEPTION_WEIGHTS_FILE,
+    INCEPTION_WEIGHTS_SHA256_PREFIX,
+    INCEPTION_WEIGHTS_URL,
+    InceptionWeightsMismatch,
+    InceptionWeightsUnavailable,
+    default_inception_weights_path,
+    locate_inception_weights,
+    verify_inception_weights,
+    weights_options,
 )
 from cxr_synth.metrics.kid import KIDResult, kernel_inception_distance, polynomial_mmd2_unbiased
 from cxr_synth.metrics.memorization import MemorizationResult, memorization_audit
@@ -62,6 +69,7 @@ METRICS = {
 __all__ = [
     "INCEPTION_WEIGHTS_ENV",
     "INCEPTION_WEIGHTS_FILE",
+    "INCEPTION_WEIGHTS_SHA256_PREFIX",
     "INCEPTION_WEIGHTS_URL",
     "METRICS",
     "DiversityResult",
@@ -70,12 +78,14 @@ __all__ = [
     "FeatureStatsAccumulator",
     "FrechetDistance",
     "InceptionBackbone",
+    "InceptionWeightsMismatch",
     "InceptionWeightsUnavailable",
     "KIDResult",
     "MemorizationResult",
     "PRDCResult",
     "RandomConvBackbone",
     "SimilarityResult",
+    "backbone_label",
     "build_backbone",
     "default_inception_weights_path",
     "distribution_metrics",
@@ -103,4 +113,6 @@ __all__ = [
     "stats_from_features",
     "to_uint8_images",
     "trace_sqrt_product",
+    "verify_inception_weights",
+    "weights_options",
 ]

@@ -3,7 +3,7 @@
 - ``InceptionBackbone``: the standard FID network (Heusel et al. 2017) as torchmetrics wraps it
   from torch-fidelity: the 2048-d pool3 features of the TF-ported Inception-v3, uint8 input,
   resized to 299x299 with the TF1-compatible bilinear resize of the reference implementation.
-  Its weights must be on disk (no network where we develop): see ``locate_inception_weights``.
+  Its weights file is found, fetched if allowed and verified by ``inception_weights``.
 - ``RandomConvBackbone``: a fixed, seeded, randomly initialised VGG-style CNN that needs no
   download (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative
   Models": random embeddings for data far from ImageNet). Its Fréchet distance is
@@ -16,15 +16,12 @@ Calling it on a uint8 batch (N, H, W) or (N, 1, H, W) returns (N, D) float64 fea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import http.client
 import logging
 import math
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,15 +30,22 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from cxr_synth.metrics.inception_weights import (  # noqa: F401  (re-exported)
+    DEFAULT_TIMEOUT_S,
+    INCEPTION_WEIGHTS_ENV,
+    INCEPTION_WEIGHTS_FILE,
+    INCEPTION_WEIGHTS_URL,
+    InceptionWeightsMismatch,
+    InceptionWeightsUnavailable,
+    default_inception_weights_path,
+    locate_inception_weights,
+    sha256_of,
+)
+
 logger = logging.getLogger(__name__)
 
-INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
-# torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 (torch-fidelity 0.4.0).
-INCEPTION_WEIGHTS_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_WEIGHTS_FILE
-)
-INCEPTION_WEIGHTS_ENV = "CXR_SYNTH_INCEPTION_WEIGHTS"
 BACKBONE_NAMES = ("inception", "random", "auto")
+_warned: set[str] = set()  # fallback warnings already logged by this process
 
 ImageBatches = np.ndarray | torch.Tensor | Iterable[Any]
 
@@ -108,81 +112,18 @@ def iter_batches(
     yield from batches
 
 
-# --------------------------------------------------------------------------- Inception weights
-class InceptionWeightsUnavailable(FileNotFoundError):
-    """The Inception-v3 weights file is not on disk (and was not, or could not be, downloaded)."""
-
-    def __init__(self, reason: str, expected_path: Path, url: str = INCEPTION_WEIGHTS_URL):
-        self.reason = reason
-        self.expected_path = Path(expected_path)
-        self.url = url
-        super().__init__(
-            f"Inception-v3 weights for FID are unavailable: {reason}. Put the file "
-            f"{INCEPTION_WEIGHTS_FILE} at {self.expected_path} (download it elsewhere from "
-            f"{url}), or point {INCEPTION_WEIGHTS_ENV} at it."
-        )
-
-
-def default_inception_weights_path() -> Path:
-    """Where torch-fidelity/torchmetrics cache the file: ``torch.hub.get_dir()/checkpoints/``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
-
-
-def locate_inception_weights(
-    path: str | os.PathLike | None = None, *, allow_download: bool = False, timeout: float = 10.0
-) -> Path:
-    """Return the path of the Inception-v3 FID weights, or raise ``InceptionWeightsUnavailable``.
-
-    Looks at ``path``, else ``$CXR_SYNTH_INCEPTION_WEIGHTS``, else the torch hub checkpoint
-    directory. An explicit path or environment variable that names a missing file is an error (no
-    fallback). Nothing is downloaded unless ``allow_download`` is true; then the file is fetched
-    into the hub directory with a ``timeout`` (seconds, per connection/read) and never hangs.
-    """
-    explicit = path if path is not None else os.environ.get(INCEPTION_WEIGHTS_ENV) or None
-    if explicit is not None:
-        candidate = Path(explicit).expanduser()
-        if candidate.is_file():
-            return candidate
-        source = "the path given" if path is not None else f"${INCEPTION_WEIGHTS_ENV}"
-        raise InceptionWeightsUnavailable(
-            f"{source} names {candidate}, which is not a file", candidate
-        )
-    candidate = default_inception_weights_path()
-    if candidate.is_file():
-        return candidate
-    if not allow_download:
-        raise InceptionWeightsUnavailable(
-            f"{candidate} does not exist and downloading is off (allow_download=False)", candidate
-        )
-    _download(INCEPTION_WEIGHTS_URL, candidate, timeout)
-    return candidate
-
-
-def _download(url: str, target: Path, timeout: float) -> None:
-    """Fetch ``url`` to ``target`` atomically; any failure raises InceptionWeightsUnavailable."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        os.replace(partial, target)
-    except (OSError, urllib.error.URLError, http.client.HTTPException, ValueError) as error:
-        partial.unlink(missing_ok=True)
-        raise InceptionWeightsUnavailable(
-            f"download from {url} failed ({type(error).__name__}: {error})", target, url
-        ) from error
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------- backbones
+@contextlib.contextmanager
+def _fp32_convolutions() -> Iterator[None]:
+    """cuDNN convolutions without TF32 (on by default on Ampere+): features in full fp32."""
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = previous
+
+
 class FeatureBackbone(nn.Module):
     """Base class: uint8 images in, (N, D) float64 features out (CPU), in eval mode, no grad.
 
@@ -211,7 +152,7 @@ class FeatureBackbone(nn.Module):
 
     def forward(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = to_uint8_images(images).to(self._device_probe.device)
-        with torch.no_grad():
+        with torch.no_grad(), _fp32_convolutions():
             features = self.extract(x)
         return features.detach().to("cpu", torch.float64)
 
@@ -236,11 +177,17 @@ class InceptionBackbone(FeatureBackbone):
         weights_path: str | os.PathLike | None = None,
         *,
         allow_download: bool = False,
-        timeout: float = 10.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        url: str = INCEPTION_WEIGHTS_URL,
+        expected_sha256: str | None = None,
     ) -> None:
         super().__init__()
         path = locate_inception_weights(
-            weights_path, allow_download=allow_download, timeout=timeout
+            weights_path,
+            allow_download=allow_download,
+            timeout=timeout,
+            url=url,
+            expected_sha256=expected_sha256,
         )
         from torchmetrics.image.fid import NoTrainInceptionV3
 
@@ -254,7 +201,7 @@ class InceptionBackbone(FeatureBackbone):
                 antialias=False,
             )
         self.weights_path = path
-        self.sha256 = _sha256(path)
+        self.sha256 = sha256_of(path)  # verified by locate_inception_weights
         self.identifier = f"inception-v3-compat-pool3-2048-sha256:{self.sha256[:16]}"
         logger.info("FID backbone: Inception-v3 from %s (sha256 %s)", path, self.sha256)
 
@@ -322,27 +269,35 @@ def build_backbone(
     *,
     weights_path: str | os.PathLike | None = None,
     allow_download: bool = False,
-    timeout: float = 10.0,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    url: str = INCEPTION_WEIGHTS_URL,
+    expected_sha256: str | None = None,
     seed: int = 0,
     input_size: int | None = None,
     device: str | torch.device | None = None,
 ) -> FeatureBackbone:
-    """Build ``"inception"`` (FID; raises if the weights are missing), ``"random"`` (FD_rand,
-    offline) or ``"auto"``: Inception when its weights are on disk, else the random backbone with
-    a logged warning (also in ``backbone.warnings``) saying which file to put where.
+    """Build ``"inception"`` (FID; raises if the verified weights are unavailable), ``"random"``
+    (FD_rand, offline) or ``"auto"``: Inception when its weights are on disk (or, with
+    ``allow_download``, fetched from ``url``) and pass the SHA-256 check, else the random backbone
+    with a warning (logged once per message, always in ``backbone.warnings``) saying what was
+    tried and which file to put where. ``device``: where the network runs (default: the CPU).
     """
     if name not in BACKBONE_NAMES:
         raise ValueError(f"backbone must be one of {BACKBONE_NAMES}, not {name!r}")
+    weights = {
+        "allow_download": allow_download,
+        "timeout": timeout,
+        "url": url,
+        "expected_sha256": expected_sha256,
+    }
     backbone: FeatureBackbone
     if name == "inception":
-        backbone = InceptionBackbone(weights_path, allow_download=allow_download, timeout=timeout)
+        backbone = InceptionBackbone(weights_path, **weights)
     elif name == "random":
         backbone = RandomConvBackbone(seed=seed, input_size=input_size)
     else:
         try:
-            backbone = InceptionBackbone(
-                weights_path, allow_download=allow_download, timeout=timeout
-            )
+            backbone = InceptionBackbone(weights_path, **weights)
         except InceptionWeightsUnavailable as error:
             backbone = RandomConvBackbone(seed=seed, input_size=input_size)
             message = (
@@ -350,11 +305,26 @@ def build_backbone(
                 f"{backbone.identifier}; its Fréchet distance is reported as FD_rand and is not "
                 f"comparable with published FID values."
             )
-            logger.warning(message)
+            (logger.debug if message in _warned else logger.warning)(message)
+            _warned.add(message)
             backbone.warnings.append(message)
     if device is not None:
         backbone.to(device)
     return backbone
+
+
+def backbone_label(name: str, weights_path: str | os.PathLike | None = None) -> str:
+    """The label ``build_backbone(name)`` would give its Fréchet distance with the weights now on
+    disk ("FID" or "FD_rand"), without building the network or touching the network."""
+    if name == "random":
+        return RandomConvBackbone.name
+    if name == "inception":
+        return InceptionBackbone.name
+    try:
+        locate_inception_weights(weights_path)
+    except InceptionWeightsUnavailable:
+        return RandomConvBackbone.name
+    return InceptionBackbone.name
 
 
 def extract_features(

@@ -1,10 +1,14 @@
 import math
+import socket
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from matplotlib.figure import Figure
 
+from cxr_synth.metrics import InceptionWeightsUnavailable
+from cxr_synth.pipelines.evaluation import nodes
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
     compute_real_reference,
@@ -138,3 +142,61 @@ def test_pipeline_shares_the_reference_and_ends_in_the_table():
         "fid_kid_bars@matplotlib",
     } <= pipeline.all_outputs()
     assert "evaluation_real_reference" not in pipeline.inputs()
+
+
+def test_the_table_gives_the_n_of_both_sets_behind_each_number(data, report):
+    _, _, _, baseline = data
+    fake, result = report
+    table, markdown, _ = build_comparison_table(baseline, result)
+    assert table.loc[0, "n_real"] == 24 and table.loc[0, "n_fake"] == len(fake)
+    assert "n_real" in markdown and "n_fake" in markdown
+    baseline_row = markdown.splitlines()[
+        next(i for i, line in enumerate(markdown.splitlines()) if "real (held-out)" in line)
+    ]
+    assert "| 24 | 12 |" in baseline_row  # the baseline: 24 reference vs 12 held-out images
+
+
+def test_evaluation_device_and_weights_reach_the_backbone(data, monkeypatch):
+    images, index, _, _ = data
+    calls = []
+    real_build = nodes.build_backbone
+    monkeypatch.setattr(
+        nodes, "build_backbone", lambda *a, **k: calls.append(k) or real_build(*a, **k)
+    )
+    weights = {"download": False, "path": None, "timeout": 5}
+    compute_real_reference(
+        images, index, {**EVALUATION, "device": "cpu", "inception_weights": weights}
+    )
+    assert calls[0]["device"] == torch.device("cpu")
+    assert calls[0]["allow_download"] is False and calls[0]["timeout"] == 5.0
+
+
+def test_bad_device_and_unknown_weights_keys_are_refused_by_name(data):
+    images, index, _, _ = data
+    with pytest.raises(ValueError, match="evaluation.device"):
+        compute_real_reference(images, index, {**EVALUATION, "device": "gpu"})
+    with pytest.raises(ValueError, match=r"evaluation.inception_weights.*valid keys.*download"):
+        compute_real_reference(
+            images, index, {**EVALUATION, "inception_weights": {"dowload": True}}
+        )
+
+
+def test_a_failed_download_falls_back_to_fd_rand_with_its_warning(data, tmp_path, monkeypatch):
+    """``auto`` with downloading on, against a closed port on 127.0.0.1 (no network)."""
+    images, index, _, _ = data
+    monkeypatch.delenv("CXR_SYNTH_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/weights.pth"
+    evaluation = {
+        **EVALUATION,
+        "backbone": "auto",
+        "inception_weights": {"download": True, "url": url, "timeout": 2},
+    }
+    _, baseline = compute_real_reference(images, index, evaluation)
+    assert baseline["fid_label"] == "FD_rand"
+    assert any(url in note and "FD_rand" in note for note in baseline["warnings"])
+    with pytest.raises(InceptionWeightsUnavailable, match=url):
+        compute_real_reference(images, index, {**evaluation, "backbone": "inception"})

@@ -4,15 +4,18 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 from PIL import Image
+from torch import nn
 
 from cxr_synth.metrics.fid import FeatureStats
 from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.training.nodes import (
+    _fid_evaluator,
     compute_reference_stats,
     plot_fid_curve,
     plot_loss_curves,
     train_generator,
 )
+from cxr_synth.training.devices import resolve_device
 
 TRAINING = {
     "data": {"splits": ["train"], "rotation_degrees": 2, "horizontal_flip": False},
@@ -144,3 +147,96 @@ def test_plots_are_figures():
     fid = plot_fid_curve(history, spec)
     assert isinstance(loss, Figure) and len(loss.axes[0].lines) == 2
     assert isinstance(fid, Figure) and list(fid.axes[0].lines[0].get_xdata()) == [2, 3]
+
+
+# ------------------------------------------------- FID network placement (compute_reference_stats,
+# _fid_evaluator): on the training device, and only on rank 0 under torchrun
+def _spy_backbones(monkeypatch) -> list[dict]:
+    """Record every ``build_backbone`` call of the training nodes, and every ``.to`` of what
+    it built (``calls[i]["moved"]``)."""
+    from cxr_synth.pipelines.training import nodes
+
+    calls: list[dict] = []
+    real_build = nodes.build_backbone
+
+    def build(*args, **kwargs):
+        backbone = real_build(*args, **kwargs)
+        record = {**kwargs, "moved": []}
+        real_to = backbone.to
+        backbone.to = lambda device: record["moved"].append(device) or real_to(device)
+        calls.append(record)
+        return backbone
+
+    monkeypatch.setattr(nodes, "build_backbone", build)
+    return calls
+
+
+def _refuse_backbones(monkeypatch) -> None:
+    from cxr_synth.pipelines.training import nodes
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a rank > 0 built a feature network")
+
+    monkeypatch.setattr(nodes, "build_backbone", refuse)
+
+
+def test_reference_stats_run_on_the_evaluation_device(data, monkeypatch):
+    images, index = data
+    calls = _spy_backbones(monkeypatch)
+    evaluation = {**TRAINING["evaluation"], "device": "cpu"}
+    compute_reference_stats(images, index, TRAINING["data"], evaluation)
+    assert calls[0]["device"] == torch.device("cpu")
+    compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    assert calls[1]["device"] == resolve_device("auto")  # no key: the loop's "auto" rule
+
+
+def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
+    images, index = data
+    monkeypatch.delenv("RANK", raising=False)
+    rank0 = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    monkeypatch.setenv("RANK", "1")
+    _refuse_backbones(monkeypatch)
+    rank1 = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    assert rank1.keys() == rank0.keys()
+    assert {k: np.shape(v) for k, v in rank1.items()} == {k: np.shape(v) for k, v in rank0.items()}
+    placeholder = FeatureStats.from_dict(rank1)
+    assert placeholder.n == 0 and "rank 1" in placeholder.backbone
+
+
+def test_fid_evaluator_runs_on_the_generators_device(data, monkeypatch):
+    images, index = data
+    monkeypatch.delenv("RANK", raising=False)
+    reference = FeatureStats.from_dict(
+        compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    )
+    calls = _spy_backbones(monkeypatch)
+    evaluate, label = _fid_evaluator(reference, TRAINING["evaluation"], latent_dim=16)
+    generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
+    assert label == "FD_rand" and np.isfinite(evaluate(generator)["fid"])
+    assert calls[0]["moved"] == [torch.device("cpu")]  # to the device of the generator's weights
+
+
+def test_fid_evaluator_on_ranks_above_zero_builds_nothing(data, monkeypatch):
+    monkeypatch.setenv("RANK", "2")
+    _refuse_backbones(monkeypatch)
+    stats = FeatureStats(np.zeros(544), np.zeros((544, 544)), 0, "not computed on rank 2")
+    evaluate, label = _fid_evaluator(stats, TRAINING["evaluation"], latent_dim=16)
+    assert label == "FD_rand"
+    with pytest.raises(RuntimeError, match="rank 0 only"):
+        evaluate(nn.Linear(16, 16))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fid_evaluator_follows_a_cuda_generator(data, monkeypatch):
+    images, index = data
+    monkeypatch.delenv("RANK", raising=False)
+    evaluation = {**TRAINING["evaluation"], "device": "cuda"}
+    calls = _spy_backbones(monkeypatch)
+    reference = FeatureStats.from_dict(
+        compute_reference_stats(images, index, TRAINING["data"], evaluation)
+    )
+    assert calls[0]["device"] == torch.device("cuda")
+    evaluate, _ = _fid_evaluator(reference, evaluation, latent_dim=16)
+    generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
+    assert np.isfinite(evaluate(generator.cuda())["fid"])
+    assert calls[1]["moved"][0].type == "cuda"

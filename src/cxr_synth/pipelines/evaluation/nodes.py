@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
 
 from cxr_synth.metrics import (
@@ -21,7 +22,9 @@ from cxr_synth.metrics import (
     evaluate_generator_samples,
     extract_features,
     stats_from_features,
+    weights_options,
 )
+from cxr_synth.training.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +39,8 @@ PIXEL_COLUMNS = (
     "memorization_fraction",
     "nn_distance_ratio",
 )
-TRAINING_COLUMNS = ("dice", "train_hours", "images_per_s", "best_epoch", "epochs", "n_fake")
+SAMPLE_COLUMNS = ("n_real", "n_fake")  # the N of both sets behind every feature metric
+TRAINING_COLUMNS = ("dice", "train_hours", "images_per_s", "best_epoch", "epochs")
 
 
 def _split_rows(
@@ -60,8 +64,24 @@ def _take(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.asarray(images[rows])
 
 
+def feature_device(value: Any, where: str) -> torch.device:
+    """``auto`` (cuda, else mps, else cpu) or a device name, for the feature network."""
+    try:
+        return resolve_device(str(value))
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(f"{where}: {error} (use auto, cpu, cuda or cuda:<index>)") from error
+
+
 def _backbone(evaluation: Mapping[str, Any]):
-    return build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]))
+    """The feature network ``evaluation.backbone`` names, on ``evaluation.device`` (default auto),
+    fetching the Inception weights only if ``evaluation.inception_weights.download``."""
+    weights = weights_options(evaluation.get("inception_weights"), "evaluation.inception_weights")
+    return build_backbone(
+        evaluation["backbone"],
+        seed=int(evaluation["seed"]),
+        device=feature_device(evaluation.get("device", "auto"), "evaluation.device"),
+        **weights,
+    )
 
 
 def _column(name: str, label: str) -> str:
@@ -279,14 +299,17 @@ def build_comparison_table(
     for report in reports:
         values = {**report["metrics"], **report["training"], "dice": math.nan}
         row = {"architecture": report["architecture"]}
-        for column in (*feature_columns, *PIXEL_COLUMNS, *TRAINING_COLUMNS):
+        for column in (*feature_columns, *SAMPLE_COLUMNS, *PIXEL_COLUMNS, *TRAINING_COLUMNS):
             row[column] = float(values.get(column, math.nan))
         rows.append(row)
     table = pd.DataFrame(rows)
 
     base = {"architecture": "real (held-out) baseline"}
     base.update({c: baseline["metrics"].get(f"baseline_{c}", math.nan) for c in feature_columns})
-    shown = table[["architecture", *feature_columns, *PIXEL_COLUMNS, *TRAINING_COLUMNS]]
+    base.update({"n_real": float(baseline["n_real"]), "n_fake": float(baseline["n_heldout"])})
+    shown = table[
+        ["architecture", *feature_columns, *SAMPLE_COLUMNS, *PIXEL_COLUMNS, *TRAINING_COLUMNS]
+    ]
     with_baseline = pd.concat([shown, pd.DataFrame([base])], ignore_index=True)
     warnings: dict[str, list[str]] = {}
     for report in reports:
@@ -310,6 +333,9 @@ def build_comparison_table(
             f"Reference: {baseline['n_real']} real training images; held-out: "
             f"{baseline['n_heldout']}; synthetic per architecture: "
             f"{synthetic_counts}.",
+            f"Every {label} and feature metric compares `n_real` reference with `n_fake` "
+            "synthetic (for the baseline: held-out) images; below 10,000 each, Fréchet distances "
+            "are biased upwards and comparable only at equal N (docs/metrics.md).",
             "The last row is the real-vs-real baseline (held-out vs reference), the value a "
             "perfect generator would get at that N. Definitions: docs/metrics.md.",
             "",

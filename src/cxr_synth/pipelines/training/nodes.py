@@ -19,11 +19,19 @@ from PIL import Image
 from torch import nn
 
 from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
-from cxr_synth.metrics.features import build_backbone
+from cxr_synth.hooks import distributed_rank
+from cxr_synth.metrics.features import (
+    InceptionBackbone,
+    RandomConvBackbone,
+    backbone_label,
+    build_backbone,
+)
 from cxr_synth.metrics.fid import FeatureStats, feature_stats, fid_from_samples
+from cxr_synth.metrics.inception_weights import weights_options
 from cxr_synth.models.registry import build_gan
 from cxr_synth.models.transfer import load_matching_weights
 from cxr_synth.training import TrainConfig, train_gan
+from cxr_synth.training.devices import resolve_device
 from cxr_synth.training.tracking import child_run
 
 logger = logging.getLogger(__name__)
@@ -44,32 +52,64 @@ def compute_reference_stats(
 ) -> dict[str, np.ndarray]:
     """Feature statistics of a fixed, seeded subset of the real training images (computed once).
 
-    Every architecture's periodic FID during training is measured against these.
+    Every architecture's periodic FID during training is measured against these. The feature
+    network runs on ``evaluation.device`` (default ``auto``: cuda, else mps, else cpu, as
+    ``training.loop.device``). Under torchrun only rank 0 evaluates, so the other ranks return
+    placeholder statistics (same keys and shapes, ``n = 0``) without computing any feature.
     """
+    weights = _weights(evaluation)
+    rank = distributed_rank()
+    if rank > 0:
+        label = backbone_label(evaluation["backbone"], weights["weights_path"])
+        dim = InceptionBackbone.num_features if label == "FID" else sum(RandomConvBackbone.WIDTHS)
+        placeholder = FeatureStats(
+            np.zeros(dim), np.zeros((dim, dim)), 0, f"not computed on rank {rank}"
+        )
+        return placeholder.to_dict()
     rows = _training_rows(index, list(data["splits"]))
     rng = np.random.default_rng(int(evaluation["seed"]))
     chosen = np.sort(
         rng.choice(rows, size=min(int(evaluation["n_real"]), rows.size), replace=False)
     )
-    backbone = build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]))
+    backbone = build_backbone(
+        evaluation["backbone"],
+        seed=int(evaluation["seed"]),
+        device=resolve_device(str(evaluation.get("device", "auto"))),
+        **weights,
+    )
     stats = feature_stats(backbone, np.asarray(images[chosen]), int(evaluation["batch_size"]))
     logger.info("reference statistics: %d real images, backbone %s", stats.n, backbone.identifier)
     return stats.to_dict()
 
 
+def _weights(evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    section = evaluation.get("inception_weights")
+    return weights_options(section, "training.evaluation.inception_weights")
+
+
 def _fid_evaluator(reference: FeatureStats, evaluation: Mapping[str, Any], latent_dim: int):
-    backbone = build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]))
+    """``(evaluate, label)``: ``evaluate(generator)`` is the FID of ``n_fake`` seeded samples,
+    its feature network on the generator's device (the one the loop resolved). Ranks > 0 never
+    evaluate (see ``train_gan``), so they build no network and their ``evaluate`` refuses."""
+    weights = _weights(evaluation)
+    rank = distributed_rank()
+    if rank > 0:
+
+        def not_on_this_rank(generator: nn.Module) -> dict[str, float]:
+            raise RuntimeError(f"FID is evaluated on rank 0 only, not on rank {rank}")
+
+        return not_on_this_rank, backbone_label(evaluation["backbone"], weights["weights_path"])
+    backbone = build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]), **weights)
     n_fake, batch = int(evaluation["n_fake"]), int(evaluation["batch_size"])
 
     def evaluate(generator: nn.Module) -> dict[str, float]:
         device = next(generator.parameters()).device
+        backbone.to(device)  # no-op after the first call
         noise = torch.Generator().manual_seed(int(evaluation["seed"]))
         batches = (
             generator(
                 torch.randn(min(batch, n_fake - start), latent_dim, generator=noise).to(device)
-            )[:, :1]
-            .float()
-            .cpu()
+            )[:, :1].float()
             for start in range(0, n_fake, batch)
         )
         return {"fid": fid_from_samples(reference, backbone, batches, batch)}

@@ -147,8 +147,12 @@ def train_generator(
     config = TrainConfig.from_dict(config_params)
     data = training["data"]
     resolution = int(images.shape[-1])
-    gan = build_gan(
-        architecture, resolution=resolution, channels=channels, **dict(model.get("options") or {})
+    gan = build_gan(  # seeded: the initial weights depend on the config alone
+        architecture,
+        resolution=resolution,
+        channels=channels,
+        seed=config.seed,
+        **dict(model.get("options") or {}),
     )
     if training.get("init_from_pretrained") and pretrained is not None:
         kept = load_matching_weights(gan.generator, pretrained)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -18,12 +19,34 @@ class UserError(Exception):
     says what is wrong, where, and the fix. ``kedro run`` prints just that message."""
 
 
-def find_user_error(error: BaseException | None) -> UserError | None:
-    """The first :class:`UserError` in ``error``'s cause/context chain, if any."""
+_KEDRO_PARAMETER_LINE = re.compile(
+    r"^- Parameter '(?P<key>[^']+)': (?:Failed to instantiate \w+ for parameter '[^']+': )?"
+)
+
+
+def parameter_errors(message: str) -> str:
+    """Kedro's parameter-validation message as ``full.key: problem`` lines (the models' own
+    lines are relative to the section Kedro names)."""
+    lines, key = [], ""
+    for line in message.splitlines():
+        match = _KEDRO_PARAMETER_LINE.match(line)
+        if match:
+            key, line = match.group("key"), line[match.end():]
+        elif not key or not line.strip():
+            continue
+        lines.append(f"  {key}.{line}" if ":" in line.split(" ")[0] else f"  {key}: {line}")
+    return "invalid parameters, nothing was run:\n" + "\n".join(lines)
+
+
+def find_user_error(error: BaseException | None) -> Exception | None:
+    """The first user error in ``error``'s cause/context chain (a :class:`UserError`, or Kedro's
+    parameter validation, reformatted), if any."""
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         if isinstance(error, UserError):
             return error
+        if type(error).__name__ == "ParameterValidationError":
+            return UserError(parameter_errors(str(error)))
         seen.add(id(error))
         error = error.__cause__ or error.__context__
     return None

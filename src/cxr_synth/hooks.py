@@ -98,6 +98,41 @@ class ProvenanceHook:
         mlflow.set_tags(run_record(self._project))
 
 
+class TypedParamsLoggingHook:
+    """Logs typed (validated) parameter inputs to MLflow flattened, as kedro-mlflow logs dicts.
+
+    kedro-mlflow flattens only plain dicts (``training.loop.epochs``); a validated model would
+    otherwise land as one string. The section itself is still logged by kedro-mlflow, as JSON.
+    """
+
+    @hook_impl
+    def before_node_run(self, inputs: dict[str, Any]) -> None:
+        if distributed_rank() > 0:
+            return
+        from pydantic import BaseModel
+
+        typed = {k[len("params:"):]: v for k, v in inputs.items()
+                 if k.startswith("params:") and isinstance(v, BaseModel)}  # fmt: skip
+        if not typed:
+            return
+        import mlflow
+
+        if mlflow.active_run() is None:
+            return
+        flat: dict[str, Any] = {}
+        for name, model in typed.items():
+            _flatten(name, model.model_dump(mode="json"), flat)
+        mlflow.log_params({k: str(v)[:6000] for k, v in flat.items()})
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}.{key}", item, into)
+    else:
+        into[prefix] = value
+
+
 class DemoDataHook:
     """Runs the ``demo_data`` pipeline first when a run needs raw data that is not on disk.
 

@@ -13,6 +13,7 @@ from cxr_synth.hooks import (
     DistributedRankHook,
     ProvenanceHook,
     RunSafetyHook,
+    TypedParamsLoggingHook,
     distributed_rank,
 )
 
@@ -31,7 +32,13 @@ atomic.install()
 # User errors (cxr_synth.errors.UserError) print one message; the traceback goes to logs/.
 sys.excepthook = short_excepthook
 
-HOOKS = (RunSafetyHook(), ProvenanceHook(), DemoDataHook(), DistributedRankHook())
+HOOKS = (
+    RunSafetyHook(),
+    ProvenanceHook(),
+    TypedParamsLoggingHook(),
+    DemoDataHook(),
+    DistributedRankHook(),
+)
 # Under torchrun only rank 0 talks to MLflow (one run per `kedro run`, not one per process).
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) if distributed_rank() > 0 else ()
 

@@ -10,6 +10,7 @@ from cxr_synth.pipelines.ingestion.nodes import (
     summarise_ingestion,
     validate_metadata,
 )
+from cxr_synth.pipelines.ingestion.params import IngestionParams
 
 PARAMS = {
     "finding_labels": ["No Finding"],
@@ -21,6 +22,7 @@ PARAMS = {
     "split": {"source": "auto", "val_fraction": 0.25, "test_fraction": 0.25},
     "on_missing_images": "proceed",
 }
+TYPED = IngestionParams.parse(PARAMS)
 
 
 def metadata(n_patients=8, per_patient=2, trailing_column=True):
@@ -89,7 +91,7 @@ def test_validate_rejects_malformed_rows_with_line_and_reason():
 
 def test_filter_keeps_exact_no_finding_and_counts_each_step():
     valid, _ = validate_metadata(metadata())
-    kept, counts = filter_rows(valid, {**PARAMS, "view_positions": ["PA"]})
+    kept, counts = filter_rows(valid, IngestionParams.parse({**PARAMS, "view_positions": ["PA"]}))
     assert set(kept["finding_labels"]) == {"No Finding"}
     assert set(kept["view_position"]) == {"PA"}
     assert list(counts) == [
@@ -98,6 +100,7 @@ def test_filter_keeps_exact_no_finding_and_counts_each_step():
         "after_view_positions",
         "after_age_range",
         "after_genders",
+        "label_variants",
     ]
     assert (
         counts["valid_rows"]
@@ -110,7 +113,7 @@ def test_filter_keeps_exact_no_finding_and_counts_each_step():
 def test_filter_that_empties_the_selection_names_itself():
     valid, _ = validate_metadata(metadata())
     with pytest.raises(ValueError, match="ingestion.age_range"):
-        filter_rows(valid, {**PARAMS, "age_range": [90, 99]})
+        filter_rows(valid, IngestionParams.parse({**PARAMS, "age_range": [90, 99]}))
 
 
 def _assert_no_patient_in_two_splits(frame):
@@ -119,8 +122,8 @@ def _assert_no_patient_in_two_splits(frame):
 
 def test_seeded_split_is_patient_level_and_reproducible():
     valid, _ = validate_metadata(metadata(n_patients=40, per_patient=3))
-    first, rejects = assign_splits(valid, None, None, PARAMS)
-    second, _ = assign_splits(valid, None, None, PARAMS)
+    first, rejects = assign_splits(valid, None, None, TYPED)
+    second, _ = assign_splits(valid, None, None, TYPED)
     _assert_no_patient_in_two_splits(first)
     assert rejects.empty and set(first["split"]) == {"train", "val", "test"}
     assert first["split"].tolist() == second["split"].tolist()
@@ -134,7 +137,7 @@ def test_official_lists_decide_test_and_unlisted_rows_are_rejected():
         f"{p:08d}_{f:03d}.png" for p in range(3, 8) for f in range(2)
     ]  # patient 8 unlisted
     frame, rejects = assign_splits(
-        valid, "\n".join(train_names) + "\n", "\n".join(test_names), PARAMS
+        valid, "\n".join(train_names) + "\n", "\n".join(test_names), TYPED
     )
     _assert_no_patient_in_two_splits(frame)
     assert set(frame.loc[frame["split"] == "test", "patient_id"]) == {1, 2}
@@ -149,7 +152,7 @@ def test_lists_that_put_a_patient_in_two_splits_are_an_error():
             valid,
             "00000001_000.png\n00000002_000.png\n00000002_001.png",
             "00000001_001.png",
-            PARAMS,
+            TYPED,
         )
 
 
@@ -157,19 +160,22 @@ def test_official_source_without_lists_explains_the_fix():
     valid, _ = validate_metadata(metadata())
     with pytest.raises(ValueError, match="seeded"):
         assign_splits(
-            valid, None, None, {**PARAMS, "split": {**PARAMS["split"], "source": "official"}}
+            valid,
+            None,
+            None,
+            IngestionParams.parse({**PARAMS, "split": {**PARAMS["split"], "source": "official"}}),
         )
 
 
 def test_resolve_finds_images_across_folders_and_rejects_missing_ones():
     frame = metadata(n_patients=4, per_patient=2)
     valid, _ = validate_metadata(frame)
-    split, _ = assign_splits(valid, None, None, PARAMS)
+    split, _ = assign_splits(valid, None, None, TYPED)
     images = images_for(frame)
     del images["images_002/images/00000001_001"]
     images["images_003/elsewhere/00000002_000"] = lambda: None  # not an images_* folder: ignored
     del images["images_001/images/00000002_000"]
-    manifest, rejects, counts = resolve_images(split, images, PARAMS)
+    manifest, rejects, counts = resolve_images(split, images, TYPED)
     assert len(manifest) == 6 and counts["with_image_on_disk"] == 6
     assert sorted(rejects["image_index"]) == ["00000001_001.png", "00000002_000.png"]
     assert set(rejects["reason"]) == {"image: file not found in any images_*/images/ folder"}
@@ -182,25 +188,31 @@ def test_resolve_finds_images_across_folders_and_rejects_missing_ones():
 def test_resolve_fail_policy_stops_with_the_count(caplog):
     frame = metadata(n_patients=2, per_patient=2)
     valid, _ = validate_metadata(frame)
-    split, _ = assign_splits(valid, None, None, PARAMS)
+    split, _ = assign_splits(valid, None, None, TYPED)
     images = images_for(frame)
     images.pop("images_001/images/00000001_000")
     with pytest.raises(FileNotFoundError, match="3 of 4 selected rows have an image on disk"):
-        resolve_images(split, images, {**PARAMS, "on_missing_images": "fail"})
+        resolve_images(
+            split, images, IngestionParams.parse({**PARAMS, "on_missing_images": "fail"})
+        )
 
 
 def test_resolve_with_no_image_at_all_points_at_the_catalog():
     valid, _ = validate_metadata(metadata(n_patients=2))
     with pytest.raises(FileNotFoundError, match="nih_images"):
-        resolve_images(valid.assign(split="train"), {"other/x": lambda: None}, PARAMS)
+        resolve_images(valid.assign(split="train"), {"other/x": lambda: None}, TYPED)
 
 
 def test_max_images_is_a_seeded_cap():
     frame = metadata(n_patients=10, per_patient=2)
     valid, _ = validate_metadata(frame)
-    split, _ = assign_splits(valid, None, None, PARAMS)
-    first, _, counts = resolve_images(split, images_for(frame), {**PARAMS, "max_images": 5})
-    second, _, _ = resolve_images(split, images_for(frame), {**PARAMS, "max_images": 5})
+    split, _ = assign_splits(valid, None, None, TYPED)
+    first, _, counts = resolve_images(
+        split, images_for(frame), IngestionParams.parse({**PARAMS, "max_images": 5})
+    )
+    second, _, _ = resolve_images(
+        split, images_for(frame), IngestionParams.parse({**PARAMS, "max_images": 5})
+    )
     assert len(first) == 5 == counts["after_max_images"]
     assert first["image_index"].tolist() == second["image_index"].tolist()
 
@@ -209,11 +221,11 @@ def test_summary_counts_every_row_once():
     frame = metadata(n_patients=6, per_patient=2)
     frame.loc[0, "Patient Gender"] = "?"
     valid, metadata_rejects = validate_metadata(frame)
-    selected, filter_counts = filter_rows(valid, PARAMS)
-    split, split_rejects = assign_splits(selected, None, None, PARAMS)
+    selected, filter_counts = filter_rows(valid, TYPED)
+    split, split_rejects = assign_splits(selected, None, None, TYPED)
     images = images_for(frame)
     images.pop("images_001/images/00000002_000")
-    manifest, image_rejects, resolve_counts = resolve_images(split, images, PARAMS)
+    manifest, image_rejects, resolve_counts = resolve_images(split, images, TYPED)
     rejects, summary, metrics = summarise_ingestion(
         manifest, filter_counts, resolve_counts, metadata_rejects, split_rejects, image_rejects
     )
@@ -227,3 +239,24 @@ def test_summary_counts_every_row_once():
     assert len(image_rejects) == 1 and counts["rejected_image_missing"] == 1
     assert len(rejects) == len(metadata_rejects) + len(image_rejects)
     assert metrics["manifest_rows"] == {"value": float(len(manifest)), "step": 0}
+
+
+@pytest.mark.parametrize("accept", [False, True])
+def test_label_variants_are_counted_warned_about_and_kept_only_if_accepted(accept, caplog):
+    frame = metadata()
+    variants = frame.index[frame["Finding Labels"] == "No Finding"][:3]
+    frame.loc[variants, "Finding Labels"] = ["No finding", "no  finding", " NO FINDING"]
+    valid, _ = validate_metadata(frame)
+    exact = int((valid["finding_labels"] == "No Finding").sum())
+    params = IngestionParams.parse({**PARAMS, "accept_label_variants": accept})
+    with caplog.at_level("WARNING"):
+        kept, counts = filter_rows(valid, params)
+    assert counts["label_variants"] == 3
+    assert counts["after_finding_labels"] == exact + (3 if accept else 0)
+    assert "3 row(s) match ['No Finding'] only after case/space normalisation" in caplog.text
+    assert "'No finding': 1" in caplog.text
+
+
+def test_a_header_only_metadata_file_is_its_own_error():
+    with pytest.raises(ValueError, match="has 0 data rows"):
+        validate_metadata(metadata().iloc[0:0])

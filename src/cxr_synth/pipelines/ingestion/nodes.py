@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cxr_synth.nih import OFFICIAL_COLUMNS
+from cxr_synth.pipelines.ingestion.params import IngestionParams
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,11 @@ def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
             f"Found columns: {list(metadata.columns)}. Point `nih_metadata` in your catalog at "
             "Data_Entry_2017.csv (or Data_Entry_2017_v2020.csv) as downloaded from NIH."
         )
+    if metadata.empty:
+        raise ValueError(
+            "The NIH metadata file has 0 data rows (only a header). Point `nih_metadata` at the "
+            "full Data_Entry_2017.csv (112,120 rows) as downloaded from NIH."
+        )
     known = [name for name in COLUMN_NAMES if name in metadata.columns]
     frame = metadata[known].rename(columns=COLUMN_NAMES)
     frame.insert(1, "csv_line", np.arange(len(frame)) + 2)
@@ -135,23 +141,21 @@ def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def filter_rows(
-    valid: pd.DataFrame, params: Mapping[str, Any]
+    valid: pd.DataFrame, params: IngestionParams
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Apply the user's filters in order; return the kept rows and the row count after each.
 
-    ``params``: ``finding_labels`` (exact ``Finding Labels`` strings to keep, e.g.
-    ``["No Finding"]``), ``view_positions``, ``age_range`` ([min, max] years, inclusive),
-    ``genders``. An empty selection is an error that names the filter that emptied it.
+    ``finding_labels`` are exact ``Finding Labels`` strings; labels equal to one of them only
+    after case/whitespace normalisation are counted and warned about, and kept only with
+    ``accept_label_variants``. An empty selection is an error naming the filter that emptied it.
     """
     counts = {"valid_rows": len(valid)}
+    labels, n_variants = _label_matches(valid["finding_labels"], params)
     steps = [
-        ("finding_labels", lambda f: f["finding_labels"].isin(params["finding_labels"])),
-        (
-            "view_positions",
-            lambda f: f["view_position"].isin([v.upper() for v in params["view_positions"]]),
-        ),
-        ("age_range", lambda f: f["patient_age"].between(*params["age_range"])),
-        ("genders", lambda f: f["patient_gender"].isin([g.upper() for g in params["genders"]])),
+        ("finding_labels", lambda f: labels.loc[f.index]),
+        ("view_positions", lambda f: f["view_position"].isin(params.view_positions)),
+        ("age_range", lambda f: f["patient_age"].between(*params.age_range)),
+        ("genders", lambda f: f["patient_gender"].isin(params.genders)),
     ]
     kept = valid
     for name, keep in steps:
@@ -159,11 +163,33 @@ def filter_rows(
         counts[f"after_{name}"] = len(kept)
         if kept.empty:
             raise ValueError(
-                f"No rows left after the `ingestion.{name}` filter ({params[name]!r}); "
+                f"No rows left after the `ingestion.{name}` filter ({getattr(params, name)!r}); "
                 f"row counts so far: {counts}. Widen the filter in parameters_ingestion.yml."
             )
+    counts["label_variants"] = n_variants
     logger.info("filter_rows: %s", counts)
     return kept.reset_index(drop=True), counts
+
+
+def _normalised(labels: pd.Series) -> pd.Series:
+    return labels.str.strip().str.split(r"\s+").str.join(" ").str.casefold()
+
+
+def _label_matches(labels: pd.Series, params: IngestionParams) -> tuple[pd.Series, int]:
+    """Rows whose label is wanted, and the number of near-misses (case, spaces), warned about."""
+    exact = labels.isin(params.finding_labels)
+    wanted = {" ".join(label.split()).casefold() for label in params.finding_labels}
+    variants = ~exact & _normalised(labels).isin(wanted)
+    if variants.any():
+        seen = labels[variants].value_counts().to_dict()
+        logger.warning(
+            "ingestion.finding_labels: %d row(s) match %s only after case/space normalisation "
+            "(%s); %s (ingestion.accept_label_variants: %s)",
+            int(variants.sum()), params.finding_labels, seen,
+            "kept" if params.accept_label_variants else "left out",
+            str(params.accept_label_variants).lower(),
+        )  # fmt: skip
+    return (exact | variants if params.accept_label_variants else exact), int(variants.sum())
 
 
 def _split_names(text: str | None) -> set[str]:
@@ -185,7 +211,7 @@ def assign_splits(
     selected: pd.DataFrame,
     train_val_list: str | None,
     test_list: str | None,
-    params: Mapping[str, Any],
+    params: IngestionParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give every row a ``split`` (train / val / test), never sharing a patient between splits.
 
@@ -194,10 +220,8 @@ def assign_splits(
     of train_val; rows listed in neither file are rejected. Otherwise (``auto`` without the lists,
     or ``seeded``) patients are split with ``split.val_fraction`` / ``split.test_fraction``.
     """
-    split_params = params["split"]
-    source = split_params.get("source", "auto")
-    if source not in {"auto", "official", "seeded"}:
-        raise ValueError(f"ingestion.split.source must be auto, official or seeded, not {source!r}")
+    split_params = params.split
+    source = split_params.source
     have_lists = train_val_list is not None and test_list is not None
     if source == "official" and not have_lists:
         raise ValueError(
@@ -206,7 +230,7 @@ def assign_splits(
             "ingestion.split.source to 'seeded'."
         )
     frame = selected.copy()
-    seed = int(params["seed"])
+    seed = params.seed
     rejects = pd.DataFrame(columns=REJECT_COLUMNS)
     if have_lists and source != "seeded":
         in_test = frame["image_index"].isin(_split_names(test_list))
@@ -218,10 +242,10 @@ def assign_splits(
         frame, in_test = frame[~unlisted].copy(), in_test[~unlisted]
         frame["split"] = np.where(in_test, "test", "train")
         train_patients = frame.loc[~in_test, "patient_id"].to_numpy()
-        val_of = _seeded_patient_split(train_patients, {"val": split_params["val_fraction"]}, seed)
+        val_of = _seeded_patient_split(train_patients, {"val": split_params.val_fraction}, seed)
         frame.loc[~in_test, "split"] = frame.loc[~in_test, "patient_id"].map(val_of)
     else:
-        fractions = {"val": split_params["val_fraction"], "test": split_params["test_fraction"]}
+        fractions = {"val": split_params.val_fraction, "test": split_params.test_fraction}
         frame["split"] = frame["patient_id"].map(
             _seeded_patient_split(frame["patient_id"].to_numpy(), fractions, seed)
         )
@@ -262,7 +286,7 @@ def _image_lookup(partition_ids: list[str]) -> tuple[dict[str, str], int]:
 def resolve_images(
     split_rows: pd.DataFrame,
     images: Mapping[str, Callable[[], Any]],
-    params: Mapping[str, Any],
+    params: IngestionParams,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Attach each row's image file (``partition``) and apply the optional ``max_images`` cap.
 
@@ -277,10 +301,7 @@ def resolve_images(
     n_found, n_rows = int((~missing).sum()), len(frame)
     summary = f"{n_found} of {n_rows} selected rows have an image on disk"
     logger.info("resolve_images: %s (%d PNG files under the NIH root)", summary, len(images))
-    policy = params.get("on_missing_images", "proceed")
-    if policy not in {"proceed", "fail"}:
-        raise ValueError(f"ingestion.on_missing_images must be 'proceed' or 'fail', not {policy!r}")
-    if missing.any() and policy == "fail":
+    if missing.any() and params.on_missing_images == "fail":
         raise FileNotFoundError(
             f"{summary}; first missing: {frame.loc[missing, 'image_index'].head(5).tolist()}. "
             "Download the missing images_*.tar.gz archives into the NIH folder, or set "
@@ -298,9 +319,9 @@ def resolve_images(
     frame = frame[~missing]
 
     counts = {"with_image_on_disk": n_found, "duplicate_image_files": duplicates}
-    cap = params.get("max_images")
+    cap = params.max_images
     if cap is not None and len(frame) > cap:
-        frame = frame.sample(n=int(cap), random_state=int(params["seed"])).sort_index()
+        frame = frame.sample(n=cap, random_state=params.seed).sort_index()
         logger.info("resolve_images: kept a seeded sample of %d images (ingestion.max_images)", cap)
     counts["after_max_images"] = len(frame)
     return frame.reset_index(drop=True), rejects, counts

@@ -27,6 +27,11 @@ SQUARE_MODES = ("center_crop", "pad", "stretch")
 HIGH_BIT_SCALING = ("min_max", "full_range")
 
 
+class ImageRejected(ValueError):
+    """An input that decodes but is not usable (too small, not a plausible mask): a counted
+    reject whose message is the reason."""
+
+
 @dataclass(frozen=True)
 class ResizeSpec:
     """How every image becomes a square ``resolution`` x ``resolution`` uint8 array."""
@@ -35,6 +40,7 @@ class ResizeSpec:
     square: str = "center_crop"  # center_crop | pad | stretch
     resample: str = "lanczos"
     high_bit_scaling: str = "min_max"  # 16-bit input: per-image min-max, or divide by 65535
+    min_size: int = 1  # px; a smaller input (either side) is an ImageRejected
 
     def __post_init__(self) -> None:
         if self.square not in SQUARE_MODES:
@@ -83,8 +89,17 @@ def make_square(image: Image.Image, mode: str) -> Image.Image:
     return canvas
 
 
+def check_size(image: Image.Image, spec: ResizeSpec) -> None:
+    if min(image.size) < spec.min_size:
+        raise ImageRejected(
+            f"image {image.size[0]}x{image.size[1]} px is below the minimum size of "
+            f"{spec.min_size} px (preprocessing.min_image_size)"
+        )
+
+
 def prepare_image(image: Image.Image, spec: ResizeSpec) -> np.ndarray:
     """Decoded PNG -> (resolution, resolution) uint8, antialiased."""
+    check_size(image, spec)
     gray = make_square(to_grayscale(image, spec.high_bit_scaling), spec.square)
     size = (spec.resolution, spec.resolution)
     resized = gray.resize(size, RESAMPLING[spec.resample], reducing_gap=3.0)
@@ -92,23 +107,49 @@ def prepare_image(image: Image.Image, spec: ResizeSpec) -> np.ndarray:
 
 
 def prepare_mask(
-    masks: Iterable[Image.Image], spec: ResizeSpec, labels: list[int] | None
+    masks: Iterable[Image.Image],
+    spec: ResizeSpec,
+    labels: list[int] | None,
+    lung_fraction: tuple[float, float] = (0.0, 1.0),
 ) -> np.ndarray:
     """Union of one or more lung masks -> (resolution, resolution) uint8 in {0, 1}.
 
-    ``labels`` picks the lung labels of a multi-label mask; ``None`` takes every non-zero pixel
-    (0/1 and 0/255 masks). Resized by area averaging, then thresholded at one half.
+    ``labels`` picks the lung labels of a multi-label mask; ``None`` requires binary masks
+    (0/1, 0/255 or boolean) and takes every non-zero pixel. Resized by area averaging, then
+    thresholded at one half. A mask that is not binary, or whose lung share after resizing lies
+    outside ``lung_fraction``, is an :class:`ImageRejected` naming the reason.
     """
     merged = None
     for mask in masks:
         values = np.asarray(mask.convert("L") if mask.mode not in ("L", "I", "I;16") else mask)
-        lung = np.isin(values, labels) if labels else values > 0
+        if labels:
+            lung = np.isin(values, labels)
+        else:
+            _check_binary(values)
+            lung = values > 0
         merged = lung if merged is None else merged | lung
     if merged is None:
         raise ValueError("no mask given")
     square = make_square(Image.fromarray(merged.astype(np.float32), mode="F"), spec.square)
     resized = square.resize((spec.resolution, spec.resolution), Image.Resampling.BOX)
-    return (np.asarray(resized) >= 0.5).astype(np.uint8)
+    binary = (np.asarray(resized) >= 0.5).astype(np.uint8)
+    share, (low, high) = float(binary.mean()), lung_fraction
+    if not low <= share <= high:
+        raise ImageRejected(
+            f"mask: implausible lung fraction {share:.2f} (expected {low:.2f}-{high:.2f}; "
+            "preprocessing.segmentation.lung_fraction)"
+        )
+    return binary
+
+
+def _check_binary(values: np.ndarray) -> None:
+    levels = np.unique(values)
+    if not (set(levels.tolist()) <= {0, 1} or set(levels.tolist()) <= {0, 255}):
+        shown = levels[:6].tolist() + (["..."] if len(levels) > 6 else [])
+        raise ImageRejected(
+            f"mask: not binary ({len(levels)} distinct values {shown}); for a multi-label mask "
+            "set preprocessing.segmentation.lung_labels"
+        )
 
 
 def worker_count(workers: int | None) -> int:

@@ -9,14 +9,24 @@ from cxr_synth.pipelines.preprocessing.nodes import (
     preprocess_nih_images,
     preprocess_segmentation,
 )
+from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 
-PARAMS = {
-    "resolution": 16,
+RAW = {
+    "resolution": 32,
     "square": "center_crop",
     "resample": "lanczos",
+    "min_image_size": 16,
     "workers": 2,
-    "segmentation": {"layout": "montgomery", "mask_suffix": "_mask", "lung_labels": None},
+    "segmentation": {"resolution": None, "layout": "montgomery", "mask_suffix": "_mask"},
 }
+PARAMS = PreprocessingParams.parse(RAW)
+SEG = PARAMS.segmentation
+
+
+def params(**segmentation) -> PreprocessingParams:
+    return PreprocessingParams.parse(
+        {**RAW, "segmentation": {**RAW["segmentation"], **segmentation}}
+    )
 
 
 def save_pngs(root, images: dict[str, Image.Image]) -> dict:
@@ -28,7 +38,7 @@ def save_pngs(root, images: dict[str, Image.Image]) -> dict:
     return dataset.load()
 
 
-def xray(seed, size=(48, 48), mode="L"):
+def xray(seed, size=(96, 96), mode="L"):
     pixels = np.random.default_rng(seed).integers(0, 256, size[::-1], dtype=np.uint8)
     return Image.fromarray(pixels, mode="L").convert(mode)
 
@@ -45,14 +55,14 @@ def test_nih_images_decode_in_parallel_and_unreadable_files_are_rejects(tmp_path
         }
     )
     array, index, rejects = preprocess_nih_images(manifest, loaders, PARAMS)
-    assert array.shape == (39, 16, 16) and array.dtype == np.uint8
+    assert array.shape == (39, 32, 32) and array.dtype == np.uint8
     assert rejects["item"].tolist() == ["images_001/images/00000004_000.png"]
     assert "unreadable image" in rejects["reason"].item()
     assert index["row"].tolist() == list(range(39))
     assert "00000004_000.png" not in set(index["image_index"])
     expected = np.asarray(
         partitions["images_002/images/00000005_000"].resize(
-            (16, 16), Image.Resampling.LANCZOS, reducing_gap=3.0
+            (32, 32), Image.Resampling.LANCZOS, reducing_gap=3.0
         )
     )
     np.testing.assert_array_equal(
@@ -73,9 +83,9 @@ def test_all_images_unreadable_is_an_error(tmp_path):
         preprocess_nih_images(manifest, loaders, PARAMS)
 
 
-def lung_masks(size=48):
+def lung_masks(size=96):
     left, right = np.zeros((size, size), np.uint8), np.zeros((size, size), np.uint8)
-    left[8:40, 6:20], right[8:40, 28:42] = 255, 255
+    left[16:80, 12:40], right[16:80, 56:84] = 255, 255
     return Image.fromarray(left), Image.fromarray(right)
 
 
@@ -92,19 +102,19 @@ def test_montgomery_layout_merges_left_and_right_masks(tmp_path):
         )
     files["CXR_png/MCUCXR_0003_0"] = xray(3)  # no masks
     loaders = save_pngs(tmp_path, files)
-    pairs, pair_rejects = pair_segmentation_files(loaders, PARAMS["segmentation"])
+    pairs, pair_rejects = pair_segmentation_files(loaders, SEG)
     assert pairs["stem"].tolist() == ["MCUCXR_0001_0", "MCUCXR_0002_1"]
     assert pairs["patient_id"].tolist() == ["MCUCXR_0001", "MCUCXR_0002"]
     assert "mask not found" in pair_rejects["reason"].item()
     images, masks, index, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, PARAMS)
-    assert images.shape == masks.shape == (2, 16, 16)
+    assert images.shape == masks.shape == (2, 32, 32)
     assert set(np.unique(masks)) == {0, 1}
-    assert masks[0, 8, 4] == 1 and masks[0, 8, 12] == 1 and masks[0, 8, 8] == 0
+    assert masks[0, 16, 8] == 1 and masks[0, 16, 24] == 1 and masks[0, 16, 16] == 0
     assert len(rejects) == 1 and index["stem"].tolist() == ["MCUCXR_0001_0", "MCUCXR_0002_1"]
 
-    own_size = {**PARAMS, "segmentation": {**PARAMS["segmentation"], "resolution": 8}}
-    small, small_masks, _, _ = preprocess_segmentation(pairs, loaders, pair_rejects, own_size)
-    assert small.shape == small_masks.shape == (2, 8, 8)  # segmentation.resolution wins
+    own_size = params(resolution=64)
+    large, large_masks, _, _ = preprocess_segmentation(pairs, loaders, pair_rejects, own_size)
+    assert large.shape == large_masks.shape == (2, 64, 64)  # segmentation.resolution wins
 
 
 def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
@@ -118,8 +128,7 @@ def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
         "masks/CHNCXR_0003_0_mask": left,
     }
     loaders = save_pngs(tmp_path, files)
-    params = {**PARAMS["segmentation"], "layout": "paired"}
-    pairs, pair_rejects = pair_segmentation_files(loaders, params)
+    pairs, pair_rejects = pair_segmentation_files(loaders, params(layout="paired").segmentation)
     assert pairs["masks"].tolist() == [
         "masks/CHNCXR_0001_0_mask",
         "masks/CHNCXR_0002_1",
@@ -134,4 +143,54 @@ def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
 def test_wrong_layout_is_an_error_that_names_the_fix(tmp_path):
     loaders = save_pngs(tmp_path, {"images/a": xray(0), "masks/a": xray(1)})
     with pytest.raises(ValueError, match="preprocessing.segmentation.layout"):
-        pair_segmentation_files(loaders, PARAMS["segmentation"])
+        pair_segmentation_files(loaders, SEG)
+
+
+def _one_pair(tmp_path, image, mask, stem="CHNCXR_0001_0"):
+    loaders = save_pngs(tmp_path, {f"images/{stem}": image, f"masks/{stem}": mask})
+    paired = params(layout="paired", lung_labels=None)
+    pairs, pair_rejects = pair_segmentation_files(loaders, paired.segmentation)
+    return pairs, loaders, pair_rejects, paired
+
+
+@pytest.mark.parametrize(
+    ("mask", "reason"),
+    [
+        (np.random.default_rng(0).integers(0, 256, (96, 96), dtype=np.uint8), "not binary"),
+        (np.full((96, 96), 3, np.uint8), "not binary"),  # multi-label, background 3
+        (np.full((96, 96), 255, np.uint8), "implausible lung fraction 1.00"),
+        (np.zeros((96, 96), np.uint8), "implausible lung fraction 0.00"),
+    ],
+    ids=["noise", "multi-label", "all-lung", "empty"],
+)
+def test_implausible_masks_are_counted_rejects_with_the_reason(tmp_path, mask, reason):
+    pairs, loaders, pair_rejects, paired = _one_pair(tmp_path, xray(0), Image.fromarray(mask))
+    keep = _one_pair(tmp_path / "good", xray(1), lung_masks()[0], stem="CHNCXR_0002_0")
+    both = pd.concat([keep[0], pairs], ignore_index=True)
+    images, _, index, rejects = preprocess_segmentation(
+        both, {**keep[1], **loaders}, pair_rejects, paired
+    )
+    assert len(images) == 1 and len(rejects) == 1
+    assert reason in rejects["reason"].item() and "unreadable" not in rejects["reason"].item()
+
+
+def test_multi_label_masks_pass_with_their_lung_labels(tmp_path):
+    labels = np.full((96, 96), 3, np.uint8)  # background 3, lungs 1 and 2
+    labels[16:80, 12:40], labels[16:80, 56:84] = 1, 2
+    loaders = save_pngs(tmp_path, {"images/a_0": xray(0), "masks/a_0": Image.fromarray(labels)})
+    labelled = params(layout="paired", lung_labels=[1, 2])
+    pairs, pair_rejects = pair_segmentation_files(loaders, labelled.segmentation)
+    _, masks, _, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, labelled)
+    assert rejects.empty and 0.3 < masks.mean() < 0.5
+
+
+def test_an_image_below_the_minimum_size_is_a_counted_reject(tmp_path):
+    partitions = {
+        "images_001/images/00000001_000": xray(0),
+        "images_001/images/00000002_000": xray(1, size=(1, 1)),
+    }
+    loaders = save_pngs(tmp_path, partitions)
+    manifest = pd.DataFrame({"partition": list(partitions)})
+    array, _, rejects = preprocess_nih_images(manifest, loaders, PARAMS)
+    assert len(array) == 1
+    assert "image 1x1 px is below the minimum size of 16 px" in rejects["reason"].item()

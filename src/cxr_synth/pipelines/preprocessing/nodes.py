@@ -9,28 +9,24 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_synth.imaging import ResizeSpec, parallel_map, prepare_image, prepare_mask
+from cxr_synth.imaging import (
+    ImageRejected,
+    ResizeSpec,
+    parallel_map,
+    prepare_image,
+    prepare_mask,
+)
+from cxr_synth.pipelines.preprocessing.params import PreprocessingParams, SegmentationPreprocessing
 
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[], Image.Image]
 REJECT_COLUMNS = ["item", "stage", "reason"]
-SEG_LAYOUTS = ("montgomery", "paired")
-
-
-def _resize_spec(params: Mapping[str, Any]) -> ResizeSpec:
-    return ResizeSpec(
-        resolution=int(params["resolution"]),
-        square=params.get("square", "center_crop"),
-        resample=params.get("resample", "lanczos"),
-        high_bit_scaling=params.get("high_bit_scaling", "min_max"),
-    )
 
 
 def _decode_image(loader: Loader, spec: ResizeSpec) -> np.ndarray:
@@ -38,38 +34,48 @@ def _decode_image(loader: Loader, spec: ResizeSpec) -> np.ndarray:
 
 
 def _decode_pair(
-    image_loader: Loader, mask_loaders: list[Loader], spec: ResizeSpec, labels: list[int] | None
+    image_loader: Loader,
+    mask_loaders: list[Loader],
+    spec: ResizeSpec,
+    seg: SegmentationPreprocessing,
 ) -> tuple[np.ndarray, np.ndarray]:
     image, masks = image_loader(), [load() for load in mask_loaders]
     for mask in masks:
         if mask.size != image.size:
-            raise ValueError(f"mask size {mask.size} differs from image size {image.size}")
-    return prepare_image(image, spec), prepare_mask(masks, spec, labels)
+            raise ImageRejected(f"mask size {mask.size} differs from image size {image.size}")
+    return prepare_image(image, spec), prepare_mask(
+        masks, spec, seg.lung_labels, seg.lung_fraction
+    )
+
+
+def _reason(error: str, unusable: str) -> str:
+    """A reject reason: the check's own message, or ``unusable`` + the decoding error."""
+    prefix = f"{ImageRejected.__name__}: "
+    return error.removeprefix(prefix) if error.startswith(prefix) else f"{unusable}: {error}"
 
 
 def preprocess_nih_images(
-    manifest: pd.DataFrame, images: Mapping[str, Loader], params: Mapping[str, Any]
+    manifest: pd.DataFrame, images: Mapping[str, Loader], params: PreprocessingParams
 ) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Decode every manifest image into a (N, R, R) uint8 array.
 
     Returns the array, the index (the manifest rows that made it, in array order, with a
     ``row`` column) and the rejects (images that could not be decoded, with the reason).
     """
-    spec = _resize_spec(params)
+    spec = params.spec()
     jobs = [(images[partition], spec) for partition in manifest["partition"]]
     array = np.empty((len(jobs), spec.resolution, spec.resolution), dtype=np.uint8)
     kept, rejects = [], []
     for index, pixels, error in parallel_map(
-        _decode_image, jobs, params.get("workers"), "decode NIH"
+        _decode_image, jobs, params.workers, "decode NIH"
     ):
         if error is None:
             array[len(kept)] = pixels
             kept.append(index)
         else:
             partition = manifest["partition"].iloc[index]
-            rejects.append(
-                (f"{partition}.png", "preprocess_nih_images", f"unreadable image: {error}")
-            )
+            reason = _reason(error, "unreadable image")
+            rejects.append((f"{partition}.png", "preprocess_nih_images", reason))
     if rejects:
         logger.warning(
             "preprocess_nih_images: %d unreadable images rejected, e.g. %s",
@@ -129,24 +135,20 @@ def _paired_pairs(
 
 
 def pair_segmentation_files(
-    files: Mapping[str, Loader], params: Mapping[str, Any]
+    files: Mapping[str, Loader], params: SegmentationPreprocessing
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Match each chest X-ray with its lung mask(s) by the layout in ``params["layout"]``.
+    """Match each chest X-ray with its lung mask(s) by the layout in ``params.layout``.
 
     ``montgomery``: ``CXR_png/X`` + ``ManualMask/leftMask/X`` + ``ManualMask/rightMask/X``;
     ``paired``: ``images/X`` + ``masks/X`` (or ``masks/X<mask_suffix>``, e.g. Shenzhen's ``_mask``).
     Images without a mask are rejects; a layout matching no file at all is an error.
     """
-    layout = params.get("layout", "montgomery")
+    layout = params.layout
     keys = set(files)
     if layout == "montgomery":
         pairs, rejects = _montgomery_pairs(keys)
-    elif layout == "paired":
-        pairs, rejects = _paired_pairs(keys, params.get("mask_suffix", "_mask"))
     else:
-        raise ValueError(
-            f"preprocessing.segmentation.layout must be one of {SEG_LAYOUTS}, not {layout!r}"
-        )
+        pairs, rejects = _paired_pairs(keys, params.mask_suffix)
     if not pairs and not rejects:
         expected = "CXR_png/*.png" if layout == "montgomery" else "images/*.png"
         raise ValueError(
@@ -163,7 +165,7 @@ def pair_segmentation_files(
             len(orphans),
             orphans[:3],
         )
-    pattern = re.compile(params.get("patient_pattern", r"^(.*?)(?:_\d)?$"))
+    pattern = re.compile(params.patient_pattern)
     index = pd.DataFrame(
         [
             {
@@ -186,26 +188,24 @@ def preprocess_segmentation(
     pairs: pd.DataFrame,
     files: Mapping[str, Loader],
     pair_rejects: pd.DataFrame,
-    params: Mapping[str, Any],
+    params: PreprocessingParams,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
     """Decode image/mask pairs into aligned (N, R, R) uint8 arrays: images 0..255, masks 0/1.
 
-    R is ``segmentation.resolution`` when set, else the images' ``resolution``.
+    R is ``segmentation.resolution`` when set, else the images' ``resolution``. Masks that are
+    not binary (without ``lung_labels``) or have an implausible lung fraction are rejects.
     """
-    segmentation = params.get("segmentation", {})
-    spec = _resize_spec(
-        {**params, "resolution": segmentation.get("resolution") or params["resolution"]}
-    )
-    labels = segmentation.get("lung_labels")
+    seg = params.segmentation
+    spec = params.spec(seg.resolution)
     jobs = [
-        (files[row.image], [files[m] for m in row.masks.split("|")], spec, labels)
+        (files[row.image], [files[m] for m in row.masks.split("|")], spec, seg)
         for row in pairs.itertuples()
     ]
     shape = (len(jobs), spec.resolution, spec.resolution)
     images, masks = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
     kept, rejects = [], []
     for index, result, error in parallel_map(
-        _decode_pair, jobs, params.get("workers"), "decode seg"
+        _decode_pair, jobs, params.workers, "decode seg"
     ):
         if error is None:
             images[len(kept)], masks[len(kept)] = result
@@ -215,7 +215,7 @@ def preprocess_segmentation(
                 (
                     f"{pairs['image'].iloc[index]}.png",
                     "preprocess_segmentation",
-                    f"unreadable pair: {error}",
+                    _reason(error, "unreadable pair"),
                 )
             )
     if not kept:

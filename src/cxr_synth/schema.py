@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 
 def _not_bool(value: Any) -> Any:
@@ -24,8 +25,15 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
+def _device(value: str) -> str:
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
+        raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
+    return value
+
+
 Int = Annotated[int, BeforeValidator(_not_bool)]  # 3 and "3" pass; true and 3.5 are refused
 Float = Annotated[float, BeforeValidator(_not_bool)]  # also "2e-4", which YAML may leave a string
+Device = Annotated[str, AfterValidator(_device)]  # "auto": cuda, else mps, else cpu
 
 
 class ParameterError(ValueError):

@@ -16,7 +16,14 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    ValidationError,
+)
 
 
 def _not_bool(value: Any) -> Any:
@@ -33,6 +40,7 @@ def _device(value: str) -> str:
 
 Int = Annotated[int, BeforeValidator(_not_bool)]  # 3 and "3" pass; true and 3.5 are refused
 Float = Annotated[float, BeforeValidator(_not_bool)]  # also "2e-4", which YAML may leave a string
+Bool = Annotated[bool, Strict()]  # true/false only, not "yes" or 1
 Device = Annotated[str, AfterValidator(_device)]  # "auto": cuda, else mps, else cpu
 
 

@@ -174,7 +174,9 @@ def test_weights_options_refuse_unknown_keys_and_bad_values():
         "weights_path": None,
         "timeout": 30.0,
     }
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['downlaod'\].*download"):
+    with pytest.raises(
+        ValueError, match=r"inception_weights.downlaod: unknown key; did you mean 'download'"
+    ):
         weights_options({"downlaod": True}, "evaluation.inception_weights")
     with pytest.raises(ValueError, match="evaluation.inception_weights.download"):
         weights_options({"download": "yes"}, "evaluation.inception_weights")

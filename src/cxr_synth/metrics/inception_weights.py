@@ -20,12 +20,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
+from pydantic import AfterValidator, Field
 from tqdm.auto import tqdm
 
 from cxr_synth.atomic import atomic_write
+from cxr_synth.schema import Bool, Float, StrictModel
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +40,6 @@ INCEPTION_WEIGHTS_URL = (
 INCEPTION_WEIGHTS_ENV = "CXR_SYNTH_INCEPTION_WEIGHTS"
 DEFAULT_TIMEOUT_S = 30.0
 RETRY_AFTER_S = 600.0  # a failed download is not retried by this process before then
-WEIGHTS_OPTIONS = {
-    "download": False,
-    "url": INCEPTION_WEIGHTS_URL,
-    "path": None,
-    "timeout": DEFAULT_TIMEOUT_S,
-}
 
 
 _failed_downloads: dict[tuple[str, str], tuple[float, str]] = {}
@@ -81,30 +77,32 @@ def default_inception_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
 
 
+def _http_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+class InceptionWeightsParams(StrictModel):
+    """Where the FID weights come from (``evaluation.inception_weights``): ``path`` (else
+    ``$CXR_SYNTH_INCEPTION_WEIGHTS``, else the torch hub cache), downloaded from ``url`` on
+    first use only when ``download`` is true; the SHA-256 is checked in any case."""
+
+    download: Bool = False
+    url: Annotated[str, AfterValidator(_http_url)] = INCEPTION_WEIGHTS_URL
+    path: str | None = None
+    timeout: Annotated[Float, Field(gt=0)] = DEFAULT_TIMEOUT_S  # seconds per connection/read
+
+    def backbone_kwargs(self) -> dict[str, Any]:
+        """The ``build_backbone`` keywords."""
+        return {"allow_download": self.download, "url": self.url, "weights_path": self.path,
+                "timeout": self.timeout}  # fmt: skip
+
+
 def weights_options(section: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
-    """Validate a parameters section ``{download, url, path, timeout}`` (``where`` names it in
-    errors) and return it as ``build_backbone`` keywords; a missing section means no download."""
-    given = dict(section or {})
-    unknown = sorted(set(given) - set(WEIGHTS_OPTIONS))
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {list(WEIGHTS_OPTIONS)}")
-    options = {**WEIGHTS_OPTIONS, **given}
-    if not isinstance(options["download"], bool):
-        raise ValueError(f"{where}.download must be true or false, not {options['download']!r}")
-    url = options["url"]
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ValueError(f"{where}.url must be an http(s) URL, not {url!r}")
-    if options["path"] is not None and not isinstance(options["path"], str | os.PathLike):
-        raise ValueError(f"{where}.path must be a file path or null, not {options['path']!r}")
-    timeout = options["timeout"]
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ValueError(f"{where}.timeout must be a positive number of seconds, not {timeout!r}")
-    return {
-        "allow_download": options["download"],
-        "url": url,
-        "weights_path": options["path"],
-        "timeout": float(timeout),
-    }
+    """``build_backbone`` keywords from a raw ``inception_weights`` section (``where`` names it
+    in errors); a missing section means no download."""
+    return InceptionWeightsParams.parse(section, prefix=where).backbone_kwargs()
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -17,6 +17,7 @@ from cxr_synth.pipelines.evaluation.nodes import (
     plot_distribution_bars,
     plot_similarity_bars,
 )
+from cxr_synth.pipelines.evaluation.params import EvaluationParams
 from cxr_synth.pipelines.evaluation.pipeline import create_pipeline
 
 EVALUATION = {
@@ -36,6 +37,12 @@ EVALUATION = {
     "memorization_percentile": 1.0,
     "closest_pairs": 4,
 }
+
+
+def params(**overrides) -> EvaluationParams:
+    return EvaluationParams.parse({**EVALUATION, **overrides})
+
+
 SPEC = {"architecture": "dcgan", "best_epoch": 2, "epochs": 2}
 HISTORY = pd.DataFrame(
     {"epoch": [1, 2], "images_per_s": [10.0, 30.0], "epoch_time_s": [3600.0, 1800.0]}
@@ -47,7 +54,7 @@ def data():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (36, 32, 32), dtype=np.uint8)
     index = pd.DataFrame({"row": np.arange(36), "split": ["train"] * 24 + ["test"] * 12})
-    reference, baseline = compute_real_reference(images, index, EVALUATION)
+    reference, baseline = compute_real_reference(images, index, params())
     return images, index, reference, baseline
 
 
@@ -56,7 +63,7 @@ def report(data):
     images, _, reference, baseline = data
     fake = np.concatenate([images[:4], np.random.default_rng(1).integers(0, 256, (12, 32, 32))])
     fake = fake.astype(np.uint8)
-    return fake, evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, EVALUATION)
+    return fake, evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, params())
 
 
 def test_real_reference_is_computed_once_from_the_right_splits(data):
@@ -72,7 +79,7 @@ def test_real_reference_is_computed_once_from_the_right_splits(data):
 
 def test_n_real_caps_the_reference_but_not_the_training_set(data):
     images, index, _, _ = data
-    reference, _ = compute_real_reference(images, index, {**EVALUATION, "n_real": 10})
+    reference, _ = compute_real_reference(images, index, params(n_real=10))
     assert len(reference["real_rows"]) == 10 and len(reference["train_rows"]) == 24
 
 
@@ -94,7 +101,7 @@ def test_evaluate_architecture_reports_metrics_training_and_copies(report):
 def test_a_different_backbone_than_the_cache_is_refused(data, report):
     images, _, reference, baseline = data
     fake, _ = report
-    bad = {**EVALUATION, "seed": 1}
+    bad = params(seed=1)
     with pytest.raises(ValueError, match="cached real features"):
         evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, bad)
 
@@ -102,7 +109,7 @@ def test_a_different_backbone_than_the_cache_is_refused(data, report):
 def test_closest_pairs_figure(data, report):
     images, *_ = data
     fake, result = report
-    figure = plot_closest_pairs(result, fake, images, 3)
+    figure = plot_closest_pairs(result, fake, images, params(closest_pairs=3))
     assert isinstance(figure, Figure) and len(figure.axes) == 6
 
 
@@ -164,21 +171,22 @@ def test_evaluation_device_and_weights_reach_the_backbone(data, monkeypatch):
         nodes, "build_backbone", lambda *a, **k: calls.append(k) or real_build(*a, **k)
     )
     weights = {"download": False, "path": None, "timeout": 5}
-    compute_real_reference(
-        images, index, {**EVALUATION, "device": "cpu", "inception_weights": weights}
-    )
+    compute_real_reference(images, index, params(device="cpu", inception_weights=weights))
     assert calls[0]["device"] == torch.device("cpu")
     assert calls[0]["allow_download"] is False and calls[0]["timeout"] == 5.0
 
 
-def test_bad_device_and_unknown_weights_keys_are_refused_by_name(data):
-    images, index, _, _ = data
-    with pytest.raises(ValueError, match="evaluation.device"):
-        compute_real_reference(images, index, {**EVALUATION, "device": "gpu"})
-    with pytest.raises(ValueError, match=r"evaluation.inception_weights.*valid keys.*download"):
-        compute_real_reference(
-            images, index, {**EVALUATION, "inception_weights": {"dowload": True}}
+def test_bad_evaluation_parameters_are_refused_by_name():
+    with pytest.raises(ValueError, match="evaluation.device: must be auto, cpu"):
+        EvaluationParams.parse({**EVALUATION, "device": "gpu"}, prefix="evaluation")
+    with pytest.raises(
+        ValueError, match="evaluation.inception_weights.dowload: unknown key; did you mean"
+    ):
+        EvaluationParams.parse(
+            {**EVALUATION, "inception_weights": {"dowload": True}}, prefix="evaluation"
         )
+    with pytest.raises(ValueError, match="real_splits and heldout_splits share"):
+        EvaluationParams.parse({**EVALUATION, "heldout_splits": ["train"]})
 
 
 def test_a_failed_download_falls_back_to_fd_rand_with_its_warning(data, tmp_path, monkeypatch):
@@ -195,8 +203,10 @@ def test_a_failed_download_falls_back_to_fd_rand_with_its_warning(data, tmp_path
         "backbone": "auto",
         "inception_weights": {"download": True, "url": url, "timeout": 2},
     }
-    _, baseline = compute_real_reference(images, index, evaluation)
+    _, baseline = compute_real_reference(images, index, EvaluationParams.parse(evaluation))
     assert baseline["fid_label"] == "FD_rand"
     assert any(url in note and "FD_rand" in note for note in baseline["warnings"])
     with pytest.raises(InceptionWeightsUnavailable, match=url):
-        compute_real_reference(images, index, {**evaluation, "backbone": "inception"})
+        compute_real_reference(
+            images, index, EvaluationParams.parse({**evaluation, "backbone": "inception"})
+        )

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib.figure import Figure
 
 from cxr_synth.metrics import (
@@ -22,8 +21,8 @@ from cxr_synth.metrics import (
     evaluate_generator_samples,
     extract_features,
     stats_from_features,
-    weights_options,
 )
+from cxr_synth.pipelines.evaluation.params import EvaluationParams, FeatureParams
 from cxr_synth.training.devices import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -64,23 +63,13 @@ def _take(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.asarray(images[rows])
 
 
-def feature_device(value: Any, where: str) -> torch.device:
-    """``auto`` (cuda, else mps, else cpu) or a device name, for the feature network."""
-    try:
-        return resolve_device(str(value))
-    except (RuntimeError, ValueError) as error:
-        raise ValueError(f"{where}: {error} (use auto, cpu, cuda or cuda:<index>)") from error
-
-
-def _backbone(evaluation: Mapping[str, Any]):
-    """The feature network ``evaluation.backbone`` names, on ``evaluation.device`` (default auto),
-    fetching the Inception weights only if ``evaluation.inception_weights.download``."""
-    weights = weights_options(evaluation.get("inception_weights"), "evaluation.inception_weights")
+def _backbone(evaluation: FeatureParams):
+    """The feature network ``evaluation.backbone`` names, on ``evaluation.device``, fetching the
+    Inception weights only if ``evaluation.inception_weights.download``."""
     return build_backbone(
-        evaluation["backbone"],
-        seed=int(evaluation["seed"]),
-        device=feature_device(evaluation.get("device", "auto"), "evaluation.device"),
-        **weights,
+        evaluation.backbone,
+        device=resolve_device(evaluation.device),
+        **evaluation.backbone_kwargs(),
     )
 
 
@@ -95,7 +84,7 @@ def _column(name: str, label: str) -> str:
 
 
 def compute_real_reference(
-    images: np.ndarray, index: pd.DataFrame, evaluation: Mapping[str, Any]
+    images: np.ndarray, index: pd.DataFrame, evaluation: EvaluationParams
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The real sets, their backbone features, and the real-vs-real baseline, computed once.
 
@@ -105,25 +94,22 @@ def compute_real_reference(
     statistics, backbone identifier) and the baseline: held-out vs reference distribution metrics,
     the values a perfect generator would get.
     """
-    seed = int(evaluation["seed"])
-    real_rows = _split_rows(
-        index, list(evaluation["real_splits"]), evaluation.get("n_real"), seed, "reference"
-    )
-    train_rows = _split_rows(index, list(evaluation["real_splits"]), None, seed, "training")
+    seed = evaluation.seed
+    real_rows = _split_rows(index, evaluation.real_splits, evaluation.n_real, seed, "reference")
+    train_rows = _split_rows(index, evaluation.real_splits, None, seed, "training")
     heldout_rows = _split_rows(
-        index, list(evaluation["heldout_splits"]), evaluation.get("n_heldout"), seed, "held-out"
+        index, evaluation.heldout_splits, evaluation.n_heldout, seed, "held-out"
     )
     backbone = _backbone(evaluation)
-    batch_size = int(evaluation["batch_size"])
+    batch_size = evaluation.batch_size
     side = int(images.shape[-1])
     real_features = extract_features(backbone, _take(images, real_rows), batch_size)
     stats = stats_from_features(real_features, backbone.identifier, side)
     held_features = extract_features(backbone, _take(images, heldout_rows), batch_size)
     metrics, notes = distribution_metrics(
         real_features, held_features, backbone, real_stats=stats, resolution=side,
-        kid_subset_size=int(evaluation["kid_subset_size"]),
-        kid_subsets=int(evaluation["kid_subsets"]),
-        k_pr=int(evaluation["k_pr"]), k_dc=int(evaluation["k_dc"]), seed=seed,
+        kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
+        k_pr=evaluation.k_pr, k_dc=evaluation.k_dc, seed=seed,
     )  # fmt: skip
     logger.info(
         "evaluation reference: %d real, %d training, %d held-out images; backbone %s",
@@ -171,7 +157,7 @@ def evaluate_architecture(
     baseline: Mapping[str, Any],
     spec: Mapping[str, Any],
     history: pd.DataFrame,
-    evaluation: Mapping[str, Any],
+    evaluation: EvaluationParams,
 ) -> dict[str, Any]:
     """Every metric of one architecture's synthetic images, and how that generator was trained.
 
@@ -196,15 +182,13 @@ def evaluate_architecture(
     result = evaluate_generator_samples(
         real, synthetic, backbone, real_stats=stats, real_features=reference["real_features"],
         train=train, heldout=_take(images, heldout_rows),
-        batch_size=int(evaluation["batch_size"]),
-        kid_subset_size=int(evaluation["kid_subset_size"]),
-        kid_subsets=int(evaluation["kid_subsets"]),
-        k_pr=int(evaluation["k_pr"]), k_dc=int(evaluation["k_dc"]),
-        nn_candidates=int(evaluation["nn_candidates"]),
-        ms_ssim_pairs=int(evaluation["ms_ssim_pairs"]),
-        memorization_percentile=float(evaluation["memorization_percentile"]),
+        batch_size=evaluation.batch_size,
+        kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
+        k_pr=evaluation.k_pr, k_dc=evaluation.k_dc, nn_candidates=evaluation.nn_candidates,
+        ms_ssim_pairs=evaluation.ms_ssim_pairs,
+        memorization_percentile=evaluation.memorization_percentile,
         real_baseline=False,  # computed once in compute_real_reference
-        seed=int(evaluation["seed"]),
+        seed=evaluation.seed,
     )  # fmt: skip
     metrics = {**result["metrics"], **baseline["metrics"]}
     warnings = list(result["warnings"])
@@ -236,10 +220,11 @@ def evaluate_architecture(
 
 
 def plot_closest_pairs(
-    report: Mapping[str, Any], synthetic: np.ndarray, images: np.ndarray, n_pairs: int
+    report: Mapping[str, Any], synthetic: np.ndarray, images: np.ndarray, evaluation: EvaluationParams
 ) -> Figure:
-    """Synthetic images (top) above their nearest training images (bottom), closest first."""
-    pairs = list(report["closest_pairs"])[: int(n_pairs)]
+    """Synthetic images (top) above their nearest training images (bottom), closest first
+    (``evaluation.closest_pairs`` of them)."""
+    pairs = list(report["closest_pairs"])[: evaluation.closest_pairs]
     columns = max(1, len(pairs))
     figure = Figure(figsize=(1.4 * columns + 1.0, 3.4))
     axes = figure.subplots(2, columns, squeeze=False)

@@ -58,7 +58,7 @@ def architecture_template() -> Pipeline:
                     "evaluation_report",
                     "synthetic_images",
                     "nih_images_array",
-                    "params:evaluation.closest_pairs",
+                    "params:evaluation",
                 ],
                 outputs="closest_pairs@matplotlib",
                 name="plot_closest_pairs",
@@ -74,7 +74,7 @@ def architecture_pipeline(architecture: str) -> Pipeline:
         architecture,
         "evaluation",
         inputs=SHARED_INPUTS,
-        parameters={"params:evaluation", "params:evaluation.closest_pairs"},
+        parameters={"params:evaluation"},
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cxr_synth.schema import Float, Int, StrictModel
+from cxr_synth.schema import Bool, Float, Int, StrictModel
 
 Fraction = Annotated[Float, Field(ge=0.0, lt=1.0)]
 
@@ -34,7 +34,7 @@ class IngestionParams(StrictModel):
     finding_labels: list[str] = Field(default=["No Finding"], min_length=1)
     # Rows whose label matches a wanted one only after case/whitespace normalisation
     # ("No finding", "No Finding "): counted and warned about; kept only if true.
-    accept_label_variants: bool = False
+    accept_label_variants: Bool = False
     view_positions: list[Literal["PA", "AP"]] = Field(default=["PA", "AP"], min_length=1)
     age_range: tuple[Float, Float] = (0.0, 120.0)  # years, inclusive
     genders: list[Literal["M", "F"]] = Field(default=["M", "F"], min_length=1)

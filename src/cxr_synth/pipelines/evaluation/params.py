@@ -1,0 +1,57 @@
+"""The ``evaluation`` parameters (conf/base/parameters_evaluation.yml); docs/metrics.md defines
+every metric they configure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from cxr_synth.metrics.inception_weights import InceptionWeightsParams
+from cxr_synth.schema import Device, Float, Int, StrictModel
+
+Count = Annotated[Int, Field(ge=1)]
+Split = Literal["train", "val", "test"]
+Backbone = Literal["auto", "inception", "random"]
+
+
+class FeatureParams(StrictModel):
+    """Which feature network measures Fréchet distances, and where it runs (shared by the
+    evaluation and the FID during training)."""
+
+    backbone: Backbone = "auto"  # auto: Inception-V3 when its weights exist, else FD_rand
+    inception_weights: InceptionWeightsParams = InceptionWeightsParams()
+    device: Device = "auto"
+    seed: Int = 0
+    batch_size: Count = 64
+
+    def backbone_kwargs(self) -> dict:
+        """``build_backbone`` keywords (device resolved by the caller)."""
+        return {"seed": self.seed, **self.inception_weights.backbone_kwargs()}
+
+
+class EvaluationParams(FeatureParams):
+    """Every metric of the synthetic images against the real ones."""
+
+    real_splits: list[Split] = Field(default=["train"], min_length=1)
+    heldout_splits: list[Split] = Field(default=["val", "test"], min_length=1)
+    n_real: Count | None = None  # seeded cap on the reference set; null = all
+    n_heldout: Count | None = None  # seeded cap on the held-out set; null = all
+    kid_subset_size: Count = 1000  # capped at min(N, M) / 2
+    kid_subsets: Count = 100
+    k_pr: Count = 3  # Kynkäänniemi et al. 2019
+    k_dc: Count = 5  # Naeem et al. 2020
+    nn_candidates: Count = 5  # L2 candidates searched for the SSIM-nearest training image
+    ms_ssim_pairs: Count = 200
+    memorization_percentile: Annotated[Float, Field(gt=0.0, lt=100.0)] = 1.0
+    closest_pairs: Count = 8  # pairs shown in <arch>.closest_pairs
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> EvaluationParams:
+        shared = sorted(set(self.real_splits) & set(self.heldout_splits))
+        if shared:
+            raise ValueError(
+                f"real_splits and heldout_splits share {shared}: held-out images must never "
+                "have been trained on"
+            )
+        return self

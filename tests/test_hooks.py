@@ -3,6 +3,7 @@ from kedro.pipeline import Node, Pipeline
 from kedro_datasets.json import JSONDataset
 
 from cxr_synth.hooks import DemoDataHook, DistributedRankHook
+from cxr_synth.pipelines.demo_data.params import DemoDataParams
 
 
 def _identity(x):
@@ -37,7 +38,7 @@ def test_rank_zero_and_single_process_write_files(tmp_path, monkeypatch):
 
 class _Context:
     def __init__(self, generate):
-        self.params = {"demo_data": {"generate_if_missing": generate}}
+        self.params = {"demo_data": DemoDataParams(generate_if_missing=generate)}  # as validated
 
 
 def test_demo_hook_does_nothing_when_switched_off_or_data_present(tmp_path):

@@ -14,6 +14,7 @@ from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
 from cxr_synth.atomic import remove_stale_temp_files
+from cxr_synth.pipelines.demo_data.params import DemoDataParams
 from cxr_synth.privacy import relative_to_project
 from cxr_synth.project_lock import ProjectLock
 from cxr_synth.tracking_server import check_tracking_server
@@ -142,17 +143,18 @@ class DemoDataHook:
     """
 
     def __init__(self) -> None:
-        self._params: dict[str, Any] = {}
+        self._params: DemoDataParams | None = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        self._params = context.params.get("demo_data", {})
+        section = context.params.get("demo_data")  # a model when Kedro validated it, else a dict
+        self._params = None if section is None else DemoDataParams.parse(section, prefix="demo_data")
 
     @hook_impl
     def before_pipeline_run(
         self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
     ) -> None:
-        if not self._params.get("generate_if_missing", False):
+        if self._params is None or not self._params.generate_if_missing:
             return
         needed = [name for name in RAW_DATASETS if name in pipeline.inputs()]
         missing = [name for name in needed if not catalog.exists(name)]
@@ -165,6 +167,7 @@ class DemoDataHook:
             "not clinical images) first.",
             missing,
         )
+        catalog["params:demo_data"] = MemoryDataset(self._params)  # typed, as its nodes expect
         SequentialRunner().run(create_pipeline(), catalog)
 
 

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -25,11 +24,9 @@ def test_a_second_run_stops_at_once_naming_the_first(workdir):
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        started = time.monotonic()
         with pytest.raises(ProjectLocked, match=rf"Another kedro run .*pid {holder.pid}.*training"):
             run_kedro(workdir, ["ingestion"], params=TINY_DEMO)
-        assert time.monotonic() - started < 15
-        assert not (workdir / "data/02_intermediate/nih_manifest.parquet").exists()
+        assert not (workdir / "data/01_raw/nih").exists()  # stopped before demo data and nodes
     finally:
         holder.kill()
         holder.wait()

@@ -27,7 +27,7 @@ def test_a_refused_connection_stops_the_run_before_any_node(workdir):
     started = time.monotonic()
     with pytest.raises(TrackingServerUnreachable, match=rf"{uri} does not answer.*sqlite:///"):
         run_kedro(workdir, ["ingestion"])
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 60  # a bound, not a benchmark: MLflow retried ~4 min
     assert not (workdir / "data/01_raw/nih").exists()  # not even the demo data was made
 
 
@@ -39,7 +39,7 @@ def test_a_silent_server_is_given_up_within_the_timeout():
         started = time.monotonic()
         with pytest.raises(TrackingServerUnreachable, match="does not answer"):
             check_tracking_server(uri, timeout=1.0)
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < 30  # gave up after its 1 s timeout, not minutes
 
 
 def test_the_cli_prints_one_message_and_keeps_the_traceback_in_the_log(workdir):

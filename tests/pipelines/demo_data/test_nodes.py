@@ -16,8 +16,9 @@ from cxr_synth.pipelines.demo_data.nodes import (
     make_seg_images,
     split_nih_patients,
 )
+from cxr_synth.pipelines.demo_data.params import DemoDataParams
 
-PARAMS = {
+RAW = {
     "seed": 2017,
     "image_size": 64,
     "generate_if_missing": True,
@@ -30,12 +31,13 @@ PARAMS = {
     },
     "seg": {"n_images": 3},
 }
+PARAMS = DemoDataParams.parse(RAW)
 
 
 def params(**nih):
-    out = copy.deepcopy(PARAMS)
+    out = copy.deepcopy(RAW)
     out["nih"].update(nih)
-    return out
+    return DemoDataParams.parse(out)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +76,7 @@ def test_metadata_values_look_like_nih(metadata):
 
 def test_metadata_is_deterministic_and_seeded(metadata):
     assert make_nih_metadata(PARAMS).equals(metadata)
-    assert not make_nih_metadata({**PARAMS, "seed": 1}).equals(metadata)
+    assert not make_nih_metadata(DemoDataParams.parse({**RAW, "seed": 1})).equals(metadata)
 
 
 def test_label_mix_follows_the_parameter():

@@ -16,8 +16,9 @@ from kedro_datasets.text import TextDataset
 from cxr_synth.datasets import OptionalDataset
 from cxr_synth.pipelines.demo_data import create_pipeline
 from cxr_synth.pipelines.demo_data.nodes import make_nih_metadata
+from cxr_synth.pipelines.demo_data.params import DemoDataParams
 from tests.conftest import shared_data
-from tests.pipelines.demo_data.test_nodes import PARAMS
+from tests.pipelines.demo_data.test_nodes import RAW
 
 OUTPUTS = ["nih_metadata", "nih_train_val_list", "nih_test_list", "nih_images", "seg_raw"]
 # What pandas reads from the real 2017 Data_Entry file: the split bracketed headers and an
@@ -39,10 +40,10 @@ NIH_2017_READ_COLUMNS = [
 
 
 def small_params():
-    params = copy.deepcopy(PARAMS)
+    params = copy.deepcopy(RAW)
     params["nih"]["n_patients"] = 5
     params["seg"]["n_images"] = 2
-    return params
+    return DemoDataParams.parse(params)
 
 
 def test_pipeline_wires_the_raw_catalog_entries():

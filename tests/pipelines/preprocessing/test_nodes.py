@@ -20,7 +20,6 @@ RAW = {
     "segmentation": {"resolution": None, "layout": "montgomery", "mask_suffix": "_mask"},
 }
 PARAMS = PreprocessingParams.parse(RAW)
-SEG = PARAMS.segmentation
 
 
 def params(**segmentation) -> PreprocessingParams:
@@ -102,7 +101,7 @@ def test_montgomery_layout_merges_left_and_right_masks(tmp_path):
         )
     files["CXR_png/MCUCXR_0003_0"] = xray(3)  # no masks
     loaders = save_pngs(tmp_path, files)
-    pairs, pair_rejects = pair_segmentation_files(loaders, SEG)
+    pairs, pair_rejects = pair_segmentation_files(loaders, PARAMS)
     assert pairs["stem"].tolist() == ["MCUCXR_0001_0", "MCUCXR_0002_1"]
     assert pairs["patient_id"].tolist() == ["MCUCXR_0001", "MCUCXR_0002"]
     assert "mask not found" in pair_rejects["reason"].item()
@@ -128,7 +127,7 @@ def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
         "masks/CHNCXR_0003_0_mask": left,
     }
     loaders = save_pngs(tmp_path, files)
-    pairs, pair_rejects = pair_segmentation_files(loaders, params(layout="paired").segmentation)
+    pairs, pair_rejects = pair_segmentation_files(loaders, params(layout="paired"))
     assert pairs["masks"].tolist() == [
         "masks/CHNCXR_0001_0_mask",
         "masks/CHNCXR_0002_1",
@@ -143,13 +142,13 @@ def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
 def test_wrong_layout_is_an_error_that_names_the_fix(tmp_path):
     loaders = save_pngs(tmp_path, {"images/a": xray(0), "masks/a": xray(1)})
     with pytest.raises(ValueError, match="preprocessing.segmentation.layout"):
-        pair_segmentation_files(loaders, SEG)
+        pair_segmentation_files(loaders, PARAMS)
 
 
 def _one_pair(tmp_path, image, mask, stem="CHNCXR_0001_0"):
     loaders = save_pngs(tmp_path, {f"images/{stem}": image, f"masks/{stem}": mask})
     paired = params(layout="paired", lung_labels=None)
-    pairs, pair_rejects = pair_segmentation_files(loaders, paired.segmentation)
+    pairs, pair_rejects = pair_segmentation_files(loaders, paired)
     return pairs, loaders, pair_rejects, paired
 
 
@@ -179,7 +178,7 @@ def test_multi_label_masks_pass_with_their_lung_labels(tmp_path):
     labels[16:80, 12:40], labels[16:80, 56:84] = 1, 2
     loaders = save_pngs(tmp_path, {"images/a_0": xray(0), "masks/a_0": Image.fromarray(labels)})
     labelled = params(layout="paired", lung_labels=[1, 2])
-    pairs, pair_rejects = pair_segmentation_files(loaders, labelled.segmentation)
+    pairs, pair_rejects = pair_segmentation_files(loaders, labelled)
     _, masks, _, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, labelled)
     assert rejects.empty and 0.3 < masks.mean() < 0.5
 

@@ -10,7 +10,7 @@ from cxr_synth.pipelines.synthesis.nodes import (
     plot_synthesis_grid,
     to_png_partitions,
 )
-from cxr_synth.pipelines.synthesis.params import GridParams, SynthesisParams
+from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.synthesis.pipeline import create_pipeline
 
 SYNTHESIS = {"n_images": 10, "batch_size": 4, "seed": 0, "device": "cpu", "truncation_psi": 1.0}
@@ -74,11 +74,13 @@ def test_synthesis_grid_has_a_real_row_and_one_row_per_architecture():
     index = pd.DataFrame({"row": np.arange(12), "split": ["train"] * 8 + ["test"] * 4})
     grid = {"n_columns": 3, "real_splits": ["test"], "seed": 0}
     fake = {"dcgan": real[:5], "stylegan": real[5:10]}
-    figure = plot_synthesis_grid(real, index, GridParams.parse(grid), **fake)
+    figure = plot_synthesis_grid(real, index, SynthesisParams.parse({"grid": grid}), **fake)
     assert isinstance(figure, Figure) and len(figure.axes) == 3 * 3
     assert [figure.axes[i].get_ylabel() for i in (0, 3, 6)] == ["real", "dcgan", "stylegan"]
     with pytest.raises(ValueError, match="splits"):
-        plot_synthesis_grid(real, index, GridParams.parse({**grid, "real_splits": ["val"]}), **fake)
+        plot_synthesis_grid(
+            real, index, SynthesisParams.parse({"grid": {**grid, "real_splits": ["val"]}}), **fake
+        )
 
 
 def test_pipeline_is_namespaced_per_architecture():

@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ from PIL import Image
 from cxr_synth.nih import NO_FINDING, OFFICIAL_COLUMNS
 from cxr_synth.phantoms import FINDINGS
 from cxr_synth.phantoms.batch import LazyRenderer, PhantomJob
+from cxr_synth.pipelines.demo_data.params import DemoDataParams
 
 # The 2017 file ends every line with a comma: an empty, unnamed last column.
 NIH_COLUMNS = [*OFFICIAL_COLUMNS, ""]
@@ -80,7 +80,7 @@ def _labels(rng: np.random.Generator, n_rows: int, no_finding_fraction: float) -
     return labels
 
 
-def make_nih_metadata(params: dict[str, Any]) -> pd.DataFrame:
+def make_nih_metadata(params: DemoDataParams) -> pd.DataFrame:
     """Phantom ``Data_Entry_2017.csv``: one row per image, NIH's columns in NIH's order.
 
     Args:
@@ -91,13 +91,13 @@ def make_nih_metadata(params: dict[str, Any]) -> pd.DataFrame:
         Rows sorted by "Image Index" (``00000001_000.png`` …), patients numbered from 1
         with 1..max follow-ups each; the last, unnamed column is empty as in the 2017 file.
     """
-    nih = params["nih"]
-    size = int(params["image_size"])
-    rng = _stream(int(params["seed"]), _METADATA_STREAM)
-    n_patients = int(nih["n_patients"])
+    nih = params.nih
+    size = params.image_size
+    rng = _stream(params.seed, _METADATA_STREAM)
+    n_patients = nih.n_patients
     if n_patients < 1:
         raise ValueError(f"demo_data.nih.n_patients must be at least 1, got {n_patients}.")
-    counts = rng.integers(1, int(nih["max_images_per_patient"]) + 1, size=n_patients)
+    counts = rng.integers(1, nih.max_images_per_patient + 1, size=n_patients)
     genders = rng.choice(["M", "F"], size=n_patients, p=[0.56, 0.44])
     first_ages = rng.integers(18, 86, size=n_patients)
 
@@ -117,7 +117,7 @@ def make_nih_metadata(params: dict[str, Any]) -> pd.DataFrame:
                     "Patient ID": patient,
                     "Patient Age": int(ages[follow_up]),
                     "Patient Gender": str(gender),
-                    "View Position": "AP" if rng.random() < float(nih["ap_fraction"]) else "PA",
+                    "View Position": "AP" if rng.random() < nih.ap_fraction else "PA",
                     "OriginalImage[Width": size,
                     "Height]": size,
                     "OriginalImagePixelSpacing[x": spacing,
@@ -126,11 +126,11 @@ def make_nih_metadata(params: dict[str, Any]) -> pd.DataFrame:
                 }
             )
     frame = pd.DataFrame(rows)
-    frame["Finding Labels"] = _labels(rng, len(frame), float(nih["no_finding_fraction"]))
+    frame["Finding Labels"] = _labels(rng, len(frame), nih.no_finding_fraction)
     return frame[NIH_COLUMNS]
 
 
-def split_nih_patients(metadata: pd.DataFrame, params: dict[str, Any]) -> tuple[str, str]:
+def split_nih_patients(metadata: pd.DataFrame, params: DemoDataParams) -> tuple[str, str]:
     """Patient-wise ``train_val_list.txt`` and ``test_list.txt`` for the phantom metadata.
 
     Args:
@@ -141,9 +141,9 @@ def split_nih_patients(metadata: pd.DataFrame, params: dict[str, Any]) -> tuple[
         (train_val, test): one Image Index per line, newline-terminated, sorted. A fraction
         ``test_fraction`` of the patients (at least one, and never all of several) is in test.
     """
-    rng = _stream(int(params["seed"]), _SPLIT_STREAM)
+    rng = _stream(params.seed, _SPLIT_STREAM)
     patients = np.unique(metadata["Patient ID"].to_numpy())
-    n_test = round(float(params["nih"]["test_fraction"]) * len(patients))
+    n_test = round(params.nih.test_fraction * len(patients))
     if len(patients) > 1:
         n_test = min(max(n_test, 1), len(patients) - 1)
     test_patients = set(rng.permutation(patients)[:n_test].tolist())
@@ -170,7 +170,7 @@ def _lazy_partitions(
 
 
 def make_nih_images(
-    metadata: pd.DataFrame, params: dict[str, Any]
+    metadata: pd.DataFrame, params: DemoDataParams
 ) -> dict[str, Callable[[], Image.Image]]:
     """One lazily drawn phantom PNG per metadata row, in NIH's archive layout.
 
@@ -185,7 +185,7 @@ def make_nih_images(
         of the rows under ``images_001``, the rest under ``images_002``. Labelled rows carry a
         finding-like change; follow-ups of a patient share its anatomy.
     """
-    seed, size = int(params["seed"]), int(params["image_size"])
+    seed, size = params.seed, params.image_size
     half = max(1, math.ceil(len(metadata) / len(NIH_ARCHIVES)))
     keys, jobs = [], []
     frame = metadata.sort_values("Image Index").reset_index(drop=True)
@@ -205,10 +205,10 @@ def make_nih_images(
                 view=str(frame.at[i, "View Position"]),
             )
         )
-    return _lazy_partitions(keys, jobs, params.get("workers"))
+    return _lazy_partitions(keys, jobs, params.workers)
 
 
-def make_seg_images(params: dict[str, Any]) -> dict[str, Callable[[], Image.Image]]:
+def make_seg_images(params: DemoDataParams) -> dict[str, Callable[[], Image.Image]]:
     """Phantom lung-segmentation set in the Montgomery County layout.
 
     Args:
@@ -221,10 +221,10 @@ def make_seg_images(params: dict[str, Any]) -> dict[str, Callable[[], Image.Imag
         ``ManualMask/rightMask/MCUCXR_0001_0``: callables drawing the image and its 0/255
         masks of the patient's left (image right) and right lungs, from the same geometry.
     """
-    seed, size = int(params["seed"]), int(params["image_size"])
+    seed, size = params.seed, params.image_size
     rng = _stream(seed, _SEG_STREAM)
     keys, jobs = [], []
-    for case in range(1, int(params["seg"]["n_images"]) + 1):
+    for case in range(1, params.seg.n_images + 1):
         abnormal = rng.random() < SEG_ABNORMAL_FRACTION
         labels = (str(rng.choice(SEG_FINDINGS)),) if abnormal else ()
         name = f"MCUCXR_{case:04d}_{int(abnormal)}"
@@ -236,4 +236,4 @@ def make_seg_images(params: dict[str, Any]) -> dict[str, Callable[[], Image.Imag
         ):
             keys.append(f"{folder}/{name}")
             jobs.append(replace(job, output=output))
-    return _lazy_partitions(keys, jobs, params.get("workers"))
+    return _lazy_partitions(keys, jobs, params.workers)

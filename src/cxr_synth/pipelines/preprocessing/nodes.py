@@ -135,14 +135,15 @@ def _paired_pairs(
 
 
 def pair_segmentation_files(
-    files: Mapping[str, Loader], params: SegmentationPreprocessing
+    files: Mapping[str, Loader], preprocessing: PreprocessingParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Match each chest X-ray with its lung mask(s) by the layout in ``params.layout``.
+    """Match each chest X-ray with its lung mask(s) by ``preprocessing.segmentation.layout``.
 
     ``montgomery``: ``CXR_png/X`` + ``ManualMask/leftMask/X`` + ``ManualMask/rightMask/X``;
     ``paired``: ``images/X`` + ``masks/X`` (or ``masks/X<mask_suffix>``, e.g. Shenzhen's ``_mask``).
     Images without a mask are rejects; a layout matching no file at all is an error.
     """
+    params = preprocessing.segmentation
     layout = params.layout
     keys = set(files)
     if layout == "montgomery":

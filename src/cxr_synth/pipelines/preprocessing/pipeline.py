@@ -20,7 +20,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 pair_segmentation_files,
-                inputs=["seg_raw", "params:preprocessing.segmentation"],
+                inputs=["seg_raw", "params:preprocessing"],
                 outputs=["seg_pairs", "seg_pair_rejects"],
                 name="pair_segmentation_files",
             ),

@@ -15,7 +15,7 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from cxr_synth.pipelines.synthesis.params import GridParams, SynthesisParams
+from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.sampling import sample_images
 
 
@@ -45,13 +45,17 @@ def to_png_partitions(images: np.ndarray) -> dict[str, Callable[[], Image.Image]
 
 
 def plot_synthesis_grid(
-    real_images: np.ndarray, index: pd.DataFrame, grid: GridParams, **synthetic: np.ndarray
+    real_images: np.ndarray,
+    index: pd.DataFrame,
+    synthesis: SynthesisParams,
+    **synthetic: np.ndarray,
 ) -> Figure:
     """Real test images in the first row, then one row per architecture (the paper's Figure 5).
 
     ``synthetic`` maps each architecture's name to its uint8 (N, H, W) images; the first
     ``grid.n_columns`` of each are shown, real ones are a seeded draw from ``grid.real_splits``.
     """
+    grid = synthesis.grid
     n_columns = grid.n_columns
     rows = index.loc[index["split"].isin(grid.real_splits), "row"].to_numpy()
     if rows.size == 0:

@@ -52,7 +52,7 @@ def grid_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
                     inputs={
                         "real_images": "nih_images_array",
                         "index": "nih_images_index",
-                        "grid": "params:synthesis.grid",
+                        "synthesis": "params:synthesis",
                         **{name: f"{name}.synthetic_images" for name in architectures},
                     },
                     outputs="synthesis_grid@matplotlib",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.spatial.distance import cdist
 
 from cxr_synth.metrics import knn_radii, prdc
+from cxr_synth.metrics.neighbours import pairwise_distances
 
 
 def _brute_force(real, fake, k_pr=3, k_dc=5):
@@ -32,11 +34,28 @@ def test_matches_brute_force_on_overlapping_gaussians():
     assert 0.05 < result.precision < 0.95 and 0.05 < result.recall < 0.95  # a non-trivial case
 
 
-def test_identical_sets_score_one():
-    features = np.random.default_rng(1).normal(size=(400, 16))
-    result = prdc(features, features)
-    assert result.precision == 1.0 and result.recall == 1.0 and result.coverage == 1.0
-    assert 0.8 < result.density < 1.3  # E[density] = 1 for identical distributions
+@pytest.mark.parametrize("n, dim, chunk", [(400, 16, 1024), (600, 544, 128), (300, 2048, 64)])
+def test_identical_sets_score_exactly_one(n, dim, chunk):
+    """Each real point's ball holds itself and its k-1 nearest strictly inside, the k-th on the
+    boundary: density is exactly 1 when every distance is the same float in every call."""
+    features = np.random.default_rng(dim).normal(size=(n, dim))
+    result = prdc(features, features, chunk=chunk)
+    assert (result.precision, result.recall, result.coverage) == (1.0, 1.0, 1.0)
+    assert result.density == 1.0
+    shuffled = features[np.random.default_rng(0).permutation(n)]  # other rows, other chunks
+    assert prdc(features, shuffled, chunk=chunk).density == 1.0
+
+
+def test_exact_distances_are_symmetric_to_the_last_bit():
+    rng = np.random.default_rng(5)
+    a, b = (
+        torch.from_numpy(rng.normal(size=(300, 544))),
+        torch.from_numpy(rng.normal(size=(200, 544))),
+    )
+    forward, backward = pairwise_distances(a, b, exact=True), pairwise_distances(b, a, exact=True)
+    assert torch.equal(forward, backward.T)
+    assert torch.equal(pairwise_distances(a[:7], b, exact=True), forward[:7])  # chunking
+    np.testing.assert_allclose(forward.numpy(), cdist(a.numpy(), b.numpy()), rtol=1e-12)
 
 
 def test_disjoint_distributions_score_zero():

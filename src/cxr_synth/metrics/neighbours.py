@@ -3,6 +3,13 @@
 The reference set is read once, chunk by chunk (an iterable of chunks may be streamed from a
 memory-mapped image array); only a (query chunk x reference chunk) distance block and the running
 top-k lists are in memory.
+
+``exact=True`` computes every distance as sqrt(sum((a - b)^2)) (``torch.cdist``'s
+``donot_use_mm_for_euclid_dist``): d(a, b) is then the same float, bit for bit, whichever set is
+the query, however the sets are chunked. The default matrix-multiply form
+(sqrt(|a|^2 + |b|^2 - 2 a.b)) is ~15x faster but not symmetric to the last bit, which matters
+only where distances are compared with radii computed in another call (k-NN radii: see
+``precision_recall``).
 """
 
 from __future__ import annotations
@@ -13,6 +20,13 @@ import numpy as np
 import torch
 
 ArrayLike = np.ndarray | torch.Tensor
+EXACT = "donot_use_mm_for_euclid_dist"
+FAST = "use_mm_for_euclid_dist_if_necessary"
+
+
+def pairwise_distances(a: torch.Tensor, b: torch.Tensor, exact: bool = False) -> torch.Tensor:
+    """Euclidean distances (len(a), len(b)); ``exact``: the bit-symmetric form (module doc)."""
+    return torch.cdist(a, b, compute_mode=EXACT if exact else FAST)
 
 
 def as_tensor(x: ArrayLike, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -41,6 +55,7 @@ def nearest_neighbours_streamed(
     exclude_self: bool = False,
     query_chunk: int = 2048,
     dtype: torch.dtype = torch.float64,
+    exact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """k-NN of every query row among the rows of all ``reference_chunks`` (in order).
 
@@ -60,7 +75,7 @@ def nearest_neighbours_streamed(
         ref_index = torch.arange(offset, offset + r.shape[0])
         for start in range(0, n_query, query_chunk):
             stop = min(start + query_chunk, n_query)
-            d = torch.cdist(q[start:stop], r)
+            d = pairwise_distances(q[start:stop], r, exact)
             if exclude_self:
                 own = torch.arange(start, stop).unsqueeze(1) == ref_index.unsqueeze(0)
                 d = d.masked_fill(own, float("inf"))
@@ -85,6 +100,7 @@ def nearest_neighbours(
     query_chunk: int = 2048,
     reference_chunk: int = 8192,
     dtype: torch.dtype = torch.float64,
+    exact: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact Euclidean k-NN of each ``query`` row in ``reference`` via chunked ``torch.cdist``.
 
@@ -93,5 +109,11 @@ def nearest_neighbours(
     """
     chunks = (reference[s : s + reference_chunk] for s in range(0, len(reference), reference_chunk))
     return nearest_neighbours_streamed(
-        query, chunks, k, exclude_self=exclude_self, query_chunk=query_chunk, dtype=dtype
+        query,
+        chunks,
+        k,
+        exclude_self=exclude_self,
+        query_chunk=query_chunk,
+        dtype=dtype,
+        exact=exact,
     )

@@ -2,18 +2,30 @@
 (mean pairwise MS-SSIM).
 
 - ``nearest_real_similarity``: for each synthetic image, the k nearest training images by L2
-  distance of area-downsampled pixels (``search_size``², default 32²) are candidates; exact
-  SSIM (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1=0.01, K2=0.03, data range 255) is
-  computed on those k and the best is kept; PSNR = 10 log10(255^2 / MSE) against that same
+  distance of area-downsampled pixels (``search_size``², default 32²) are candidates; SSIM
+  (Wang et al. 2004: Gaussian window 11, sigma 1.5, K1=0.01, K2=0.03, data range 255, valid
+  windows) is computed on those k and the best is kept; PSNR = 10 log10(255^2 / MSE) against that same
   image. High values mean a synthetic image resembles one training image closely.
 - ``ms_ssim_diversity``: mean MS-SSIM (Wang et al. 2003) over random pairs within one set.
   Higher = less diverse; a synthetic set well above the real set's value suggests mode collapse
   (the use in Odena et al. 2017, "Conditional Image Synthesis with Auxiliary Classifier GANs").
 
-MS-SSIM's 5 scales need images of at least 176 px with an 11-px window; smaller images use fewer
-scales (``ms_ssim_scales``: 64 px -> 3, 128 px -> 4, 256 px -> 5) with the first standard
-weights renormalised to sum to 1. Values are therefore comparable only at equal resolution (real
-and synthetic sets are always compared at the same one).
+SSIM is computed as Wang et al. define it and as scikit-image's ``structural_similarity``
+(``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255``) does: local
+statistics under an 11x11 Gaussian window (sigma 1.5, the window truncated at 5 px and normalised)
+in float64, and the SSIM map averaged over the **valid** windows only, those that lie wholly
+inside the image ((H - 10) x (W - 10) of them). torchmetrics 1.9 averages over every pixel,
+mirror-padding the border (its PR #2721 removed the crop): at 64 px 29 % of its windows are border
+windows and per-pair values differ from the definition by up to ~0.09; it is not used here.
+
+MS-SSIM (Wang et al. 2003, as in their reference code): at each scale the mean contrast-structure
+term over valid windows, at the coarsest scale the mean SSIM; 2x2 average pooling between scales;
+MS-SSIM = SSIM_M^b_M * prod_{j<M} cs_j^b_j, each term clipped at 0 first (a negative term to a
+fractional power has no real value). The 5 scales need images of at least 176 px with an 11-px
+window; smaller images use as many scales as still hold one valid window (``ms_ssim_scales``:
+32 px -> 2, 64 px -> 3, 128 px -> 4, 256 px -> 5) with the first standard weights renormalised
+to sum to 1. Values are therefore comparable only at equal resolution (real and synthetic sets
+are always compared at the same one).
 """
 
 from __future__ import annotations
@@ -31,18 +43,23 @@ from cxr_synth.metrics.neighbours import nearest_neighbours, nearest_neighbours_
 __all__ = [
     "DiversityResult",
     "SimilarityResult",
+    "ms_ssim",
     "ms_ssim_betas",
     "ms_ssim_diversity",
     "ms_ssim_scales",
     "nearest_neighbours",
     "nearest_real_similarity",
     "pixel_vectors",
+    "ssim",
     "ssim_psnr",
+    "ssim_terms",
 ]
 
 DATA_RANGE = 255.0
 SSIM_KERNEL = 11
 SSIM_SIGMA = 1.5
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+SSIM_CHUNK_PIXELS = 2**22  # pixels per float64 SSIM chunk (~0.2 GB of moments)
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)  # Wang et al. 2003
 MS_SSIM_MIN_PAIRS = 1000
 
@@ -117,24 +134,118 @@ def pixel_chunks(
         yield _downsample(batch, size, standardize)
 
 
+def _gaussian_window(size: int = SSIM_KERNEL, sigma: float = SSIM_SIGMA) -> torch.Tensor:
+    """The normalised 1-D Gaussian (float64) of ``size`` taps; the 2-D window is its outer product."""
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _valid_filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+    """Separable filter of (..., H, W) float64 by ``window``, valid positions only (no padding).
+
+    As two banded matrix products, (H-k+1, H) @ x @ (W, W-k+1): float64 BLAS, much faster on a
+    CPU than a float64 convolution; the same sums up to rounding order.
+    """
+    return _band(window, x.shape[-2]) @ x @ _band(window, x.shape[-1]).T
+
+
+def _band(window: torch.Tensor, size: int) -> torch.Tensor:
+    """(size - k + 1, size): row i holds ``window`` at columns i .. i + k - 1."""
+    k = window.numel()
+    band = torch.zeros(size - k + 1, size, dtype=window.dtype)
+    for row in range(size - k + 1):
+        band[row, row : row + k] = window
+    return band
+
+
+def ssim_terms(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pair, the mean over valid windows of the SSIM map and of its contrast-structure part.
+
+    ``x``, ``y``: (N, 1, H, W) in grey levels 0..255, H and W >= the window. Local means,
+    variances and covariance are Gaussian-weighted population moments (Wang et al. 2004; scikit-
+    image with ``use_sample_covariance=False``); C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2.
+    """
+    window = _gaussian_window()
+    if min(x.shape[-2:]) < window.numel():
+        raise ValueError(
+            f"images of {tuple(x.shape[-2:])} px are smaller than the {window.numel()}-px SSIM "
+            "window"
+        )
+    step = max(1, SSIM_CHUNK_PIXELS // (x.shape[-2] * x.shape[-1]))  # bounded float64 memory
+    parts = [_ssim_chunk(x[i : i + step], y[i : i + step], window) for i in range(0, len(x), step)]
+    if not parts:
+        empty = torch.zeros(0, dtype=torch.float64)
+        return empty, empty
+    full, cs = zip(*parts, strict=True)
+    return torch.cat(full), torch.cat(cs)
+
+
+def _ssim_chunk(
+    x: torch.Tensor, y: torch.Tensor, window: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = x.double(), y.double()
+    c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
+    moments = _valid_filter(torch.cat([x, y, x * x, y * y, x * y], dim=1), window)  # (n, 5, ..)
+    mu_x, mu_y, xx, yy, xy = moments.unbind(dim=1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    cs_map = (2 * cov + c2) / (var_x + var_y + c2)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    return (luminance * cs_map).mean(dim=(1, 2)), cs_map.mean(dim=(1, 2))
+
+
+def ssim(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Per-pair SSIM (float64) of two equally shaped uint8 image batches, valid windows only."""
+    x, y = to_uint8_images(a), to_uint8_images(b)
+    if x.shape != y.shape:
+        raise ValueError(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    return ssim_terms(x, y)[0].numpy()
+
+
+def ms_ssim(
+    a: np.ndarray | torch.Tensor,
+    b: np.ndarray | torch.Tensor,
+    betas: tuple[float, ...] | None = None,
+) -> np.ndarray:
+    """Per-pair MS-SSIM (float64) of two equally shaped uint8 batches (module doc).
+
+    ``betas``: one weight per scale, default ``ms_ssim_betas(side)``; every scale must still hold
+    one valid window.
+    """
+    x, y = to_uint8_images(a).double(), to_uint8_images(b).double()
+    if x.shape != y.shape:
+        raise ValueError(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    betas = ms_ssim_betas(min(x.shape[-2:])) if betas is None else tuple(betas)
+    coarsest = min(x.shape[-2:]) // 2 ** (len(betas) - 1)
+    if coarsest < SSIM_KERNEL:
+        raise ValueError(
+            f"{len(betas)} MS-SSIM scales leave {coarsest} px at the coarsest scale, less than "
+            f"the {SSIM_KERNEL}-px window; use ms_ssim_betas({min(x.shape[-2:])})"
+        )
+    value = torch.ones(x.shape[0], dtype=torch.float64)
+    for scale, beta in enumerate(betas):
+        if scale:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+        full, cs = ssim_terms(x, y)
+        term = full if scale == len(betas) - 1 else cs
+        value = value * term.clamp_min(0.0) ** beta
+    return value.numpy()
+
+
 def ssim_psnr(
     a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pair SSIM and PSNR (dB) of two equally shaped uint8 image batches (data range 255)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    x = to_uint8_images(a).float()
-    y = to_uint8_images(b).float()
+    """Per-pair SSIM (valid windows, module doc) and PSNR (dB) of two equally shaped uint8
+    image batches (data range 255)."""
+    x = to_uint8_images(a)
+    y = to_uint8_images(b)
     if x.shape != y.shape:
         raise ValueError(f"shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
-    ssim = structural_similarity_index_measure(
-        x, y, gaussian_kernel=True, sigma=SSIM_SIGMA, kernel_size=SSIM_KERNEL,
-        reduction="none", data_range=DATA_RANGE,
-    )  # fmt: skip
+    similarity = ssim_terms(x, y)[0].numpy()
     mse = (x.double() - y.double()).pow(2).mean(dim=(1, 2, 3))
     with np.errstate(divide="ignore"):
         psnr = 10.0 * np.log10(DATA_RANGE**2 / mse.numpy())
-    return ssim.double().numpy(), psnr
+    return similarity, psnr
 
 
 def _take(images: np.ndarray | torch.Tensor, index: np.ndarray) -> np.ndarray | torch.Tensor:
@@ -190,16 +301,11 @@ def nearest_real_similarity(
 def ms_ssim_scales(side: int, kernel_size: int = SSIM_KERNEL) -> int:
     """Most MS-SSIM scales (<= 5) that images of ``side`` px support with this window.
 
-    Each scale halves the image; the coarsest must still hold the window, and torchmetrics
-    additionally requires side // max(1, scales - 1)^2 > kernel_size - 1.
+    Each scale halves the image (2x2 average pooling); the coarsest must still hold one whole
+    window (a valid SSIM position).
     """
     for scales in range(len(MS_SSIM_BETAS), 0, -1):
-        coarsest = side // 2 ** (scales - 1)
-        if (
-            coarsest >= kernel_size
-            and side >= 2**scales
-            and side // max(1, scales - 1) ** 2 > kernel_size - 1
-        ):
+        if side // 2 ** (scales - 1) >= kernel_size:
             return scales
     raise ValueError(f"images of {side} px are too small for a {kernel_size}-px SSIM window")
 
@@ -222,8 +328,6 @@ def ms_ssim_diversity(
     label: str = "ms_ssim",
 ) -> DiversityResult:
     """Mean pairwise MS-SSIM within one set over ``num_pairs`` seeded random pairs (i != j)."""
-    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
-
     n = len(images)
     if n < 2:
         raise ValueError("MS-SSIM diversity needs at least 2 images")
@@ -234,14 +338,9 @@ def ms_ssim_diversity(
     second = (first + rng.integers(1, n, num_pairs)) % n  # uniform over the other images
     values = []
     for start in range(0, num_pairs, batch_size):
-        a = to_uint8_images(_take(images, first[start : start + batch_size])).float()
-        b = to_uint8_images(_take(images, second[start : start + batch_size])).float()
-        values.append(
-            multiscale_structural_similarity_index_measure(
-                a, b, gaussian_kernel=True, sigma=SSIM_SIGMA, kernel_size=SSIM_KERNEL,
-                reduction="none", data_range=DATA_RANGE, betas=betas, normalize="relu",
-            ).double().numpy()
-        )  # fmt: skip
+        a = _take(images, first[start : start + batch_size])
+        b = _take(images, second[start : start + batch_size])
+        values.append(ms_ssim(a, b, betas))
     v = np.concatenate(values)
     notes = []
     if num_pairs < MS_SSIM_MIN_PAIRS:

@@ -103,3 +103,62 @@ def test_two_process_gloo_ddp(tmp_path):
     ]
     assert not (tmp_path / "ckpt_rank1").exists()
     assert not r0["group_left_initialised"] and not r1["group_left_initialised"]
+
+
+def _micro_batch_worker(rank: int, port: int, out_dir: str) -> None:
+    """DDP with micro-batches (local batch 4 as 2 x 2) and the barrier after evaluation."""
+    from cxr_synth.training import distributed
+
+    os.environ.update(
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(WORLD_SIZE),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+    )
+    torch.set_num_threads(1)
+    barriers = []
+    original = distributed.barrier
+    distributed.barrier = lambda info: barriers.append(1) or original(info)
+    evaluated = []
+
+    def slow_evaluate(generator):
+        time.sleep(0.3)  # rank 1 waits at the barrier meanwhile
+        evaluated.append(1)
+        return {"fid": 1.0}
+
+    config = tiny_config(epochs=2, batch_size=8, micro_batch_size=2, eval_every=1)
+    result = train_gan(
+        make_tiny_gan(seed=rank, n_critic=2), Blobs(32), config, evaluate=slow_evaluate
+    )
+    torch.save(
+        {
+            "final": result.final_state,
+            "barriers": len(barriers),
+            "evaluated": len(evaluated),
+            "step": result.global_step,
+        },
+        os.path.join(out_dir, f"micro{rank}.pt"),
+    )
+
+
+def test_two_process_micro_batches_and_evaluation_barrier(tmp_path):
+    workers = mp.start_processes(
+        _micro_batch_worker,
+        args=(_free_port(), str(tmp_path)),
+        nprocs=WORLD_SIZE,
+        join=False,
+        start_method="fork",
+    )
+    deadline = time.monotonic() + 60
+    while not workers.join(timeout=1):
+        if time.monotonic() > deadline:
+            for process in workers.processes:
+                process.kill()
+            pytest.fail("the DDP workers did not finish within 60 s (hung collective?)")
+    r0, r1 = (torch.load(tmp_path / f"micro{r}.pt", weights_only=True) for r in range(WORLD_SIZE))
+    assert r0["step"] == r1["step"] == 8  # micro-batches do not change the step count
+    for part in ("generator", "discriminator"):
+        assert states_equal(r0["final"][part], r1["final"][part]), part
+    assert r0["evaluated"] == 2 and r1["evaluated"] == 0
+    assert r0["barriers"] == r1["barriers"] == 2  # one per evaluation, on every rank

@@ -142,10 +142,13 @@ def train_gan(
     if device.type == "cuda":
         torch.cuda.set_device(device)
     info = distributed.init_distributed(device)
+    trainer = None
     try:
         trainer = _Trainer(gan, dataset, config, device, info, evaluate, tracker or NullTracker())
         return trainer.run(started)
     finally:
+        if trainer is not None:
+            trainer.loader = None  # stops persistent DataLoader workers, also after an error
         distributed.cleanup(info)
 
 
@@ -276,7 +279,6 @@ class _Trainer:
                 self._save(epoch)
             if info.is_main:
                 logger.info("%s epoch %d/%d: %s", self.gan.name, epoch, config.epochs, _fmt(entry))
-        self.loader = None  # stops persistent workers
         if self.samples is None and info.is_main:
             self.samples = self._sample_grid()
         timing = {

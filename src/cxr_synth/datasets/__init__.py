@@ -2,5 +2,6 @@
 
 from cxr_synth.datasets.npy_array import NpyArrayDataset, NpzDataset
 from cxr_synth.datasets.optional import OptionalDataset
+from cxr_synth.datasets.state_dicts import StateDictsDataset
 
-__all__ = ["NpyArrayDataset", "NpzDataset", "OptionalDataset"]
+__all__ = ["NpyArrayDataset", "NpzDataset", "OptionalDataset", "StateDictsDataset"]

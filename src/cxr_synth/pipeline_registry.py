@@ -11,9 +11,11 @@ from cxr_synth.pipelines import (
     preprocessing,
     reporting,
     segmentation,
+    segmentation_external,
     synthesis,
     training,
 )
+from cxr_synth.pipelines.segmentation.pipeline import BASELINES
 
 
 def register_pipelines() -> dict[str, Pipeline]:
@@ -23,6 +25,12 @@ def register_pipelines() -> dict[str, Pipeline]:
     imports a requested name as a folder under ``pipelines/``, and the per-architecture
     ``train_<arch>``, ``synthesize_<arch>`` and ``evaluate_<arch>`` pipelines are instances of
     one template, not folders.
+
+    ``segmentation_external`` (the saved U-Nets of every method on another lung-mask set) is not
+    part of ``__default__``: it needs an external set, which ``--env nih`` does not have unless
+    ``seg_external_root`` is set, and the whole study should not fail at its end for want of one.
+    ``segmentation_external_baselines`` is the same for the ``none`` and ``classic`` U-Nets only
+    (after a run that trained only those, e.g. studies/seg_cross_*.yml).
     """
     study = {
         "ingestion": ingestion.create_pipeline(),
@@ -39,5 +47,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         **training.create_pipelines(),
         **synthesis.create_pipelines(),
         **evaluation.create_pipelines(),
+        "segmentation_external": segmentation_external.create_pipeline(),
+        "segmentation_external_baselines": segmentation_external.create_pipeline(BASELINES),
         "__default__": sum(study.values(), Pipeline([])),
     }

@@ -15,6 +15,7 @@ from cxr_synth.pipelines.segmentation.nodes import (
     summarise_segmentation,
 )
 from cxr_synth.pipelines.segmentation.pipeline import create_pipeline
+from cxr_synth.segmentation import build_unets, evaluate_unet
 
 SPLIT = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}
 
@@ -80,9 +81,9 @@ def test_labelled_pairs_are_aligned_binary_masks_in_the_requested_ratio():
     assert images.shape == masks.shape == (12, 32, 32)  # 0.5 x 24 training images
     assert images.dtype == masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 1}
     # the mask is the generator's second channel thresholded at its midpoint
-    from cxr_synth.pipelines.synthesis.nodes import sample_generator
+    from cxr_synth.sampling import sample_images
 
-    raw = sample_generator(state, spec, {**SEGMENTATION["synthesis"], "n_images": 12})
+    raw = sample_images(state, spec, n_images=12, **SEGMENTATION["synthesis"])
     np.testing.assert_array_equal(images, raw[:, 0])
     np.testing.assert_array_equal(masks, raw[:, 1] >= 128)
 
@@ -160,7 +161,9 @@ def test_experiment_trains_one_unet_per_seed_and_scores_every_test_image(method)
     synthetic = {}
     if method == "dcgan":
         synthetic = {"synthetic_images": images[:5], "synthetic_masks": masks[:5]}
-    runs = run_segmentation_experiment(images, masks, split, EXPERIMENT, method, **synthetic)
+    runs, unets, spec = run_segmentation_experiment(
+        images, masks, split, EXPERIMENT, method, **synthetic
+    )
     n_test = int((split["split"] == "test").sum())
     assert len(runs) == 2 * n_test and set(runs["seed"]) == {0, 1}
     test = split.loc[split["split"] == "test"]
@@ -168,6 +171,13 @@ def test_experiment_trains_one_unet_per_seed_and_scores_every_test_image(method)
     assert not set(runs["image"]) & set(split["stem"])
     assert runs["dice"].between(0, 1).all() and (runs["method"] == method).all()
     assert (runs["n_synthetic"] == (5 if method == "dcgan" else 0)).all()
+    # the trained U-Nets come back as weights + spec, and rebuild to the same test scores
+    assert sorted(unets) == [0, 1] and spec["seeds"] == [0, 1] and spec["method"] == method
+    assert (spec["resolution"], spec["base_width"], spec["depth"]) == (32, 4, 2)
+    rebuilt = build_unets(spec, unets)
+    for seed, model in rebuilt.items():
+        scores = evaluate_unet(model, images[test["row"]], masks[test["row"]], device="cpu")
+        np.testing.assert_allclose(scores["dice"], runs.loc[runs["seed"] == seed, "dice"])
 
 
 def test_pipeline_runs_every_method_and_feeds_the_report():
@@ -175,6 +185,7 @@ def test_pipeline_runs_every_method_and_feeds_the_report():
     experiments = {n.name for n in pipeline.nodes if n.name.endswith("run_segmentation_experiment")}
     methods = ("none", "classic", *ARCHITECTURES)
     assert experiments == {f"{m}.run_segmentation_experiment" for m in methods}
+    assert {f"{m}.{out}" for m in methods for out in ("unets", "unet_spec")} <= pipeline.outputs()
     for arch in ARCHITECTURES:
         assert f"pairs.{arch}.synthetic_pair_images" in pipeline.all_outputs()
     assert {"study_comparison_table", "segmentation_summary",

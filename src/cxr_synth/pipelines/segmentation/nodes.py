@@ -18,14 +18,15 @@ from matplotlib.figure import Figure
 from scipy import stats
 from torch.utils.data import ConcatDataset
 
-from cxr_synth.pipelines.synthesis.nodes import sample_generator
 from cxr_synth.privacy import pseudonymous_ids
+from cxr_synth.sampling import sample_images
 from cxr_synth.segmentation import (
     SegmentationConfig,
     SegmentationDataset,
     build_classic_augmentation,
     evaluate_unet,
     train_unet,
+    unet_spec,
 )
 from cxr_synth.training.tracking import child_run
 
@@ -116,7 +117,7 @@ def sample_labelled_pairs(
     n_pairs = round(n_real * float(segmentation["synthetic_ratio"]))
     if n_pairs < 1:
         return _empty_pairs(int(spec["resolution"]))
-    samples = sample_generator(state_dict, spec, {**segmentation["synthesis"], "n_images": n_pairs})
+    samples = sample_images(state_dict, spec, n_images=n_pairs, **segmentation["synthesis"])
     images = np.ascontiguousarray(samples[:, 0])
     masks = (samples[:, 1] >= 128).astype(np.uint8)
     logger.info(
@@ -147,14 +148,21 @@ def run_segmentation_experiment(
     method: str,
     synthetic_images: np.ndarray | None = None,
     synthetic_masks: np.ndarray | None = None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[int, dict[str, torch.Tensor]], dict[str, Any]]:
     """Train one U-Net per seed with ``method``'s training set; Dice/IoU per real test image.
 
     ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
     brightness/contrast) or an architecture name (real + that GAN's synthetic pairs, no classic
-    augmentation, so the GAN's effect is measured alone). Returns one row per (seed, test image);
-    ``image`` is a pseudonym (``cxr_synth.privacy``), never the source file name.
+    augmentation, so the GAN's effect is measured alone). Returns
+
+    - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.privacy``), never the
+      source file name;
+    - the trained U-Nets' best weights, ``{seed: state_dict}`` (CPU tensors);
+    - their spec (``cxr_synth.segmentation.unet_spec``: base_width, depth, resolution, seeds,
+      method, n_real, n_synthetic), so ``build_unets(spec, weights)`` rebuilds them.
     """
+    if images.ndim != 3 or images.shape[1] != images.shape[2]:
+        raise ValueError(f"seg images must be square (N, R, R), got {images.shape}")
     train_rows, val_rows, test_rows = (_rows(split_index, s) for s in SPLITS)
     augmentation = (
         build_classic_augmentation(**segmentation["classic_augmentation"])
@@ -171,7 +179,7 @@ def run_segmentation_experiment(
     test_images, test_masks = np.asarray(images[test_rows]), np.asarray(masks[test_rows])
     val_images, val_masks = np.asarray(images[val_rows]), np.asarray(masks[val_rows])
 
-    frames = []
+    frames, weights = [], {}
     for seed in segmentation["seeds"]:
         config = SegmentationConfig.from_dict({**segmentation["unet"], "seed": int(seed)})
         with child_run(f"unet.{method}.seed{seed}") as tracker:
@@ -195,6 +203,7 @@ def run_segmentation_experiment(
             tracker.log_metrics(
                 {"test/dice": scores["dice_mean"], "test/iou": scores["iou_mean"]}, step=0
             )
+        weights[int(seed)] = result.model.state_dict()
         logger.info(
             "U-Net %s seed %s: test Dice %.4f ± %.4f over %d images (best epoch %d)",
             method,
@@ -221,7 +230,15 @@ def run_segmentation_experiment(
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    spec = unet_spec(
+        config,
+        images.shape[-1],
+        weights,
+        method=method,
+        n_real=len(real),
+        n_synthetic=n_synthetic,
+    )
+    return pd.concat(frames, ignore_index=True), weights, spec
 
 
 def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:

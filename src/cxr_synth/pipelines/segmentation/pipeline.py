@@ -123,7 +123,7 @@ def experiment_pipeline(method: str) -> Pipeline:
                 partial(run_segmentation_experiment, method=method), run_segmentation_experiment
             ),
             inputs=inputs,
-            outputs="segmentation_runs",
+            outputs=["segmentation_runs", "unets", "unet_spec"],  # <method>.unets: {seed: weights}
             name="run_segmentation_experiment",
             tags=["gpu"],
         )

@@ -1,0 +1,180 @@
+"""External test sets: the saved U-Nets of every method on another lung-mask set.
+
+The external set is paired and decoded by the preprocessing pipeline's own functions, with the
+main set's preprocessing settings, the external set's file layout, and the resolution the U-Nets
+were trained at (from their spec). Nothing is retrained.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cxr_synth.pipelines.preprocessing.nodes import pair_segmentation_files
+from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
+from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
+from cxr_synth.privacy import pseudonymous_ids
+from cxr_synth.segmentation import build_unets, evaluate_unet
+
+logger = logging.getLogger(__name__)
+
+RAW_DATASET = "seg_external_raw"
+
+
+def external_preprocessing_params(
+    preprocessing: PreprocessingParams, external: ExternalSetParams, **specs: Mapping[str, Any]
+) -> PreprocessingParams:
+    """``preprocessing`` with the external set's ``files`` and the U-Nets' resolution.
+
+    ``specs`` (one ``unet_spec`` per method) must agree on the resolution, which becomes the
+    segmentation resolution. Resampling, squaring, bit-depth scaling and the minimum image size
+    stay those of the main set.
+    """
+    if not specs:
+        raise ValueError("no U-Net spec given: the external evaluation needs trained U-Nets")
+    resolutions = {method: int(spec["resolution"]) for method, spec in specs.items()}
+    if len(set(resolutions.values())) != 1:
+        raise ValueError(
+            f"the U-Nets were trained at different resolutions {resolutions}; retrain every "
+            "method at one preprocessing.segmentation.resolution "
+            "(`kedro run --pipelines preprocessing,segmentation`)"
+        )
+    (resolution,) = set(resolutions.values())
+    segmentation = external.files.model_copy(update={"resolution": resolution})
+    return preprocessing.model_copy(update={"segmentation": segmentation})
+
+
+def pair_external_files(
+    files: Mapping[str, Callable], preprocessing: PreprocessingParams
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``pair_segmentation_files`` (preprocessing) on the external set, with its own layout
+    (``preprocessing`` from ``external_preprocessing_params``).
+
+    An error names the external set's catalog entry and parameters as well.
+    """
+    try:
+        return pair_segmentation_files(files, preprocessing)
+    except ValueError as error:
+        raise ValueError(
+            f"{error} [external set: the folder is the `{RAW_DATASET}` catalog entry "
+            "(conf/<env>/catalog_segmentation_external.yml; with --env nih: --params "
+            "seg_external_root=/path), the layout segmentation_external.files.layout]"
+        ) from error
+
+
+def evaluate_external(
+    unets: Mapping[Any, Mapping[str, torch.Tensor]],
+    spec: Mapping[str, Any],
+    images: np.ndarray,
+    masks: np.ndarray,
+    index: pd.DataFrame,
+    external: ExternalSetParams,
+    method: str,
+) -> pd.DataFrame:
+    """Every seed's saved U-Net of ``method`` on the external set: Dice/IoU per image.
+
+    Returns one row per (seed, image): method, seed, dataset, image (a pseudonym of the array
+    row, never the source file name), dice, iou.
+    """
+    if images.shape[-1] != int(spec["resolution"]):
+        raise ValueError(
+            f"{method}: the U-Nets were trained at {spec['resolution']} px, the external set is "
+            f"{images.shape[-1]} px; rerun the external preprocessing "
+            "(`kedro run --pipelines segmentation_external`)"
+        )
+    if len(index) != len(images):
+        raise ValueError(f"seg_external_index has {len(index)} rows for {len(images)} images")
+    models = build_unets(spec, unets)
+    image_ids = pseudonymous_ids(index["row"])
+    frames = []
+    for seed, model in models.items():
+        scores = evaluate_unet(
+            model,
+            images,
+            masks,
+            batch_size=external.batch_size,
+            device=external.device,
+        )
+        logger.info(
+            "U-Net %s seed %s on %s: Dice %.4f ± %.4f over %d images",
+            method,
+            seed,
+            external.name,
+            scores["dice_mean"],
+            scores["dice_std"],
+            len(images),
+        )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "dataset": external.name,
+                    "image": image_ids,
+                    "dice": scores["dice"],
+                    "iou": scores["iou"],
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def summarise_segmentation_external(
+    external: ExternalSetParams, **runs: pd.DataFrame
+) -> tuple[pd.DataFrame, str, dict[str, dict[str, float]]]:
+    """Dice/IoU per method on the external set, mean ± std over seeds (each seed: mean over images).
+
+    Returns the table (method, n_seeds, dice_mean, dice_std, iou_mean, iou_std, n_images,
+    dataset), its Markdown version and MLflow metrics ``<method>.dice`` / ``<method>.iou``.
+    """
+    if not runs:
+        raise ValueError("no external evaluation runs to summarise")
+    rows = []
+    for method, frame in runs.items():
+        per_seed = frame.groupby("seed")[["dice", "iou"]].mean()
+        several = len(per_seed) > 1
+        rows.append(
+            {
+                "method": method,
+                "n_seeds": len(per_seed),
+                "dice_mean": per_seed["dice"].mean(),
+                "dice_std": per_seed["dice"].std(ddof=1) if several else math.nan,
+                "iou_mean": per_seed["iou"].mean(),
+                "iou_std": per_seed["iou"].std(ddof=1) if several else math.nan,
+                "n_images": int(frame["image"].nunique()),
+                "dataset": external.name,
+            }
+        )
+    table = pd.DataFrame(rows)
+    metrics = {
+        f"{row.method}.{name}": {"value": float(getattr(row, column)), "step": 0}
+        for row in table.itertuples()
+        for name, column in (("dice", "dice_mean"), ("iou", "iou_mean"))
+    }
+    return table, _markdown(table, external.name), metrics
+
+
+def _markdown(table: pd.DataFrame, dataset: str) -> str:
+    lines = [
+        f"External test set `{dataset}`: the saved U-Nets of every method, not retrained.",
+        "",
+        "| method | Dice (mean ± std over seeds) | IoU | seeds | images |",
+        "|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.method} | {row.dice_mean:.4f} ± {row.dice_std:.4f} | "
+            f"{row.iou_mean:.4f} ± {row.iou_std:.4f} | {row.n_seeds} | {row.n_images} |"
+        )
+    lines += [
+        "",
+        "Each seed's value is the mean over all images of the external set (every image is a "
+        "test image there); ± is the std over seeds.",
+    ]
+    return "\n".join(lines) + "\n"

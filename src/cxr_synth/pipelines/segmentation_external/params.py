@@ -1,0 +1,42 @@
+"""The ``segmentation_external`` parameters (conf/base/parameters_segmentation_external.yml)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from cxr_synth.pipelines.preprocessing.params import SegmentationPreprocessing
+from cxr_synth.schema import Int, StrictModel
+from cxr_synth.training.config import DEVICES
+
+
+class ExternalSetParams(StrictModel):
+    """An external lung-mask test set: its name, its files, how to run the U-Nets on it.
+
+    ``files`` has the keys of ``preprocessing.segmentation`` (layout, mask_suffix, lung_labels,
+    patient_pattern, lung_fraction) except ``resolution``: the set is resized to the resolution
+    the U-Nets were trained at (their ``unet_spec``).
+    """
+
+    name: Annotated[str, Field(min_length=1)] = "external"
+    files: SegmentationPreprocessing = SegmentationPreprocessing()
+    batch_size: Annotated[Int, Field(ge=1)] = 32
+    device: str = "auto"
+
+    @field_validator("files")
+    @classmethod
+    def _no_resolution(cls, value: SegmentationPreprocessing) -> SegmentationPreprocessing:
+        if "resolution" in value.model_fields_set:
+            raise ValueError(
+                "resolution: not set here; the external set is resized to the resolution the "
+                "U-Nets were trained at (their unet_spec). Remove the key"
+            )
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value.split(":")[0] not in DEVICES:
+            raise ValueError(f"must be one of {DEVICES} (optionally 'cuda:N'), got {value!r}")
+        return value

@@ -1,0 +1,115 @@
+"""External lung-mask test set: preprocess it like the main set, apply every method's saved
+U-Nets, one Dice/IoU table (cross-dataset generalisation)."""
+
+import warnings
+from functools import partial, update_wrapper
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines.preprocessing.nodes import preprocess_segmentation
+from cxr_synth.pipelines.segmentation.pipeline import BASELINES
+from cxr_synth.pipelines.segmentation_external.nodes import (
+    evaluate_external,
+    external_preprocessing_params,
+    pair_external_files,
+    summarise_segmentation_external,
+)
+
+NAMESPACE = "segmentation_external"
+DATA = ("seg_external_images_array", "seg_external_masks_array", "seg_external_index")
+
+
+def preprocessing_pipeline(methods: tuple[str, ...]) -> Pipeline:
+    """``seg_external_raw`` -> ``seg_external_*`` arrays with the preprocessing functions.
+
+    Kedro cannot map a ``params:`` input to a dataset, and the resolution must be the U-Nets'
+    (from their specs), so the preprocessing functions are wired here as new nodes rather than
+    by re-namespacing the preprocessing pipeline.
+    """
+    return Pipeline(
+        [
+            Node(
+                external_preprocessing_params,
+                inputs={
+                    "preprocessing": "params:preprocessing",
+                    "external": "params:segmentation_external",
+                    **{m: f"{m}.unet_spec" for m in methods},
+                },
+                outputs="seg_external_preprocessing",
+                name="external_preprocessing_params",
+            ),
+            Node(
+                pair_external_files,
+                inputs=["seg_external_raw", "seg_external_preprocessing"],
+                outputs=["seg_external_pairs", "seg_external_pair_rejects"],
+                name="pair_segmentation_files",
+            ),
+            Node(
+                preprocess_segmentation,
+                inputs=[
+                    "seg_external_pairs",
+                    "seg_external_raw",
+                    "seg_external_pair_rejects",
+                    "seg_external_preprocessing",
+                ],
+                outputs=[*DATA, "seg_external_rejects"],
+                name="preprocess_segmentation",
+            ),
+        ]
+    )
+
+
+def evaluation_pipeline(method: str) -> Pipeline:
+    """One method's saved U-Nets (every seed) on the external set, under ``namespace=method``."""
+    evaluate = update_wrapper(partial(evaluate_external, method=method), evaluate_external)
+    with warnings.catch_warnings():  # "<method>.x" names are the namespaces' own outputs
+        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
+        return Pipeline(
+            [
+                Node(
+                    evaluate,
+                    inputs=["unets", "unet_spec", *DATA, "params:segmentation_external"],
+                    outputs="segmentation_external_runs",
+                    name="evaluate_unets",
+                    tags=["gpu"],
+                )
+            ],
+            namespace=method,
+            inputs=set(DATA),
+            parameters={"params:segmentation_external"},
+        )
+
+
+def create_pipeline(methods: tuple[str, ...] | None = None, **kwargs) -> Pipeline:
+    """``segmentation_external``: the saved U-Nets of ``methods`` (default: every method of the
+    segmentation pipeline) on the external set -> ``segmentation_external_summary``."""
+    methods = tuple(methods or (*BASELINES, *ARCHITECTURES))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
+        summary = Node(
+            summarise_segmentation_external,
+            inputs={
+                "external": "params:segmentation_external",
+                **{m: f"{m}.segmentation_external_runs" for m in methods},
+            },
+            outputs=[
+                "segmentation_external_summary",
+                "segmentation_external_summary_md",
+                "segmentation_external_metrics",
+            ],
+            name="summarise_segmentation_external",
+        )
+        nodes = Pipeline(
+            preprocessing_pipeline(methods)
+            + sum((evaluation_pipeline(m) for m in methods), Pipeline([]))
+            + Pipeline([summary])
+        )
+        return Pipeline(  # the namespace names the stage (node names); datasets keep their names
+            nodes,
+            namespace=NAMESPACE,
+            inputs=nodes.inputs() - {p for p in nodes.inputs() if p.startswith("params:")},
+            outputs=nodes.all_outputs(),
+            parameters={p for p in nodes.inputs() if p.startswith("params:")},
+            tags=["segmentation_external"],
+        )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from typing import Annotated, Any
 
@@ -38,10 +39,15 @@ def _device(value: str) -> str:
     return value
 
 
+def _path(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
 Int = Annotated[int, BeforeValidator(_not_bool)]  # 3 and "3" pass; true and 3.5 are refused
 Float = Annotated[float, BeforeValidator(_not_bool)]  # also "2e-4", which YAML may leave a string
 Bool = Annotated[bool, Strict()]  # true/false only, not "yes" or 1
-Device = Annotated[str, AfterValidator(_device)]  # "auto": cuda, else mps, else cpu
+Device = Annotated[str, AfterValidator(_device)]
+PathStr = Annotated[str, BeforeValidator(_path)]  # a path, kept as the string YAML gives  # "auto": cuda, else mps, else cpu
 
 
 class ParameterError(ValueError):
@@ -93,20 +99,35 @@ def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] 
     return model
 
 
+_NESTED_LINE = re.compile(r"^(?P<key>[a-z_][\w.]*): (?P<problem>.+)$")
+_UNION_BRANCH = re.compile(r"^(bool|int|float|str|none|list|tuple|dict)$|\[|^function-")
+
+
 def describe(error: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
-    """One ``key: problem`` line per error, with the full key and, for typos, the closest one."""
-    lines = []
+    """One ``key: problem`` line per key, with the full key and, for typos, the closest one
+    (alternatives of a union are joined with "or")."""
+    problems: dict[str, list[str]] = {}
     for item in error.errors(include_url=False):
-        loc = tuple(item["loc"])
-        key = ".".join(str(part) for part in (prefix, *loc) if part != "") or "<section>"
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and _UNION_BRANCH.search(p)))
+        key = ".".join(str(part) for part in (prefix, *loc) if part != "")
         if item["type"] == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
             valid = sorted(parent.model_fields) if parent else []
             close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(valid)}"
-            lines.append(f"{key}: unknown key; {hint}")
+            problems.setdefault(key, []).append(f"unknown key; {hint}")
             continue
         message = item["msg"].removeprefix("Value error, ")
-        shown = "" if item["type"] in ("value_error", "missing") else f" (got {item['input']!r})"
-        lines.append(f"{key}: {message}{shown}")
-    return "\n".join(lines)
+        if item["type"] == "value_error":  # a nested model's own "key: problem" lines, or prose
+            for line in message.splitlines():
+                inner = _NESTED_LINE.match(line)
+                where = ".".join(k for k in (key, inner["key"] if inner else "") if k)
+                problems.setdefault(where, []).append(inner["problem"] if inner else line)
+            continue
+        shown = "" if item["type"] == "missing" else f" (got {item['input']!r})"
+        problems.setdefault(key, []).append(message + shown)
+    return "\n".join(
+        f"{key}: {text}" if key else text
+        for key, found in problems.items()
+        for text in [", or ".join(dict.fromkeys(found))]
+    )

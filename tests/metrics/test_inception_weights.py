@@ -27,11 +27,11 @@ from cxr_synth.metrics import (
     INCEPTION_WEIGHTS_FILE,
     INCEPTION_WEIGHTS_SHA256_PREFIX,
     INCEPTION_WEIGHTS_URL,
+    InceptionWeightsParams,
     InceptionWeightsUnavailable,
     RandomConvBackbone,
     build_backbone,
     locate_inception_weights,
-    weights_options,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -167,8 +167,8 @@ def test_downloading_is_off_unless_asked(server, hub):
     assert server.requests == []
 
 
-def test_weights_options_refuse_unknown_keys_and_bad_values():
-    assert weights_options(None, "x") == {
+def test_weights_parameters_refuse_unknown_keys_and_bad_values():
+    assert InceptionWeightsParams.parse(None).backbone_kwargs() == {
         "allow_download": False,
         "url": INCEPTION_WEIGHTS_URL,
         "weights_path": None,
@@ -177,13 +177,13 @@ def test_weights_options_refuse_unknown_keys_and_bad_values():
     with pytest.raises(
         ValueError, match=r"inception_weights.downlaod: unknown key; did you mean 'download'"
     ):
-        weights_options({"downlaod": True}, "evaluation.inception_weights")
+        InceptionWeightsParams.parse({"downlaod": True}, prefix="evaluation.inception_weights").backbone_kwargs()
     with pytest.raises(ValueError, match="evaluation.inception_weights.download"):
-        weights_options({"download": "yes"}, "evaluation.inception_weights")
+        InceptionWeightsParams.parse({"download": "yes"}, prefix="evaluation.inception_weights").backbone_kwargs()
     with pytest.raises(ValueError, match="timeout"):
-        weights_options({"timeout": 0}, "x")
+        InceptionWeightsParams.parse({"timeout": 0}, prefix="x").backbone_kwargs()
     with pytest.raises(ValueError, match="url"):
-        weights_options({"url": "ftp://example.org/w.pth"}, "x")
+        InceptionWeightsParams.parse({"url": "ftp://example.org/w.pth"}, prefix="x").backbone_kwargs()
 
 
 @pytest.mark.parametrize(("env", "download"), [("local", False), ("nih", True)])
@@ -196,6 +196,6 @@ def test_only_the_nih_environment_downloads(env, download):
     )
     params = loader["parameters"]
     for section in (params["evaluation"], params["training"]["evaluation"]):
-        options = weights_options(section["inception_weights"], "inception_weights")
+        options = InceptionWeightsParams.parse(section["inception_weights"], prefix="inception_weights").backbone_kwargs()
         assert options["allow_download"] is download
         assert options["url"] == INCEPTION_WEIGHTS_URL

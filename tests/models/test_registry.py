@@ -21,15 +21,25 @@ def test_unknown_name_lists_valid_names():
 
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_unknown_option_lists_valid_options(name):
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['not_an_option'\]") as err:
+    with pytest.raises(ValueError, match=rf"{name}.options.not_an_option: unknown key") as err:
         build_gan(name, resolution=32, not_an_option=1, **TINY)
     for option in architecture_options(name):
         assert option in str(err.value)
 
 
 def test_option_of_another_architecture_is_rejected():
-    with pytest.raises(ValueError, match="gp_lambda"):
+    with pytest.raises(ValueError, match="gp_lambda do.*not apply to this architecture's loss"):
         build_gan("dcgan", resolution=32, gp_lambda=10.0, **TINY)
+    with pytest.raises(ValueError, match="w_dim: unknown key"):
+        build_gan("dcgan", resolution=32, w_dim=8, **TINY)
+
+
+def test_the_dcgan_family_shares_its_networks_options():
+    lsgan = build_gan("lsgan", resolution=32, d_norm="instance", spectral_norm=True, **TINY)
+    assert lsgan.options["d_norm"] == "instance" and lsgan.options["spectral_norm"] is True
+    assert build_gan("dcgan", resolution=32, n_critic=2, **TINY).n_critic == 2
+    with pytest.raises(ValueError, match="g_width: Input should be greater than or equal to 1"):
+        build_gan("dcgan", resolution=32, g_width=0, d_width=8)
 
 
 def test_bad_values_are_rejected():

@@ -36,11 +36,11 @@ from cxr_synth.metrics.inception_weights import (
     INCEPTION_WEIGHTS_SHA256_PREFIX,
     INCEPTION_WEIGHTS_URL,
     InceptionWeightsMismatch,
+    InceptionWeightsParams,
     InceptionWeightsUnavailable,
     default_inception_weights_path,
     locate_inception_weights,
     verify_inception_weights,
-    weights_options,
 )
 from cxr_synth.metrics.kid import KIDResult, kernel_inception_distance, polynomial_mmd2_unbiased
 from cxr_synth.metrics.memorization import MemorizationResult, memorization_audit
@@ -114,5 +114,5 @@ __all__ = [
     "to_uint8_images",
     "trace_sqrt_product",
     "verify_inception_weights",
-    "weights_options",
+    "InceptionWeightsParams",
 ]

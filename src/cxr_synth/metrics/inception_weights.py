@@ -18,7 +18,6 @@ import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -97,12 +96,6 @@ class InceptionWeightsParams(StrictModel):
         """The ``build_backbone`` keywords."""
         return {"allow_download": self.download, "url": self.url, "weights_path": self.path,
                 "timeout": self.timeout}  # fmt: skip
-
-
-def weights_options(section: Mapping[str, Any] | None, where: str) -> dict[str, Any]:
-    """``build_backbone`` keywords from a raw ``inception_weights`` section (``where`` names it
-    in errors); a missing section means no download."""
-    return InceptionWeightsParams.parse(section, prefix=where).backbone_kwargs()
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -1,4 +1,5 @@
-"""DCGAN (Radford et al. 2016) networks, and the three GANs built on them: dcgan, lsgan, wgan_gp.
+"""DCGAN (Radford et al. 2016) networks, and the GANs built on them: dcgan, lsgan, wgan_gp and the
+proposed modified DCGAN (one builder; their options and defaults are in ``options.py``).
 
 Widths follow one convention across the zoo: ``g_width`` / ``d_width`` are the channels of the
 finest hidden feature map (here side R/2: G's last hidden layer, D's first), doubling at every
@@ -14,9 +15,11 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from .augment import DiffAugment
 from .base import GAN, Objective
 from .layers import adam_settings, channels_at, ema_setting, init_dcgan_weights, log2_resolution
 from .losses import LeastSquares, NonSaturating, WassersteinGP
+from .options import DCGANFamilyOptions
 
 D_NORMS = ("batch", "layer", "instance", "none")
 
@@ -115,161 +118,43 @@ class DCGANDiscriminator(nn.Module):
         return self.net(x).reshape(x.shape[0])
 
 
-def _dcgan_family(
-    name: str,
-    objective: Objective,
-    *,
-    resolution: int,
-    channels: int,
-    latent_dim: int,
-    g_width: int,
-    d_width: int,
-    max_width: int,
-    g_lr: float,
-    d_lr: float,
-    g_betas: tuple[float, float],
-    d_betas: tuple[float, float],
-    ema_decay: float | None,
-    d_norm: str = "batch",
-    n_critic: int = 1,
+def _objective(name: str, options: DCGANFamilyOptions) -> Objective:
+    """dcgan and proposed: non-saturating (+ label smoothing, lazy R1); lsgan: least squares;
+    wgan_gp: Wasserstein + gradient penalty. DiffAugment wraps any of them."""
+    augment = DiffAugment(options.diffaugment)
+    if name == "lsgan":
+        return LeastSquares(augment=augment)
+    if name == "wgan_gp":
+        return WassersteinGP(augment=augment, gp_lambda=options.gp_lambda)
+    return NonSaturating(
+        augment=augment,
+        real_label=1.0 - options.label_smoothing,
+        r1_gamma=options.r1_gamma,
+        r1_interval=options.r1_interval,
+    )
+
+
+def build_dcgan_family(
+    name: str, options: DCGANFamilyOptions, *, resolution: int, channels: int, latent_dim: int
 ) -> GAN:
-    if n_critic < 1:
-        raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+    """dcgan (Radford et al. 2016), lsgan (Mao et al. 2017), wgan_gp (Gulrajani et al. 2017) and
+    the proposed modified DCGAN: the same networks, each architecture's defaults and loss
+    (``cxr_synth.models.options`` documents every option)."""
+    o = options
     return GAN(
         name=name,
         generator=DCGANGenerator(
-            latent_dim, channels, resolution, width=g_width, max_width=max_width
+            latent_dim, channels, resolution, width=o.g_width, max_width=o.max_width,
+            negative_slope=o.negative_slope,
         ),
         discriminator=DCGANDiscriminator(
-            channels, resolution, width=d_width, max_width=max_width, norm=d_norm
+            channels, resolution, width=o.d_width, max_width=o.max_width, norm=o.d_norm,
+            dropout=o.dropout, spectral_norm=o.spectral_norm,
         ),
-        objective=objective,
+        objective=_objective(name, o),
         latent_dim=latent_dim,
-        g_optimizer=adam_settings(g_lr, g_betas),
-        d_optimizer=adam_settings(d_lr, d_betas),
-        n_critic=n_critic,
-        ema_decay=ema_setting(ema_decay),
-    )
-
-
-def build_dcgan(
-    *,
-    resolution: int = 128,
-    channels: int = 1,
-    latent_dim: int = 100,
-    g_width: int = 64,
-    d_width: int = 64,
-    max_width: int = 512,
-    g_lr: float = 2e-4,
-    d_lr: float = 2e-4,
-    g_betas: tuple[float, float] = (0.5, 0.999),
-    d_betas: tuple[float, float] = (0.5, 0.999),
-    ema_decay: float | None = None,
-) -> GAN:
-    """DCGAN (Radford et al. 2016) with the non-saturating BCE-with-logits loss.
-
-    Options: ``g_width``/``d_width`` (64) full-resolution channels, doubling per halving up to
-    ``max_width`` (512; the paper's 128x128 would need 1024 at 4x4); Adam ``g_lr``/``d_lr`` (2e-4),
-    ``g_betas``/``d_betas`` ((0.5, 0.999)) as in the paper; ``ema_decay`` (None: off).
-    """
-    return _dcgan_family(
-        "dcgan",
-        NonSaturating(),
-        resolution=resolution,
-        channels=channels,
-        latent_dim=latent_dim,
-        g_width=g_width,
-        d_width=d_width,
-        max_width=max_width,
-        g_lr=g_lr,
-        d_lr=d_lr,
-        g_betas=g_betas,
-        d_betas=d_betas,
-        ema_decay=ema_decay,
-    )
-
-
-def build_lsgan(
-    *,
-    resolution: int = 128,
-    channels: int = 1,
-    latent_dim: int = 100,
-    g_width: int = 64,
-    d_width: int = 64,
-    max_width: int = 512,
-    g_lr: float = 2e-4,
-    d_lr: float = 2e-4,
-    g_betas: tuple[float, float] = (0.5, 0.999),
-    d_betas: tuple[float, float] = (0.5, 0.999),
-    ema_decay: float | None = None,
-) -> GAN:
-    """LSGAN (Mao et al. 2017): the DCGAN networks with the least-squares loss, a=0, b=1, c=1.
-
-    Options as for dcgan: ``g_width``/``d_width`` (64), ``max_width`` (512), ``g_lr``/``d_lr``
-    (2e-4), ``g_betas``/``d_betas`` ((0.5, 0.999)), ``ema_decay`` (None: off).
-    """
-    return _dcgan_family(
-        "lsgan",
-        LeastSquares(),
-        resolution=resolution,
-        channels=channels,
-        latent_dim=latent_dim,
-        g_width=g_width,
-        d_width=d_width,
-        max_width=max_width,
-        g_lr=g_lr,
-        d_lr=d_lr,
-        g_betas=g_betas,
-        d_betas=d_betas,
-        ema_decay=ema_decay,
-    )
-
-
-def build_wgan_gp(
-    *,
-    resolution: int = 128,
-    channels: int = 1,
-    latent_dim: int = 100,
-    g_width: int = 64,
-    d_width: int = 64,
-    max_width: int = 512,
-    d_norm: str = "layer",
-    gp_lambda: float = 10.0,
-    n_critic: int = 5,
-    g_lr: float = 1e-4,
-    d_lr: float = 1e-4,
-    g_betas: tuple[float, float] = (0.0, 0.9),
-    d_betas: tuple[float, float] = (0.0, 0.9),
-    ema_decay: float | None = None,
-) -> GAN:
-    """WGAN-GP (Gulrajani et al. 2017): DCGAN networks, critic without BatchNorm, gradient penalty.
-
-    The penalty constrains each sample's input gradient, but BatchNorm makes a sample's score depend
-    on the rest of the batch, so the penalised gradient is not the per-sample one (paper, §4).
-    ``d_norm`` ("layer", default) uses layer normalisation, the paper's recommended drop-in;
-    "instance" or "none" also work; "batch" is rejected. Other options: ``gp_lambda`` (10),
-    ``n_critic`` (5) critic steps per G step, Adam ``g_lr``/``d_lr`` (1e-4), ``g_betas``/``d_betas``
-    ((0.0, 0.9)) as in the paper's Algorithm 1, ``g_width``/``d_width`` (64), ``max_width`` (512),
-    ``ema_decay`` (None: off).
-    """
-    if d_norm == "batch":
-        raise ValueError(
-            f"wgan_gp's critic cannot use BatchNorm; d_norm must be one of {D_NORMS[1:]}"
-        )
-    return _dcgan_family(
-        "wgan_gp",
-        WassersteinGP(gp_lambda=gp_lambda),
-        resolution=resolution,
-        channels=channels,
-        latent_dim=latent_dim,
-        g_width=g_width,
-        d_width=d_width,
-        max_width=max_width,
-        g_lr=g_lr,
-        d_lr=d_lr,
-        g_betas=g_betas,
-        d_betas=d_betas,
-        ema_decay=ema_decay,
-        d_norm=d_norm,
-        n_critic=n_critic,
-    )
+        g_optimizer=adam_settings(o.g_lr, o.g_betas),
+        d_optimizer=adam_settings(o.d_lr, o.d_betas),
+        n_critic=o.n_critic,
+        ema_decay=ema_setting(o.ema_decay),
+    )  # fmt: skip

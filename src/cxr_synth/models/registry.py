@@ -1,83 +1,65 @@
-"""The GAN zoo by name: ``build_gan("proposed", resolution=128, **params)`` -> `GAN`.
+"""The GAN zoo by name: ``build_gan("proposed", resolution=128, **options)`` -> `GAN`.
 
-Options come from YAML parameters, so they are checked here against the builder's keyword
-arguments (unknown ones raise ValueError listing the valid ones) and coerced to the default's type
-(PyYAML reads ``2e-4`` as a string and lists for tuples).
+One table maps each architecture to its builder and its options model
+(``cxr_synth.models.options``): the model validates YAML options (unknown keys with the
+closest valid one, types, ranges), the builder turns them into networks and a loss.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import torch
 
+from cxr_synth.schema import StrictModel
+
 from .base import GAN
-from .dcgan import build_dcgan, build_lsgan, build_wgan_gp
-from .proposed import build_proposed
+from .dcgan import build_dcgan_family
+from .options import (
+    DCGANOptions,
+    LSGANOptions,
+    ProposedOptions,
+    StyleGANOptions,
+    WGANGPOptions,
+)
 from .stylegan import build_stylegan
 
-_BUILDERS: dict[str, Callable[..., GAN]] = {
-    "dcgan": build_dcgan,
-    "lsgan": build_lsgan,
-    "wgan_gp": build_wgan_gp,
-    "stylegan": build_stylegan,
-    "proposed": build_proposed,
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to build one architecture: ``build(options, resolution=, channels=, latent_dim=)``."""
+
+    build: Callable[..., GAN]
+    options: type[StrictModel]
+
+
+REGISTRY: dict[str, Architecture] = {
+    "dcgan": Architecture(partial(build_dcgan_family, "dcgan"), DCGANOptions),
+    "lsgan": Architecture(partial(build_dcgan_family, "lsgan"), LSGANOptions),
+    "wgan_gp": Architecture(partial(build_dcgan_family, "wgan_gp"), WGANGPOptions),
+    "stylegan": Architecture(build_stylegan, StyleGANOptions),
+    "proposed": Architecture(partial(build_dcgan_family, "proposed"), ProposedOptions),
 }
-ARCHITECTURES: tuple[str, ...] = tuple(_BUILDERS)  # every pipeline iterates these, in this order
-_COMMON = ("resolution", "channels", "latent_dim")
+ARCHITECTURES: tuple[str, ...] = tuple(REGISTRY)  # every pipeline iterates these, in this order
 
 
-def _builder(name: str) -> Callable[..., GAN]:
-    if name not in _BUILDERS:
+def architecture(name: str) -> Architecture:
+    if name not in REGISTRY:
         raise ValueError(f"unknown GAN architecture {name!r}; valid: {list(ARCHITECTURES)}")
-    return _BUILDERS[name]
+    return REGISTRY[name]
 
 
-def _options(name: str) -> dict[str, inspect.Parameter]:
-    params = inspect.signature(_builder(name)).parameters.values()
-    return {p.name: p for p in params if p.name not in _COMMON}
+def architecture_options(name: str) -> dict[str, Any]:
+    """The options one architecture accepts, with their defaults (see ``models/options.py``)."""
+    return architecture(name).options().to_dict()
 
 
-def architecture_options(name: str) -> dict[str, object]:
-    """The options one architecture accepts, with their defaults (see its builder's docstring)."""
-    return {key: p.default for key, p in _options(name).items()}
-
-
-def _coerce(name: str, param: inspect.Parameter, value: object) -> object:
-    """Bring a YAML value to the type of the option's default, or raise ValueError naming it."""
-    key, default = param.name, param.default
-    if value is None and "None" in str(param.annotation):  # e.g. ema_decay: null
-        return None
-    try:
-        if isinstance(default, bool) or isinstance(value, bool):
-            if not (isinstance(default, bool) and isinstance(value, bool)):
-                if isinstance(default, str) and value is False:  # diffaugment: false
-                    return ""
-                raise TypeError
-            return value
-        if isinstance(default, int):
-            if not float(value).is_integer():
-                raise TypeError
-            return int(value)
-        if isinstance(default, float) or (default is None and isinstance(value, (str, int))):
-            return float(value)  # also "2e-4", which PyYAML leaves a string
-        if isinstance(default, tuple):
-            if isinstance(value, str):
-                raise TypeError
-            return tuple(float(v) for v in value)
-        if isinstance(default, str):
-            if value is None:
-                return ""
-            if isinstance(value, (list, tuple)):
-                return ",".join(str(v) for v in value)
-            if not isinstance(value, str):
-                raise TypeError
-        return value
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name}: option {key}={value!r} should be like its default {default!r}"
-        ) from None
+def parse_options(name: str, options: Any = None, prefix: str = "options") -> StrictModel:
+    """``options`` (a dict from YAML, or already a model) validated for architecture ``name``."""
+    return architecture(name).options.parse(options, prefix=prefix)
 
 
 def _positive_int(key: str, value: object) -> int:
@@ -97,28 +79,19 @@ def build_gan(
 ) -> GAN:
     """Build GAN ``name`` (one of `ARCHITECTURES`) for ``channels`` x R x R images, R = resolution.
 
-    ``options`` are the architecture's own (see `architecture_options(name)` and the builder's
-    docstring); ``seed`` makes the weights reproducible without touching the global RNG.
+    ``options`` are the architecture's own (its options model); ``seed`` makes the weights
+    reproducible without touching the global RNG.
     """
-    builder = _builder(name)
-    valid = _options(name)
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for {name!r}; valid options: {sorted(valid)}"
-        )
-    options = {k: _coerce(name, valid[k], v) for k, v in options.items()}
-    kwargs = {
+    spec = architecture(name)
+    parsed = spec.options.parse(options, prefix=f"{name}.options")
+    shape = {
         "resolution": _positive_int("resolution", resolution),
         "channels": _positive_int("channels", channels),
         "latent_dim": _positive_int("latent_dim", latent_dim),
-        **options,
     }
-    if seed is None:
-        gan = builder(**kwargs)
-    else:
-        with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
             torch.manual_seed(seed)
-            gan = builder(**kwargs)
-    gan.options = {**architecture_options(name), **kwargs}  # the full description, defaults too
+        gan = spec.build(parsed, **shape)
+    gan.options = {**parsed.to_dict(), **shape}  # the full description, defaults too
     return gan

@@ -35,6 +35,7 @@ from .layers import (
     scaled_leaky_relu,
 )
 from .losses import NonSaturatingR1
+from .options import StyleGANOptions
 
 
 def normalize_2nd_moment(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -321,61 +322,38 @@ class StyleGAN2Discriminator(nn.Module):
 
 
 def build_stylegan(
-    *,
-    resolution: int = 128,
-    channels: int = 1,
-    latent_dim: int = 100,
-    g_width: int = 128,
-    d_width: int = 128,
-    max_width: int = 256,
-    w_dim: int = 256,
-    mapping_layers: int = 8,
-    style_mixing_prob: float = 0.9,
-    mbstd_group_size: int = 4,
-    r1_gamma: float | None = None,
-    r1_interval: int = 16,
-    diffaugment: str = "",
-    ema_decay: float | None = 0.999,
-    g_lr: float = 0.0025,
-    d_lr: float = 0.0025,
-    g_betas: tuple[float, float] = (0.0, 0.99),
-    d_betas: tuple[float, float] = (0.0, 0.99),
+    options: StyleGANOptions, *, resolution: int, channels: int, latent_dim: int
 ) -> GAN:
     """Compact StyleGAN2 (Karras et al. 2020) with the non-saturating loss and lazy R1.
 
-    Options:
-      * ``g_width``/``d_width`` (128): channels at full resolution, doubling per halving up to
-        ``max_width`` (256); ``w_dim`` (256); ``mapping_layers`` (8, the paper's; StyleGAN2-ADA uses
-        2 for small datasets); ``style_mixing_prob`` (0.9, the paper's); ``mbstd_group_size`` (4).
-      * ``r1_gamma`` (None: the StyleGAN2-ADA heuristic 0.0002 R^2 / 32, i.e. 0.1 at 128 for batch
-        32; Karras et al. 2020b, App. D), applied every ``r1_interval`` (16) D steps, scaled by the
-        interval.
-      * ``diffaugment`` ("" off): DiffAugment policy as for proposed (Zhao et al. 2020 pair it with
-        StyleGAN2 on small datasets).
-      * ``ema_decay`` (0.999): G weight averaging, done by the training loop.
-      * Adam ``g_lr``/``d_lr`` (0.0025), ``g_betas``/``d_betas`` ((0.0, 0.99)). D's are corrected
-        for lazy R1 as in the paper (App. B): lr * c and betas ** c with c = r1_interval /
-        (r1_interval + 1).
-      * No path-length regularisation (see module docstring). Sampling:
-        ``generator(z, truncation_psi=0.7, noise_mode="random" | "none")``.
+    ``options`` (``StyleGANOptions``): widths, ``w_dim``, ``mapping_layers``,
+    ``style_mixing_prob``, ``mbstd_group_size``; ``r1_gamma`` (null: the StyleGAN2-ADA heuristic
+    0.0002 R^2 / 32, i.e. 0.1 at 128 for batch 32; Karras et al. 2020b, App. D) every
+    ``r1_interval`` D steps, scaled by the interval; D's Adam is corrected for lazy R1 as in the
+    paper (App. B): lr * c and betas ** c with c = r1_interval / (r1_interval + 1). No
+    path-length regularisation (see module docstring). Sampling:
+    ``generator(z, truncation_psi=0.7, noise_mode="random" | "none")``.
     """
+    o = options
+    r1_gamma, r1_interval, d_betas = o.r1_gamma, o.r1_interval, o.d_betas
     if r1_gamma is None:
         r1_gamma = 0.0002 * resolution**2 / 32
     generator = StyleGAN2Generator(
         latent_dim,
         channels,
         resolution,
-        width=g_width,
-        max_width=max_width,
-        w_dim=w_dim,
-        mapping_layers=mapping_layers,
-        style_mixing_prob=style_mixing_prob,
+        width=o.g_width,
+        max_width=o.max_width,
+        w_dim=o.w_dim,
+        mapping_layers=o.mapping_layers,
+        style_mixing_prob=o.style_mixing_prob,
     )
     discriminator = StyleGAN2Discriminator(
-        channels, resolution, width=d_width, max_width=max_width, mbstd_group_size=mbstd_group_size
+        channels, resolution, width=o.d_width, max_width=o.max_width,
+        mbstd_group_size=o.mbstd_group_size,
     )
     objective = NonSaturatingR1(
-        augment=DiffAugment(diffaugment), r1_gamma=r1_gamma, r1_interval=r1_interval
+        augment=DiffAugment(o.diffaugment), r1_gamma=r1_gamma, r1_interval=r1_interval
     )
     c = r1_interval / (r1_interval + 1) if r1_gamma > 0 else 1.0
     return GAN(
@@ -384,8 +362,8 @@ def build_stylegan(
         discriminator=discriminator,
         objective=objective,
         latent_dim=latent_dim,
-        g_optimizer=adam_settings(g_lr, g_betas),
-        d_optimizer=adam_settings(d_lr * c, [b**c for b in d_betas]),
+        g_optimizer=adam_settings(o.g_lr, o.g_betas),
+        d_optimizer=adam_settings(o.d_lr * c, [b**c for b in d_betas]),
         n_critic=1,
-        ema_decay=ema_setting(ema_decay),
+        ema_decay=ema_setting(o.ema_decay),
     )

@@ -11,18 +11,19 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from cxr_synth.models.unet import UNet
+from cxr_synth.schema import Device, Float, Int, StrictModel
 from cxr_synth.segmentation.evaluate import evaluate_unet
 from cxr_synth.segmentation.metrics import dice_bce_loss
-from cxr_synth.training.config import DEVICES, reject_unknown_keys
 from cxr_synth.training.devices import (
     autocast_context,
     gpu_mixed_precision,
@@ -34,61 +35,31 @@ from cxr_synth.training.loop import cpu_copy, interactive
 logger = logging.getLogger("cxr_synth.segmentation")
 
 
-@dataclass(frozen=True)
-class SegmentationConfig:
-    """How to train one U-Net; every field has a default. ``epochs`` and ``patience`` count epochs.
+Count = Annotated[Int, Field(ge=1)]
+NonNegative = Annotated[Float, Field(ge=0.0)]
 
-    ``device`` "auto": cuda, else mps, else cpu. Precision: mixed (autocast) on CUDA, fp32
-    elsewhere.
-    """
 
-    epochs: int = 50
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    patience: int = 10  # epochs without a better validation Dice before stopping
-    base_width: int = 16
-    depth: int = 4  # down-sampling levels: image sides must be divisible by 2**depth
-    device: str = "auto"
-    seed: int = 0
-    num_workers: int = 0
-    max_steps_per_epoch: int | None = None  # cap on steps per epoch (tests, demos)
+class SegmentationConfig(StrictModel):
+    """How to train one U-Net (``segmentation.unet``); every field has a default. ``epochs`` and
+    ``patience`` count epochs. ``device`` "auto": cuda, else mps, else cpu. Precision: mixed
+    (autocast) on CUDA, fp32 elsewhere."""
 
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("epochs", "batch_size", "patience", "base_width", "depth"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 1:
-                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        for name in ("learning_rate", "weight_decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                problems.append(f"{name} must be a number >= 0, got {value!r}")
-        if not _is_int(self.seed):
-            problems.append(f"seed must be an integer, got {self.seed!r}")
-        if not _is_int(self.num_workers) or self.num_workers < 0:
-            problems.append(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
-        if self.max_steps_per_epoch is not None and (
-            not _is_int(self.max_steps_per_epoch) or self.max_steps_per_epoch < 1
-        ):
-            problems.append(
-                f"max_steps_per_epoch must be None or >= 1, got {self.max_steps_per_epoch!r}"
-            )
-        if not isinstance(self.device, str) or self.device.split(":")[0] not in DEVICES:
-            problems.append(
-                f"device must be one of {DEVICES} (optionally 'cuda:N'), got {self.device!r}"
-            )
-        if problems:
-            raise ValueError("Invalid segmentation config: " + "; ".join(problems))
+    epochs: Count = 50
+    batch_size: Count = 16
+    learning_rate: NonNegative = 1e-3
+    weight_decay: NonNegative = 0.0
+    patience: Count = 10  # epochs without a better validation Dice before stopping
+    base_width: Count = 16
+    depth: Count = 4  # down-sampling levels: image sides must be divisible by 2**depth
+    device: Device = "auto"
+    seed: Int = 0
+    num_workers: Annotated[Int, Field(ge=0)] = 0
+    max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
 
     @classmethod
-    def from_dict(cls, params: dict[str, Any] | None) -> SegmentationConfig:
-        """Build from YAML parameters; unknown keys raise ``ValueError`` naming the close match."""
-        params = dict(params or {})
-        reject_unknown_keys(params, cls, "segmentation")
-        return cls(**params)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def from_dict(cls, params: Any = None, prefix: str = "") -> SegmentationConfig:
+        """Build from YAML parameters (errors name ``prefix.key``)."""
+        return cls.parse(params, prefix=prefix)
 
 
 @dataclass
@@ -202,7 +173,3 @@ def train_unet(
         device=str(device),
         train_time_s=time.perf_counter() - started,
     )
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,15 +1,16 @@
-"""Training settings, built from the plain dict of YAML parameters a pipeline passes in."""
+"""Training settings (``training.loop``): a typed model Kedro validates before the run, and the
+library's config object."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from pydantic import Field, create_model, model_validator
+from pydantic.fields import FieldInfo
+
+from cxr_synth.schema import Bool, Device, Float, Int, PathStr, StrictModel
+
 # Loop keys a resumed run may change: they alter speed, logging, safety stops or where files go,
 # not the optimisation a checkpoint is in the middle of. Every other key must match the checkpoint.
 RESUMABLE_KEYS = frozenset(
@@ -36,24 +37,10 @@ RESUMABLE_KEYS = frozenset(
 )
 
 
-def reject_unknown_keys(params: Mapping[str, Any], config: type, what: str) -> None:
-    """Raise ``ValueError`` naming every key of ``params`` that is not a field of ``config``
-    (with the closest valid key: YAML typos must not be silently ignored)."""
-    known = {f.name for f in fields(config)}
-    unknown = sorted(set(params) - known)
-    if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, known, n=1)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ValueError(
-            f"Unknown {what} parameter(s): {', '.join(hints)}. "
-            f"Valid keys: {', '.join(sorted(known))}."
-        )
+Count = Annotated[Int, Field(ge=1)]
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(StrictModel):
     """How to train one GAN; every field has a default, so ``TrainConfig()`` is a valid config.
 
     Units: ``epochs``, ``checkpoint_every`` and ``eval_every`` count epochs; ``log_every`` and
@@ -68,97 +55,74 @@ class TrainConfig:
     See docs/training.md, "Batches, micro-batches and GPUs".
     """
 
-    epochs: int = 100
-    batch_size: int = 128
+    epochs: Count = 100
+    batch_size: Count = 128
     # "auto": cuda, else mps, else cpu; "cuda" under torchrun means cuda:LOCAL_RANK.
-    device: str = "auto"
-    # "auto": bf16 autocast on CUDA cards that support it, else fp16 autocast + GradScaler;
-    # bf16 autocast on CPUs with oneDNN bf16 kernels (AVX-512), else fp32; fp32 on MPS.
-    precision: str = "auto"
-    channels_last: bool = False  # NHWC tensors for G, D and batches (faster convs with AMP)
+    device: Device = "auto"
+    # "auto": bf16 autocast on CUDA cards with native bf16 (compute capability >= 8.0), else fp16
+    # autocast + GradScaler; bf16 on CPUs with oneDNN bf16 kernels (AVX-512), else fp32; MPS fp32.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Bool = False  # NHWC tensors for G, D and batches (faster convs with AMP)
     # torch.compile: true = G and D; "generator" = G only. true is refused when the objective
     # needs double backward (gradient penalty, R1), which compiled graphs do not support.
-    compile: bool | str = False
+    compile: Bool | Literal["generator"] = False
     # Images per forward/backward pass in each process; None = the whole per-process batch.
     # Smaller values accumulate gradients over several passes: less memory, same optimiser step.
-    micro_batch_size: int | None = None
+    micro_batch_size: Count | None = None
     # SyncBatchNorm under DDP: "auto" = on with several CUDA processes (BatchNorm statistics over
     # the global batch), off otherwise; true requires CUDA; false keeps per-process BatchNorm.
-    sync_batchnorm: bool | str = "auto"
+    sync_batchnorm: Bool | Literal["auto"] = "auto"
     # DataLoader workers (kept alive across epochs; pin_memory is switched on by itself on CUDA)
-    num_workers: int = 0
-    seed: int = 0
-    checkpoint_dir: str | None = None  # None: no checkpoints (and no resume)
-    checkpoint_every: int = 1  # epochs; the last epoch is always checkpointed
-    keep_last: int = 3  # newest checkpoints kept; older ones are deleted
-    resume: bool = False  # continue from the newest checkpoint in checkpoint_dir, if any
-    eval_every: int = 5  # epochs; the last epoch is always evaluated
-    max_steps_per_epoch: int | None = None  # cap on steps per epoch (tests, demos)
-    log_every: int = 50  # steps between metric logs to the tracker
+    num_workers: Annotated[Int, Field(ge=0)] = 0
+    seed: Int = 0
+    checkpoint_dir: PathStr | None = None  # None: no checkpoints (and no resume)
+    checkpoint_every: Count = 1  # epochs; the last epoch is always checkpointed
+    keep_last: Count = 3  # newest checkpoints kept; older ones are deleted
+    resume: Bool = False  # continue from the newest checkpoint in checkpoint_dir, if any
+    eval_every: Count = 5  # epochs; the last epoch is always evaluated
+    max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
+    log_every: Count = 50  # steps between metric logs to the tracker
     # D collapse: stop when the discriminator loss stays below collapse_threshold for
     # collapse_patience consecutive steps. None: off. Only meaningful for objectives whose
     # D loss is bounded below by 0 (non-saturating, hinge); never for WGAN critics.
-    collapse_threshold: float | None = None
-    collapse_patience: int = 1000
-    deterministic: bool = False  # torch.use_deterministic_algorithms; off: cudnn.benchmark
-    grid_samples: int = 64  # images in the fixed-noise sample grid logged per evaluation
+    collapse_threshold: Float | None = None
+    collapse_patience: Count = 1000
+    # torch.use_deterministic_algorithms (+ cuDNN benchmarking off); docs/reliability.md says
+    # what that does and does not make bit-identical on GPUs.
+    deterministic: Bool = False
+    grid_samples: Count = 64  # images in the fixed-noise sample grid logged per evaluation
 
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("epochs", "batch_size", "checkpoint_every", "keep_last", "eval_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        for name in ("log_every", "collapse_patience", "grid_samples"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                problems.append(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if not isinstance(self.num_workers, int) or self.num_workers < 0:
-            problems.append(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
-        if self.micro_batch_size is not None and (
-            isinstance(self.micro_batch_size, bool)
-            or not isinstance(self.micro_batch_size, int)
-            or self.micro_batch_size < 1
-        ):
-            problems.append(
-                f"micro_batch_size must be None or an integer >= 1, got {self.micro_batch_size!r}"
-            )
-        if not (isinstance(self.compile, bool) or self.compile == "generator"):
-            problems.append(f"compile must be true, false or 'generator', got {self.compile!r}")
-        if not (isinstance(self.sync_batchnorm, bool) or self.sync_batchnorm == "auto"):
-            problems.append(
-                f"sync_batchnorm must be true, false or 'auto', got {self.sync_batchnorm!r}"
-            )
-        if self.max_steps_per_epoch is not None and (
-            not isinstance(self.max_steps_per_epoch, int) or self.max_steps_per_epoch < 1
-        ):
-            problems.append(
-                f"max_steps_per_epoch must be None or >= 1, got {self.max_steps_per_epoch!r}"
-            )
-        if self.device.split(":")[0] not in DEVICES:
-            problems.append(
-                f"device must be one of {DEVICES} (optionally 'cuda:N'), got {self.device!r}"
-            )
-        if self.precision not in PRECISIONS:
-            problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+    @model_validator(mode="after")
+    def _resume_needs_checkpoints(self) -> TrainConfig:
         if self.resume and self.checkpoint_dir is None:
-            problems.append("resume: true needs a checkpoint_dir")
-        if problems:
-            raise ValueError("Invalid training config: " + "; ".join(problems))
+            raise ValueError("resume: true needs a checkpoint_dir")
+        return self
 
     @classmethod
-    def from_dict(cls, params: dict[str, Any] | None) -> TrainConfig:
-        """Build from YAML parameters; unknown keys raise ``ValueError`` naming the close match."""
-        params = dict(params or {})
-        reject_unknown_keys(params, cls, "training")
-        if params.get("checkpoint_dir") is not None:
-            params["checkpoint_dir"] = str(params["checkpoint_dir"])
-        return cls(**params)
+    def from_dict(cls, params: Mapping[str, Any] | None, prefix: str = "") -> TrainConfig:
+        """Build from YAML parameters (errors name ``prefix.key``)."""
+        return cls.parse(params, prefix=prefix)
 
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return None if self.checkpoint_dir is None else Path(self.checkpoint_dir)
+    def override(self, changes: Any = None, prefix: str = "") -> TrainConfig:
+        """This config with ``changes`` (a ``LoopOverrides`` or a dict) applied, validated again."""
+        if isinstance(changes, StrictModel):
+            changes = changes.model_dump(exclude_unset=True)
+        return TrainConfig.parse({**self.model_dump(), **dict(changes or {})}, prefix=prefix)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+def _optional(field: FieldInfo) -> Any:
+    """A field's type with its constraints (ge=1, ...), or None."""
+    constrained = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return constrained | None
+
+
+LoopOverrides = create_model(
+    "LoopOverrides",
+    __base__=StrictModel,
+    __doc__="Per-architecture changes to ``training.loop`` (``<arch>.loop``): any TrainConfig "
+    "key, with the same types and ranges; keys not given keep the shared value.",
+    **{name: (_optional(field), None) for name, field in TrainConfig.model_fields.items()},
+)
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ from cxr_synth.pipelines.training.nodes import (
     plot_loss_curves,
     train_generator,
 )
+from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams, TrainingParams
 from cxr_synth.training.devices import resolve_device
 
 TRAINING = {
@@ -33,6 +34,18 @@ TRAINING = {
 }
 
 
+def typed(**overrides) -> TrainingParams:
+    return TrainingParams.parse({**TRAINING, **overrides})
+
+
+def train(images, index, reference, model, loop, training, *rest):
+    """``train_generator`` with the typed parameters Kedro would pass."""
+    return train_generator(
+        images, index, reference, ModelParams.parse(model), LoopOverrides.parse(loop),
+        TrainingParams.parse(training), *rest,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def data():
     rng = np.random.default_rng(0)
@@ -43,27 +56,21 @@ def data():
 
 def test_reference_stats_use_only_training_images_and_are_seeded(data):
     images, index = data
-    first = FeatureStats.from_dict(
-        compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
-    )
-    second = FeatureStats.from_dict(
-        compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
-    )
+    first = FeatureStats.from_dict(compute_reference_stats(images, index, typed()))
+    second = FeatureStats.from_dict(compute_reference_stats(images, index, typed()))
     assert first.n == 24 and first.resolution == 32
     np.testing.assert_array_equal(first.mean, second.mean)
     only_test = index.assign(split="test")
     with pytest.raises(ValueError, match="training.data.splits"):
-        compute_reference_stats(images, only_test, TRAINING["data"], TRAINING["evaluation"])
+        compute_reference_stats(images, only_test, typed())
 
 
 def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_path):
     images, index = data
-    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    reference = compute_reference_stats(images, index, typed())
     training = {**TRAINING, "checkpoint_root": str(tmp_path)}
     model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
-    generator, spec, history, metrics, grid = train_generator(
-        images, index, reference, model, {}, training
-    )
+    generator, spec, history, metrics, grid = train(images, index, reference, model, {}, training)
 
     assert spec["architecture"] == "dcgan" and spec["resolution"] == 32 and spec["epochs"] == 2
     assert spec["best_epoch"] in (1, 2) and spec["fid_label"] == "FD_rand"
@@ -84,14 +91,14 @@ def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_pa
 def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
     images, index = data
     masks = (images > 127).astype(np.uint8)
-    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    reference = compute_reference_stats(images, index, typed())
     training = {
         **TRAINING,
         "checkpoint_root": str(tmp_path),
         "loop": {**TRAINING["loop"], "epochs": 1},
     }
     model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
-    generator, spec, history, metrics, grid = train_generator(
+    generator, spec, history, metrics, grid = train(
         images, index, reference, model, {}, training, masks
     )
     assert spec["channels"] == 2 and np.isfinite(history["fid"]).all()
@@ -103,7 +110,7 @@ def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
 
 def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp_path, monkeypatch):
     images, index = data
-    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    reference = compute_reference_stats(images, index, typed())
     model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
     pretrained = build_gan("dcgan", resolution=32, g_width=4, d_width=4).generator.state_dict()
     calls = []
@@ -116,21 +123,19 @@ def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp
     for flag in (False, True):
         training = {**TRAINING, "loop": loop, "checkpoint_root": str(tmp_path / str(flag)),
                     "init_from_pretrained": flag}  # fmt: skip
-        train_generator(images, index, reference, model, {}, training, masks, pretrained)
+        train(images, index, reference, model, {}, training, masks, pretrained)
     assert calls == [pretrained]
 
 
 def test_loop_overrides_win_over_shared_settings(data, tmp_path):
     images, index = data
-    reference = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    reference = compute_reference_stats(images, index, typed())
     training = {**TRAINING, "checkpoint_root": str(tmp_path)}
     model = {"architecture": "lsgan", "options": {"g_width": 4, "d_width": 4}}
-    _, spec, history, _, _ = train_generator(
-        images, index, reference, model, {"epochs": 1}, training
-    )
+    _, spec, history, _, _ = train(images, index, reference, model, {"epochs": 1}, training)
     assert spec["epochs"] == 1 and len(history) == 1
     with pytest.raises(ValueError, match="epoks"):
-        train_generator(images, index, reference, model, {"epoks": 1}, training)
+        train(images, index, reference, model, {"epoks": 1}, training)
 
 
 def test_plots_are_figures():
@@ -184,19 +189,19 @@ def test_reference_stats_run_on_the_evaluation_device(data, monkeypatch):
     images, index = data
     calls = _spy_backbones(monkeypatch)
     evaluation = {**TRAINING["evaluation"], "device": "cpu"}
-    compute_reference_stats(images, index, TRAINING["data"], evaluation)
+    compute_reference_stats(images, index, typed(evaluation=evaluation))
     assert calls[0]["device"] == torch.device("cpu")
-    compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    compute_reference_stats(images, index, typed())
     assert calls[1]["device"] == resolve_device("auto")  # no key: the loop's "auto" rule
 
 
 def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
     images, index = data
     monkeypatch.delenv("RANK", raising=False)
-    rank0 = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    rank0 = compute_reference_stats(images, index, typed())
     monkeypatch.setenv("RANK", "1")
     _refuse_backbones(monkeypatch)
-    rank1 = compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
+    rank1 = compute_reference_stats(images, index, typed())
     assert rank1.keys() == rank0.keys()
     assert {k: np.shape(v) for k, v in rank1.items()} == {k: np.shape(v) for k, v in rank0.items()}
     placeholder = FeatureStats.from_dict(rank1)
@@ -206,11 +211,9 @@ def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
 def test_fid_evaluator_runs_on_the_generators_device(data, monkeypatch):
     images, index = data
     monkeypatch.delenv("RANK", raising=False)
-    reference = FeatureStats.from_dict(
-        compute_reference_stats(images, index, TRAINING["data"], TRAINING["evaluation"])
-    )
+    reference = FeatureStats.from_dict(compute_reference_stats(images, index, typed()))
     calls = _spy_backbones(monkeypatch)
-    evaluate, label = _fid_evaluator(reference, TRAINING["evaluation"], latent_dim=16)
+    evaluate, label = _fid_evaluator(reference, typed().evaluation, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
     assert label == "FD_rand" and np.isfinite(evaluate(generator)["fid"])
     assert calls[0]["moved"] == [torch.device("cpu")]  # to the device of the generator's weights
@@ -220,7 +223,7 @@ def test_fid_evaluator_on_ranks_above_zero_builds_nothing(data, monkeypatch):
     monkeypatch.setenv("RANK", "2")
     _refuse_backbones(monkeypatch)
     stats = FeatureStats(np.zeros(544), np.zeros((544, 544)), 0, "not computed on rank 2")
-    evaluate, label = _fid_evaluator(stats, TRAINING["evaluation"], latent_dim=16)
+    evaluate, label = _fid_evaluator(stats, typed().evaluation, latent_dim=16)
     assert label == "FD_rand"
     with pytest.raises(RuntimeError, match="rank 0 only"):
         evaluate(nn.Linear(16, 16))
@@ -233,10 +236,12 @@ def test_fid_evaluator_follows_a_cuda_generator(data, monkeypatch):
     evaluation = {**TRAINING["evaluation"], "device": "cuda"}
     calls = _spy_backbones(monkeypatch)
     reference = FeatureStats.from_dict(
-        compute_reference_stats(images, index, TRAINING["data"], evaluation)
+        compute_reference_stats(images, index, typed(evaluation=evaluation))
     )
     assert calls[0]["device"] == torch.device("cuda")
-    evaluate, _ = _fid_evaluator(reference, evaluation, latent_dim=16)
+    evaluate, _ = _fid_evaluator(
+        reference, typed(evaluation=evaluation).evaluation, latent_dim=16
+    )
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
     assert np.isfinite(evaluate(generator.cuda())["fid"])
     assert calls[1]["moved"][0].type == "cuda"

@@ -27,9 +27,14 @@ from cxr_synth.metrics.features import (
     build_backbone,
 )
 from cxr_synth.metrics.fid import FeatureStats, feature_stats, fid_from_samples
-from cxr_synth.metrics.inception_weights import weights_options
 from cxr_synth.models.registry import build_gan
 from cxr_synth.models.transfer import load_matching_weights
+from cxr_synth.pipelines.training.params import (
+    LoopOverrides,
+    ModelParams,
+    TrainingFidParams,
+    TrainingParams,
+)
 from cxr_synth.training import TrainConfig, train_gan
 from cxr_synth.training.devices import resolve_device
 from cxr_synth.training.tracking import child_run
@@ -48,64 +53,55 @@ def _training_rows(index: pd.DataFrame, splits: list[str]) -> np.ndarray:
 
 
 def compute_reference_stats(
-    images: np.ndarray, index: pd.DataFrame, data: Mapping[str, Any], evaluation: Mapping[str, Any]
+    images: np.ndarray, index: pd.DataFrame, training: TrainingParams
 ) -> dict[str, np.ndarray]:
     """Feature statistics of a fixed, seeded subset of the real training images (computed once).
 
     Every architecture's periodic FID during training is measured against these. The feature
-    network runs on ``evaluation.device`` (default ``auto``: cuda, else mps, else cpu, as
-    ``training.loop.device``). Under torchrun only rank 0 evaluates, so the other ranks return
-    placeholder statistics (same keys and shapes, ``n = 0``) without computing any feature.
+    network runs on ``training.evaluation.device``. Under torchrun only rank 0 evaluates, so the
+    other ranks return placeholder statistics (same keys and shapes, ``n = 0``) without computing
+    any feature.
     """
-    weights = _weights(evaluation)
+    evaluation = training.evaluation
     rank = distributed_rank()
     if rank > 0:
-        label = backbone_label(evaluation["backbone"], weights["weights_path"])
+        label = backbone_label(evaluation.backbone, evaluation.inception_weights.path)
         dim = InceptionBackbone.num_features if label == "FID" else sum(RandomConvBackbone.WIDTHS)
         placeholder = FeatureStats(
             np.zeros(dim), np.zeros((dim, dim)), 0, f"not computed on rank {rank}"
         )
         return placeholder.to_dict()
-    rows = _training_rows(index, list(data["splits"]))
-    rng = np.random.default_rng(int(evaluation["seed"]))
-    chosen = np.sort(
-        rng.choice(rows, size=min(int(evaluation["n_real"]), rows.size), replace=False)
-    )
+    rows = _training_rows(index, training.data.splits)
+    rng = np.random.default_rng(evaluation.seed)
+    chosen = np.sort(rng.choice(rows, size=min(evaluation.n_real, rows.size), replace=False))
     backbone = build_backbone(
-        evaluation["backbone"],
-        seed=int(evaluation["seed"]),
-        device=resolve_device(str(evaluation.get("device", "auto"))),
-        **weights,
+        evaluation.backbone, device=resolve_device(evaluation.device), **evaluation.backbone_kwargs()
     )
-    stats = feature_stats(backbone, np.asarray(images[chosen]), int(evaluation["batch_size"]))
+    stats = feature_stats(backbone, np.asarray(images[chosen]), evaluation.batch_size)
     logger.info("reference statistics: %d real images, backbone %s", stats.n, backbone.identifier)
     return stats.to_dict()
 
 
-def _weights(evaluation: Mapping[str, Any]) -> dict[str, Any]:
-    section = evaluation.get("inception_weights")
-    return weights_options(section, "training.evaluation.inception_weights")
-
-
-def _fid_evaluator(reference: FeatureStats, evaluation: Mapping[str, Any], latent_dim: int):
+def _fid_evaluator(reference: FeatureStats, evaluation: TrainingFidParams, latent_dim: int):
     """``(evaluate, label)``: ``evaluate(generator)`` is the FID of ``n_fake`` seeded samples,
     its feature network on the generator's device (the one the loop resolved). Ranks > 0 never
     evaluate (see ``train_gan``), so they build no network and their ``evaluate`` refuses."""
-    weights = _weights(evaluation)
     rank = distributed_rank()
     if rank > 0:
 
         def not_on_this_rank(generator: nn.Module) -> dict[str, float]:
             raise RuntimeError(f"FID is evaluated on rank 0 only, not on rank {rank}")
 
-        return not_on_this_rank, backbone_label(evaluation["backbone"], weights["weights_path"])
-    backbone = build_backbone(evaluation["backbone"], seed=int(evaluation["seed"]), **weights)
-    n_fake, batch = int(evaluation["n_fake"]), int(evaluation["batch_size"])
+        return not_on_this_rank, backbone_label(
+            evaluation.backbone, evaluation.inception_weights.path
+        )
+    backbone = build_backbone(evaluation.backbone, **evaluation.backbone_kwargs())
+    n_fake, batch = evaluation.n_fake, evaluation.batch_size
 
     def evaluate(generator: nn.Module) -> dict[str, float]:
         device = next(generator.parameters()).device
         backbone.to(device)  # no-op after the first call
-        noise = torch.Generator().manual_seed(int(evaluation["seed"]))
+        noise = torch.Generator().manual_seed(evaluation.seed)
         batches = (
             generator(
                 torch.randn(min(batch, n_fake - start), latent_dim, generator=noise).to(device)
@@ -117,54 +113,53 @@ def _fid_evaluator(reference: FeatureStats, evaluation: Mapping[str, Any], laten
     return evaluate, backbone.name
 
 
+def train_config(architecture: str, loop: LoopOverrides, training: TrainingParams) -> TrainConfig:
+    """``training.loop`` with this architecture's overrides; checkpoints under
+    ``<checkpoint_root>/<architecture>`` unless the overrides say otherwise."""
+    shared = training.loop.override({"checkpoint_dir": f"{training.checkpoint_root}/{architecture}"})
+    return shared.override(loop, prefix=f"{architecture}.loop")
+
+
 def train_generator(
     images: np.ndarray,
     index: pd.DataFrame,
     reference_stats: dict[str, np.ndarray],
-    model: Mapping[str, Any],
-    loop: Mapping[str, Any],
-    training: Mapping[str, Any],
+    model: ModelParams,
+    loop: LoopOverrides,
+    training: TrainingParams,
     masks: np.ndarray | None = None,
     pretrained: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[nn.Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
     """Train one architecture on the preprocessed images; return the best-FID generator.
 
-    ``model``: ``{architecture, options}`` (see ``cxr_synth.models.registry``); ``loop``: this
-    architecture's overrides of ``training.loop``; ``training``: the shared section
-    (``data``, ``loop``, ``evaluation``, ``checkpoint_root``, optional ``init_from_pretrained``).
+    ``model``: ``{architecture, options}`` (``cxr_synth.models.options``); ``loop``: this
+    architecture's overrides of ``training.loop``; ``training``: the shared section.
     With ``masks`` (aligned with ``images``) the GAN learns 2-channel (image, mask) pairs; FID is
     measured on the image channel. With ``training.init_from_pretrained`` the generator starts
     from ``pretrained`` (e.g. the NIH-trained one) wherever the shapes agree.
     """
-    architecture = model["architecture"]
+    architecture = model.architecture
     channels = 1 if masks is None else 2
     label = architecture if masks is None else f"{architecture}.pairs"
-    config_params = {
-        "checkpoint_dir": f"{training['checkpoint_root']}/{architecture}",
-        **training["loop"],
-        **(loop or {}),
-    }
-    config = TrainConfig.from_dict(config_params)
-    data = training["data"]
+    config = train_config(architecture, loop, training)
+    options = model.options.to_dict()
     resolution = int(images.shape[-1])
     gan = build_gan(  # seeded: the initial weights depend on the config alone
-        architecture,
-        resolution=resolution,
-        channels=channels,
-        seed=config.seed,
-        **dict(model.get("options") or {}),
+        architecture, resolution=resolution, channels=channels, seed=config.seed, **options
     )
-    if training.get("init_from_pretrained") and pretrained is not None:
+    if training.init_from_pretrained and pretrained is not None:
         kept = load_matching_weights(gan.generator, pretrained)
         logger.info("%s: generator starts from pretrained weights; new: %s", label, kept or "none")
     dataset = ChestXrayDataset(
         images,
         masks=masks,
-        rows=_training_rows(index, list(data["splits"])),
-        augmentation=build_augmentation(data["rotation_degrees"], data["horizontal_flip"]),
+        rows=_training_rows(index, training.data.splits),
+        augmentation=build_augmentation(
+            training.data.rotation_degrees, training.data.horizontal_flip
+        ),
     )
     evaluate, fid_label = _fid_evaluator(
-        FeatureStats.from_dict(reference_stats), training["evaluation"], gan.latent_dim
+        FeatureStats.from_dict(reference_stats), training.evaluation, gan.latent_dim
     )
     logger.info(
         "training %s on %d %s at %d², Fréchet distance reported as %s",
@@ -180,7 +175,7 @@ def train_generator(
             {
                 "architecture": architecture,
                 "channels": channels,
-                **{f"model.{k}": v for k, v in (model.get("options") or {}).items()},
+                **{f"model.{k}": v for k, v in options.items()},
             }
         )
         result = train_gan(gan, dataset, config, evaluate=evaluate, tracker=tracker)
@@ -189,7 +184,7 @@ def train_generator(
     history = pd.DataFrame(result.history)
     spec = {
         "architecture": architecture,
-        "options": dict(model.get("options") or {}),
+        "options": options,
         "resolution": resolution,
         "channels": channels,
         "latent_dim": gan.latent_dim,

@@ -20,12 +20,7 @@ def reference_pipeline() -> Pipeline:
         [
             Node(
                 compute_reference_stats,
-                inputs=[
-                    "nih_images_array",
-                    "nih_images_index",
-                    "params:training.data",
-                    "params:training.evaluation",
-                ],
+                inputs=["nih_images_array", "nih_images_index", "params:training"],
                 outputs="fid_reference_stats",
                 name="compute_fid_reference_stats",
                 tags=["training", "cpu"],

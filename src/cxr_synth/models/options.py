@@ -1,0 +1,143 @@
+"""Architecture options as models: one per family, with each architecture's defaults.
+
+The DCGAN family (dcgan, lsgan, wgan_gp, proposed) shares one option set — the same networks
+with switchable stabilisers — and differs in defaults and objective; StyleGAN has its own. A
+YAML ``<arch>.model.options`` section is validated against these before any node runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from cxr_synth.models.augment import parse_policy
+from cxr_synth.schema import Bool, Float, Int, StrictModel
+
+Width = Annotated[Int, Field(ge=1)]
+Count = Annotated[Int, Field(ge=1)]
+LearningRate = Annotated[Float, Field(gt=0.0)]
+Beta = Annotated[Float, Field(ge=0.0, lt=1.0)]
+Share = Annotated[Float, Field(ge=0.0, lt=1.0)]
+NonNegative = Annotated[Float, Field(ge=0.0)]
+
+
+def _policy(value: Any) -> str:
+    """A DiffAugment policy from YAML: "color,cutout", a list of names, or ""/null/false = off."""
+    if value is True or isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"must be a DiffAugment policy like 'color,translation', got {value!r}")
+    return ",".join(parse_policy(value))
+
+
+Policy = Annotated[str, BeforeValidator(_policy)]
+
+
+class ArchitectureOptions(StrictModel):
+    """Options every architecture has: widths, Adam settings, EMA of G."""
+
+    g_width: Width = 64  # channels at full resolution, doubling per halving up to max_width
+    d_width: Width = 64
+    max_width: Width = 512
+    g_lr: LearningRate = 2e-4
+    d_lr: LearningRate = 2e-4
+    g_betas: tuple[Beta, Beta] = (0.5, 0.999)
+    d_betas: tuple[Beta, Beta] = (0.5, 0.999)
+    ema_decay: Share | None = None  # EMA of G's weights for sampling; null or 0 = off
+    diffaugment: Policy = ""  # DiffAugment (Zhao et al. 2020) before D; "" = off
+
+
+class DCGANFamilyOptions(ArchitectureOptions):
+    """The DCGAN networks (Radford et al. 2016) and every stabiliser, each off unless set."""
+
+    objective_options: ClassVar[frozenset[str]] = frozenset()  # loss options this one takes
+
+    d_norm: Literal["batch", "layer", "instance", "none"] = "batch"
+    n_critic: Count = 1  # D steps per G step
+    negative_slope: NonNegative = 0.0  # G activation: 0 = ReLU, > 0 = LeakyReLU
+    dropout: Share = 0.0  # after every D activation
+    spectral_norm: Bool = False  # Miyato et al. 2018, every D conv
+    label_smoothing: Annotated[Float, Field(ge=0.0, lt=0.5)] = 0.0  # one-sided (Salimans 2016)
+    r1_gamma: NonNegative = 0.0  # R1 penalty (Mescheder et al. 2018), lazy every r1_interval
+    r1_interval: Count = 16
+    gp_lambda: NonNegative = 0.0  # WGAN-GP gradient penalty (Gulrajani et al. 2017)
+
+    @model_validator(mode="after")
+    def _objective_takes_its_options(self) -> DCGANFamilyOptions:
+        loss_options = {"label_smoothing", "r1_gamma", "r1_interval", "gp_lambda"}
+        given = {  # a loss option this loss does not have, set to something but its default
+            key for key in loss_options - self.objective_options
+            if getattr(self, key) != type(self).model_fields[key].default
+        }  # fmt: skip
+        if given:
+            raise ValueError(
+                f"{', '.join(sorted(given))} do(es) not apply to this architecture's loss "
+                f"(it takes {', '.join(sorted(self.objective_options)) or 'none of them'})"
+            )
+        return self
+
+
+class DCGANOptions(DCGANFamilyOptions):
+    """dcgan: non-saturating BCE loss; the paper's Adam (2e-4, (0.5, 0.999))."""
+
+    objective_options: ClassVar[frozenset[str]] = frozenset(
+        {"label_smoothing", "r1_gamma", "r1_interval"}
+    )
+
+
+class LSGANOptions(DCGANFamilyOptions):
+    """lsgan: least-squares loss (Mao et al. 2017), a=0, b=1, c=1."""
+
+
+class WGANGPOptions(DCGANFamilyOptions):
+    """wgan_gp: Wasserstein loss + gradient penalty; critic without BatchNorm (paper, §4)."""
+
+    objective_options: ClassVar[frozenset[str]] = frozenset({"gp_lambda"})
+
+    d_norm: Literal["layer", "instance", "none"] = "layer"
+    n_critic: Count = 5
+    gp_lambda: NonNegative = 10.0
+    g_lr: LearningRate = 1e-4
+    d_lr: LearningRate = 1e-4
+    g_betas: tuple[Beta, Beta] = (0.0, 0.9)
+    d_betas: tuple[Beta, Beta] = (0.0, 0.9)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_batchnorm(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("d_norm") == "batch":
+            raise ValueError(
+                "wgan_gp's critic cannot use BatchNorm (it breaks the per-sample gradient "
+                "penalty); d_norm must be layer, instance or none"
+            )
+        return data
+
+
+class ProposedOptions(DCGANOptions):
+    """proposed: the paper's modified DCGAN (LeakyReLU in G, dropout in D) with stabilisers on."""
+
+    negative_slope: NonNegative = 0.2
+    dropout: Share = 0.3
+    d_norm: Literal["batch", "layer", "instance", "none"] = "none"
+    spectral_norm: Bool = True
+    diffaugment: Policy = "color,translation,cutout"
+    label_smoothing: Annotated[Float, Field(ge=0.0, lt=0.5)] = 0.1
+    ema_decay: Share | None = 0.999
+
+
+class StyleGANOptions(ArchitectureOptions):
+    """stylegan: compact StyleGAN2 (Karras et al. 2020), non-saturating loss + lazy R1."""
+
+    g_width: Width = 128
+    d_width: Width = 128
+    max_width: Width = 256
+    w_dim: Width = 256
+    mapping_layers: Count = 8  # the paper's; StyleGAN2-ADA uses 2 for small datasets
+    style_mixing_prob: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.9
+    mbstd_group_size: Count = 4
+    r1_gamma: NonNegative | None = None  # null: 0.0002 R^2 / 32 (StyleGAN2-ADA heuristic)
+    r1_interval: Count = 16
+    ema_decay: Share | None = 0.999
+    g_lr: LearningRate = 0.0025
+    d_lr: LearningRate = 0.0025
+    g_betas: tuple[Beta, Beta] = (0.0, 0.99)
+    d_betas: tuple[Beta, Beta] = (0.0, 0.99)

@@ -90,8 +90,6 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
         },
         parameters={
             "params:training": "params:pair_training",
-            "params:training.data": "params:pair_training.data",
-            "params:training.evaluation": "params:pair_training.evaluation",
             "params:segmentation": "params:segmentation",
             **{
                 f"params:{a}.{p}": f"params:{a}.{p}"

@@ -12,6 +12,7 @@ from cxr_synth.pipelines import (
     reporting,
     segmentation,
     segmentation_external,
+    study_summary,
     synthesis,
     training,
 )
@@ -49,5 +50,6 @@ def register_pipelines() -> dict[str, Pipeline]:
         **evaluation.create_pipelines(),
         "segmentation_external": segmentation_external.create_pipeline(),
         "segmentation_external_baselines": segmentation_external.create_pipeline(BASELINES),
+        "study_summary": study_summary.create_pipeline(),  # after `kedro study run`'s seeds
         "__default__": sum(study.values(), Pipeline([])),
     }

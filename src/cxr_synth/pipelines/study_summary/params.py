@@ -1,0 +1,28 @@
+"""The ``study`` and ``study_summary`` parameters (conf/base/parameters_study_summary.yml)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from cxr_synth.schema import Int, StrictModel
+
+
+class StudyParams(StrictModel):
+    """Which study to summarise; ``kedro study run FILE`` fills both from the study file."""
+
+    name: str | None = None  # the cxr_synth.study tag of the seed runs
+    seeds: list[Int] = []  # the seeds to aggregate; [] = every finished seed of the study
+
+
+class StudySummaryParams(StrictModel):
+    """What the aggregate shows."""
+
+    # Comparison-table columns aggregated over seeds; null = every numeric column with a value.
+    metrics: list[str] | None = None
+    # Panels of the bar figure; FID/KID/precision/... also find their FD_rand/KID_rand/..._rand
+    # columns when the offline backbone was used.
+    bar_metrics: list[str] = Field(
+        default=["FID", "KID_mean", "precision", "recall", "density", "coverage"], min_length=1
+    )
+    # The learning-curve source: a column of <arch>/history.csv (training.evaluation's FD).
+    curve_column: str = "fid"

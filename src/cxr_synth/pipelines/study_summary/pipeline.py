@@ -1,0 +1,61 @@
+"""``study_summary``: the seed runs of one study (MLflow, through ``MlflowStudyDataset``) ->
+mean ± std table, learning curves, bars with error bars (``kedro study run`` runs it last)."""
+
+from kedro.pipeline import Node, Pipeline
+
+from cxr_synth.pipelines.study_summary.nodes import (
+    build_learning_curves,
+    plot_learning_curves,
+    plot_seed_bars,
+    select_seed_runs,
+    summarise_over_seeds,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    """The aggregate of a multi-seed study (docs/studies.md)."""
+    return Pipeline(
+        [
+            Node(
+                select_seed_runs,
+                inputs=["study_mlflow_runs", "params:study"],
+                outputs="study_runs",
+                name="select_seed_runs",
+            ),
+            Node(
+                summarise_over_seeds,
+                inputs=["study_mlflow_comparison_tables", "study_runs", "params:study_summary"],
+                outputs=["study_seed_table", "study_seed_table_md", "study_seed_metrics"],
+                name="summarise_over_seeds",
+            ),
+            Node(
+                build_learning_curves,
+                inputs=[
+                    "study_mlflow_histories",
+                    "study_runs",
+                    "study_seed_table",
+                    "params:study_summary",
+                ],
+                outputs="study_learning_curves",
+                name="build_learning_curves",
+            ),
+            Node(
+                plot_learning_curves,
+                inputs=["study_learning_curves", "study_seed_table"],
+                outputs="learning_curves@matplotlib",
+                name="plot_learning_curves",
+            ),
+            Node(
+                plot_seed_bars,
+                inputs=[
+                    "study_seed_table",
+                    "study_mlflow_comparison_tables",
+                    "study_runs",
+                    "params:study_summary",
+                ],
+                outputs="study_seed_bars@matplotlib",
+                name="plot_seed_bars",
+            ),
+        ],
+        tags=["study_summary"],
+    )

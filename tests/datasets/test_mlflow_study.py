@@ -1,0 +1,116 @@
+"""MlflowStudyDataset: the newest finished parent run per seed of a study, and its CSV artifacts."""
+
+import time
+
+import mlflow
+import pandas as pd
+import pytest
+from kedro.io import DatasetError
+
+from cxr_synth.datasets import MlflowStudyDataset
+from cxr_synth.errors import UserError, find_user_error
+
+
+def _seed_run(client, experiment, tmp_path, study, seed, *, fd, status="FINISHED", role="seed"):
+    """A parent run like one `kedro study run` seed: tags, a comparison table, two histories,
+    and one child run carrying the same tags (as MLFLOW_RUN_CONTEXT gives it)."""
+    tags = {"cxr_synth.study": study, "cxr_synth.study_role": role,
+            "cxr_synth.study_seed": str(seed), "cxr_synth.study_config": "abc"}  # fmt: skip
+    run = client.create_run(experiment, tags=tags, run_name="__default__")
+    run_id = run.info.run_id
+    folder = tmp_path / run_id
+    (folder / "dcgan").mkdir(parents=True)
+    (folder / "notes").mkdir()
+    pd.DataFrame({"architecture": ["dcgan"], "FD_rand": [fd]}).to_csv(
+        folder / "comparison_table.csv", index=False
+    )
+    pd.DataFrame({"epoch": [1, 2], "step": [4, 8], "fid": [None, fd]}).to_csv(
+        folder / "dcgan" / "history.csv", index=False
+    )
+    (folder / "notes" / "readme.txt").write_text("no history here")
+    client.log_artifact(run_id, str(folder / "comparison_table.csv"))
+    client.log_artifact(run_id, str(folder / "dcgan" / "history.csv"), "dcgan")
+    client.log_artifact(run_id, str(folder / "notes" / "readme.txt"), "notes")
+    child = client.create_run(experiment, tags={**tags, "mlflow.parentRunId": run_id})
+    client.set_terminated(child.info.run_id, "FINISHED")
+    client.set_terminated(run_id, status)
+    time.sleep(0.01)  # distinct start times: "newest" is well defined
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A sqlite MLflow store with study 'demo': seed 0 twice (the newer one counts), seed 1,
+    a failed seed 2, a summary run, and another study."""
+    tmp = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("cxr_synth", artifact_location=(tmp / "mlruns").as_uri())
+    runs = {
+        "old0": _seed_run(client, experiment, tmp, "demo", 0, fd=9.0),
+        "seed0": _seed_run(client, experiment, tmp, "demo", 0, fd=1.0),
+        "seed1": _seed_run(client, experiment, tmp, "demo", 1, fd=3.0),
+        "failed2": _seed_run(client, experiment, tmp, "demo", 2, fd=5.0, status="FAILED"),
+        "summary": _seed_run(client, experiment, tmp, "demo", 3, fd=7.0, role="summary"),
+        "other": _seed_run(client, experiment, tmp, "other", 0, fd=8.0),
+    }
+    return uri, runs
+
+
+def test_runs_table_has_the_newest_finished_parent_run_per_seed(store):
+    uri, runs = store
+    table = MlflowStudyDataset(study="demo", tracking_uri=uri).load()
+    assert list(table["seed"]) == [0, 1]
+    assert list(table["run_id"]) == [runs["seed0"], runs["seed1"]]
+    assert set(table["study"]) == {"demo"} and set(table["config"]) == {"abc"}
+    assert (table["duration_s"] >= 0).all()
+
+
+def test_a_csv_artifact_of_every_seed_run_comes_with_seed_and_run_id(store):
+    uri, runs = store
+    dataset = MlflowStudyDataset(
+        study="demo", artifact=["study_comparison_table.csv", "comparison_table.csv"],
+        tracking_uri=uri,
+    )  # fmt: skip
+    table = dataset.load()
+    assert list(table.columns[:2]) == ["seed", "run_id"]
+    assert table.set_index("seed")["FD_rand"].to_dict() == {0: 1.0, 1: 3.0}
+
+
+def test_a_folder_placeholder_loads_that_file_from_every_folder_that_has_it(store):
+    uri, runs = store
+    dataset = MlflowStudyDataset(
+        study="demo", artifact="{architecture}/history.csv", tracking_uri=uri
+    )
+    table = dataset.load()
+    assert set(table["architecture"]) == {"dcgan"}  # the notes/ folder has no history.csv
+    assert len(table) == 4 and table.dropna()["fid"].tolist() == [1.0, 3.0]
+
+
+def test_a_run_without_the_artifact_is_an_error_that_names_it(store):
+    uri, runs = store
+    dataset = MlflowStudyDataset(study="demo", artifact="missing.csv", tracking_uri=uri)
+    with pytest.raises(DatasetError, match=r"seed 0.*missing\.csv"):
+        dataset.load()
+
+
+def test_no_study_name_or_no_finished_run_says_how_to_get_one(store):
+    uri, _ = store
+    # Kedro wraps load errors in a DatasetError; the CLI prints the UserError in its chain.
+    with pytest.raises(DatasetError, match="kedro study run") as no_name:
+        MlflowStudyDataset(study="", tracking_uri=uri).load()
+    assert isinstance(find_user_error(no_name.value), UserError)
+    with pytest.raises(DatasetError, match="No finished seed run of study 'nothing'"):
+        MlflowStudyDataset(study="nothing", tracking_uri=uri).load()
+    assert not MlflowStudyDataset(study="nothing", tracking_uri=uri).exists()
+    assert MlflowStudyDataset(study="demo", tracking_uri=uri).exists()
+
+
+def test_read_only_and_bad_patterns_are_refused(store):
+    uri, _ = store
+    with pytest.raises(DatasetError, match="read-only"):
+        MlflowStudyDataset(study="demo", tracking_uri=uri).save(pd.DataFrame())
+    with pytest.raises(DatasetError, match="placeholder"):
+        MlflowStudyDataset(study="demo", artifact=["{a}/x.csv", "y.csv"])
+    with pytest.raises(DatasetError, match="not valid"):
+        MlflowStudyDataset(study="it's", tracking_uri=uri).load()

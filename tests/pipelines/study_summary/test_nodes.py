@@ -1,0 +1,154 @@
+"""The study_summary nodes on small hand-made seed results (no MLflow, no files)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from cxr_synth.errors import UserError
+from cxr_synth.pipelines.study_summary.nodes import (
+    build_learning_curves,
+    plot_learning_curves,
+    plot_seed_bars,
+    resolve_metric,
+    select_seed_runs,
+    summarise_over_seeds,
+)
+
+FD = {("dcgan", 0): 1.0, ("dcgan", 1): 2.0, ("dcgan", 2): 4.5,
+      ("lsgan", 0): 3.0, ("lsgan", 1): 3.5, ("lsgan", 2): 2.0}  # fmt: skip
+
+
+def runs_table(seeds=(0, 1, 2), config="abc") -> pd.DataFrame:
+    return pd.DataFrame(
+        {"study": "demo", "seed": list(seeds), "run_id": [f"r{s}" for s in seeds],
+         "run_name": "__default__", "start_time": pd.Timestamp("2026-12-01", tz="UTC"),
+         "duration_s": 60.0, "config": config}  # fmt: skip
+    )
+
+
+def comparison(seeds=(0, 1, 2)) -> pd.DataFrame:
+    rows = [
+        {"seed": s, "run_id": f"r{s}", "architecture": a, "FD_rand": FD[(a, s)],
+         "precision_rand": 0.1 * (s + 1), "recall_rand": 0.5, "train_hours": 0.01 * (s + 1),
+         "dice": np.nan}  # fmt: skip
+        for s in seeds
+        for a in ("dcgan", "lsgan")
+    ]
+    return pd.DataFrame(rows)
+
+
+def histories(seeds=(0, 1, 2)) -> pd.DataFrame:
+    rows = []
+    for s in seeds:
+        for a in ("dcgan", "lsgan", "pairs.dcgan"):
+            for epoch in (1, 2, 3, 4):
+                rows.append(
+                    {"seed": s, "run_id": f"r{s}", "architecture": a, "epoch": epoch,
+                     "step": 10 * epoch, "epoch_time_s": 2.0 + s,
+                     "fid": 10.0 / epoch + s if epoch % 2 == 0 else np.nan}  # fmt: skip
+                )
+    return pd.DataFrame(rows)
+
+
+def test_select_seed_runs_keeps_the_requested_seeds_and_refuses_missing_ones():
+    runs = select_seed_runs(runs_table(), {"name": "demo", "seeds": [2, 0]})
+    assert list(runs["seed"]) == [0, 2]
+    assert list(select_seed_runs(runs_table(), {"name": "demo", "seeds": []})["seed"]) == [0, 1, 2]
+    with pytest.raises(UserError, match=r"seeds \[3\] have no finished MLflow run"):
+        select_seed_runs(runs_table(), {"name": "demo", "seeds": [0, 3]})
+
+
+def test_select_seed_runs_refuses_seeds_from_different_configurations():
+    mixed = pd.concat([runs_table((0, 1)), runs_table((2,), config="other")], ignore_index=True)
+    with pytest.raises(UserError, match="different study configurations"):
+        select_seed_runs(mixed, {"name": "demo", "seeds": []})
+
+
+def test_summary_is_mean_and_sample_std_over_seeds_per_architecture_and_metric():
+    table, markdown, metrics = summarise_over_seeds(comparison(), runs_table(), {})
+    dcgan = table[(table["architecture"] == "dcgan") & (table["metric"] == "FD_rand")].iloc[0]
+    values = [FD[("dcgan", s)] for s in (0, 1, 2)]
+    assert dcgan["mean"] == pytest.approx(np.mean(values))
+    assert dcgan["std"] == pytest.approx(np.std(values, ddof=1))
+    assert dcgan["n_seeds"] == 3 and dcgan["seeds"] == "0,1,2" and dcgan["values"] == "1;2;4.5"
+    assert "dice" not in set(table["metric"])  # no seed has a value: not a metric of this study
+    assert list(dict.fromkeys(table["architecture"])) == ["dcgan", "lsgan"]
+    assert f"{np.mean(values):.4g} ± {np.std(values, ddof=1):.2g} (3 seeds)" in markdown
+    assert "`r0`" in markdown and "mean ± std over 3 seeds" in markdown
+    assert metrics["dcgan.FD_rand.std"]["value"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_summary_uses_only_the_selected_runs_and_the_listed_metrics():
+    table, markdown, _ = summarise_over_seeds(
+        comparison(), runs_table((0, 1)), {"metrics": ["FD_rand"]}
+    )
+    assert set(table["metric"]) == {"FD_rand"} and (table["n_seeds"] == 2).all()
+    with pytest.raises(UserError, match=r"study_summary.metrics: \['FID'\]"):
+        summarise_over_seeds(comparison(), runs_table(), {"metrics": ["FID"]})
+
+
+def test_one_seed_has_a_mean_but_no_std():
+    table, markdown, metrics = summarise_over_seeds(comparison((0,)), runs_table((0,)), {})
+    assert table["std"].isna().all() and (table["n_seeds"] == 1).all()
+    assert "(1 seed)" in markdown and "±" not in markdown.split("|---|")[1]
+    assert not any(key.endswith(".std") for key in metrics)
+
+
+def test_learning_curves_average_fd_and_cumulative_training_time_over_seeds():
+    seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})
+    curves = build_learning_curves(histories(), runs_table(), seed_table, {})
+    assert list(dict.fromkeys(curves["architecture"])) == ["dcgan", "lsgan"]  # no pairs.*
+    dcgan = curves[curves["architecture"] == "dcgan"].set_index("step")
+    assert list(dcgan.index) == [20, 40]  # evaluated epochs only
+    fd_at_20 = [10.0 / 2 + s for s in (0, 1, 2)]
+    assert dcgan.at[20, "fd_mean"] == pytest.approx(np.mean(fd_at_20))
+    assert dcgan.at[20, "fd_std"] == pytest.approx(np.std(fd_at_20, ddof=1))
+    wall_at_40 = [4 * (2.0 + s) for s in (0, 1, 2)]  # four epochs of training time
+    assert dcgan.at[40, "wall_clock_s_mean"] == pytest.approx(np.mean(wall_at_40))
+    assert (dcgan["n_seeds"] == 3).all() and dcgan.at[40, "epoch"] == 4
+
+
+def test_learning_curves_name_a_missing_history_column():
+    seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})
+    with pytest.raises(UserError, match=r"no \['fd'\] column.*curve_column"):
+        build_learning_curves(histories(), runs_table(), seed_table, {"curve_column": "fd"})
+
+
+def test_resolve_metric_finds_the_offline_backbone_columns():
+    columns = ["FD_rand", "KID_rand_mean", "precision_rand", "ssim_nn_mean"]
+    assert resolve_metric("FID", columns) == "FD_rand"
+    assert resolve_metric("KID_mean", columns) == "KID_rand_mean"
+    assert resolve_metric("precision", columns) == "precision_rand"
+    assert resolve_metric("ssim_nn_mean", columns) == "ssim_nn_mean"
+    assert resolve_metric("recall", columns) is None
+    assert resolve_metric("FID", ["FID", "FD_rand"]) == "FID"
+
+
+def test_learning_curve_figure_has_fd_curves_and_final_precision_recall_points():
+    seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})
+    curves = build_learning_curves(histories(), runs_table(), seed_table, {})
+    figure = plot_learning_curves(curves, seed_table)
+    assert isinstance(figure, Figure)
+    axes = figure.axes
+    assert len(axes) == 6
+    fd_steps = axes[0]
+    assert [line.get_label() for line in fd_steps.get_lines()] == ["dcgan", "lsgan"]
+    np.testing.assert_allclose(fd_steps.get_lines()[0].get_ydata(), curves["fd_mean"][:2])
+    assert len(fd_steps.collections) == 2  # one ±std band per architecture
+    assert "precision_rand" in axes[2].get_title() and axes[2].has_data()
+
+
+def test_bar_figure_has_one_panel_per_metric_with_error_bars_and_seed_dots():
+    seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})
+    figure = plot_seed_bars(seed_table, comparison(), runs_table(),
+                            {"bar_metrics": ["FID", "precision", "coverage"]})  # fmt: skip
+    titles = [axis.get_title() for axis in figure.axes]
+    assert titles == ["FD_rand (mean ± std, 3 seeds)", "precision_rand (mean ± std, 3 seeds)"]
+    bars = [patch.get_height() for patch in figure.axes[0].patches]
+    assert bars == pytest.approx([np.mean([FD[("dcgan", s)] for s in (0, 1, 2)]),
+                                  np.mean([FD[("lsgan", s)] for s in (0, 1, 2)])])  # fmt: skip
+    dots = [line for line in figure.axes[0].get_lines() if line.get_marker() == "."]
+    assert sorted(np.concatenate([d.get_ydata() for d in dots])) == sorted(FD.values())
+    with pytest.raises(UserError, match="bar_metrics"):
+        plot_seed_bars(seed_table, comparison(), runs_table(), {"bar_metrics": ["nope"]})

@@ -1,0 +1,73 @@
+"""The study_summary pipeline end to end (in-memory catalog), and its catalog entries."""
+
+import numpy as np
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from cxr_synth.datasets import MlflowStudyDataset
+from cxr_synth.pipelines.study_summary import create_pipeline
+from cxr_synth.settings import CONFIG_LOADER_ARGS
+from tests.conftest import make_project
+from tests.pipelines.study_summary.test_nodes import FD, comparison, histories, runs_table
+
+OUTPUTS = {"study_runs", "study_seed_table", "study_seed_table_md", "study_seed_metrics",
+           "study_learning_curves", "learning_curves@matplotlib", "study_seed_bars@matplotlib"}  # fmt: skip
+
+
+class KeptDataset(MemoryDataset):
+    """A MemoryDataset the runner cannot release: intermediate outputs stay inspectable."""
+
+    def _release(self) -> None:
+        pass
+
+
+def test_three_seed_runs_become_tables_curves_and_figures():
+    pipeline = create_pipeline()
+    assert pipeline.all_outputs() == OUTPUTS
+    catalog = DataCatalog(
+        {
+            **{name: KeptDataset() for name in OUTPUTS},
+            "study_mlflow_runs": MemoryDataset(runs_table()),
+            "study_mlflow_comparison_tables": MemoryDataset(comparison()),
+            "study_mlflow_histories": MemoryDataset(histories()),
+            "params:study": MemoryDataset({"name": "demo", "seeds": [0, 1, 2]}),
+            "params:study_summary": MemoryDataset({"bar_metrics": ["FID", "recall"]}),
+        }
+    )
+    SequentialRunner().run(pipeline, catalog)
+    table = catalog.load("study_seed_table")
+    fd = table[table["metric"] == "FD_rand"].set_index("architecture")
+    for arch in ("dcgan", "lsgan"):
+        values = [FD[(arch, s)] for s in (0, 1, 2)]
+        assert fd.at[arch, "std"] == pytest.approx(np.std(values, ddof=1))
+    assert (catalog.load("study_learning_curves")["n_seeds"] == 3).all()
+    assert "(3 seeds)" in catalog.load("study_seed_table_md")
+    assert len(catalog.load("study_seed_bars@matplotlib").axes) == 2
+    assert len(catalog.load("learning_curves@matplotlib").axes) == 6
+
+
+@pytest.fixture(scope="module")
+def conf(tmp_path_factory):
+    return make_project(tmp_path_factory.mktemp("project")) / "conf"
+
+
+def test_the_catalog_reads_the_study_named_at_run_time_and_writes_under_its_folder(conf):
+    loader = OmegaConfigLoader(str(conf), runtime_params={"study": {"name": "demo_seeds"}},
+                               **CONFIG_LOADER_ARGS)  # fmt: skip
+    catalog = DataCatalog.from_config(loader["catalog"])
+    missing = [n for n in create_pipeline().datasets() if not n.startswith("params:")
+               and n not in catalog]  # fmt: skip
+    assert not missing
+    histories_dataset = catalog.get("study_mlflow_histories")
+    assert isinstance(histories_dataset, MlflowStudyDataset)
+    assert histories_dataset._describe()["study"] == "demo_seeds"
+    table = catalog.get("study_seed_table")
+    assert "data/08_reporting/studies/demo_seeds/seed_table.csv" in str(table._filepath)
+    assert loader["parameters"]["study"] == {"name": "demo_seeds", "seeds": []}  # both agree
+
+
+def test_without_a_study_name_every_other_run_still_builds_its_catalog(conf):
+    catalog = DataCatalog.from_config(OmegaConfigLoader(str(conf), **CONFIG_LOADER_ARGS)["catalog"])
+    assert catalog.get("study_mlflow_runs")._describe()["study"] is None

@@ -1,0 +1,232 @@
+"""`kedro study run`: one KedroSession per seed, tagged MLflow runs, restart, the aggregate."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cxr_synth.errors import UserError
+from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.study import SEED_PARAMETERS, load_study, merge, run_study, seed_overrides
+from tests.conftest import PROJECT_ROOT, TINY_STUDY, end_stale_mlflow_runs, make_project, nested
+
+PIPELINES = "ingestion,preprocessing,training,synthesis,evaluation"
+
+
+def _write(path, content) -> str:
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return str(path)
+
+
+# ------------------------------------------------------------------------ the study file
+def test_seeds_and_params_come_from_the_file_and_the_command_line_merges_into_them(tmp_path):
+    file = _write(tmp_path / "mine.yml", {
+        "seeds": [0, 1, 2],
+        "run": {"env": "nih", "pipelines": "training, evaluation",
+                "params": {"training": {"loop": {"epochs": 3, "batch_size": 8}}}},
+    })  # fmt: skip
+    study = load_study(file, cli_params={"training": {"loop": {"epochs": 5}}})
+    assert study.name == "mine" and study.seeds == (0, 1, 2) and study.env == "nih"
+    assert study.run_options == {"pipeline_names": ["training", "evaluation"]}
+    # --params overrides one key; the file's other keys survive (kedro run --config drops them)
+    assert study.params["training"]["loop"] == {"epochs": 5, "batch_size": 8}
+
+
+def test_each_seed_sets_every_seed_parameter_and_its_own_checkpoint_folder(tmp_path):
+    file = _write(tmp_path / "s.yml", {"seeds": [3, 4], "study_name": "abc",
+                                       "run": {"params": {"synthesis": {"n_images": 8}}}})  # fmt: skip
+    study = load_study(file)
+    config = {"training": {"checkpoint_root": "data/ck"}, "pair_training": {"checkpoint_root": "p"}}
+    params = seed_overrides(study, 4, config)
+    for key in SEED_PARAMETERS:
+        node = params
+        for part in key.split("."):
+            node = node[part]
+        assert node == 4, key
+    assert params["synthesis"]["n_images"] == 8
+    assert params["training"]["checkpoint_root"] == "data/ck/study_abc/seed4"
+    assert params["pair_training"]["checkpoint_root"] == "p/study_abc/seed4"
+    assert seed_overrides(study, 3, config)["training"]["loop"]["seed"] == 3
+
+
+def test_the_configuration_hash_ignores_the_seed_list_but_not_the_settings(tmp_path):
+    a = load_study(_write(tmp_path / "a.yml", {"seeds": [0, 1], "run": {"params": {"x": 1}}}))
+    b = load_study(_write(tmp_path / "a.yml", {"seeds": [0, 1, 2], "run": {"params": {"x": 1}}}))
+    c = load_study(_write(tmp_path / "a.yml", {"seeds": [0, 1], "run": {"params": {"x": 2}}}))
+    assert a.config_hash == b.config_hash != c.config_hash
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"run": {}}, "`seeds` must be a list"),
+        ({"seeds": [0, 0], "run": {}}, "distinct integers"),
+        ({"seeds": [0, 1], "sedes": 1}, "unknown top-level keys"),
+        ({"seeds": [0], "run": {"runner": "ParallelRunner"}}, "run.runner is not supported"),
+        ({"seeds": [0], "run": {"params": {"training": {"loop": {"seed": 7}}}}},
+         "training.loop.seed is set"),
+        ({"seeds": [0], "run": {"pipelines": "training,study_summary"}}, "runs last"),
+    ],
+)
+def test_a_bad_study_file_says_what_and_how_to_fix(tmp_path, content, message):
+    with pytest.raises(UserError, match=message):
+        load_study(_write(tmp_path / "bad.yml", content))
+
+
+def test_merge_is_key_by_key_and_leaves_its_inputs_alone():
+    base = {"a": {"b": 1, "c": 2}, "d": [1]}
+    assert merge(base, {"a": {"b": 5}, "e": 3}) == {"a": {"b": 5, "c": 2}, "d": [1], "e": 3}
+    assert base == {"a": {"b": 1, "c": 2}, "d": [1]}
+
+
+# ------------------------------------------------------------------------ the runner, quickly
+def test_seeds_run_as_tagged_sessions_and_a_restart_skips_the_finished_ones(tmp_path, monkeypatch):
+    """Two seeds of the ingestion alone (seconds): tags, per-seed parameters, skipping; the
+    summary then says which artifact the seeds lack."""
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    file = _write(workdir / "tiny_seeds.yml", {
+        "seeds": [3, 4], "run": {"pipelines": "ingestion", "params": nested(TINY_STUDY)},
+    })  # fmt: skip
+    try:
+        with pytest.raises(UserError, match=r"seeds \[3, 4\] finished, but the study_summary") as e:
+            run_study(workdir, file)
+        assert "none of the artifacts" in str(e.value) and "evaluation" in str(e.value)
+        seeds = {int(r.data.tags["cxr_synth.study_seed"]): r for r in _parents(workdir, "seed")}
+        assert sorted(seeds) == [3, 4]
+        assert all(run.info.status == "FINISHED" for run in seeds.values())
+        assert {run.data.tags["cxr_synth.study_config"] for run in seeds.values()} == {
+            load_study(file).config_hash
+        }
+        with pytest.raises(UserError, match="study_summary pipeline failed"):
+            run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    assert len(_parents(workdir, "seed")) == 2  # the restart ran no seed again
+    dry = run_study(workdir, file, dry_run=True, force=True)
+    assert dry.skipped == [] and dry.summary_run is None and len(_parents(workdir, "seed")) == 2
+
+
+# ------------------------------------------------------------------------ a real study
+@pytest.fixture(scope="module")
+def two_seed_study(tmp_path_factory):
+    """`kedro study run` of a 2-seed study at the tiniest sizes (ingestion -> evaluation)."""
+    workdir = make_project(tmp_path_factory.mktemp("study"))
+    file = _write(workdir / "tiny_seeds.yml", {
+        "seeds": [0, 1],
+        "run": {"pipelines": PIPELINES, "params": nested(TINY_STUDY)},
+    })  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        try:
+            result = CliRunner().invoke(_cli(), ["study", "run", file], catch_exceptions=False)
+        finally:
+            end_stale_mlflow_runs()
+    assert result.exit_code == 0, result.output
+    return workdir, file, result.output
+
+
+def _cli():
+    from cxr_synth.cli import cli
+
+    return cli
+
+
+def _client(workdir):
+    return mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+
+
+def _parents(workdir, role):
+    client = _client(workdir)
+    experiment = client.get_experiment_by_name("cxr_synth").experiment_id
+    runs = client.search_runs(
+        [experiment], f"tags.`cxr_synth.study` = 'tiny_seeds' and tags.`cxr_synth.study_role` = '{role}'"
+    )
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
+@pytest.mark.slow  # two real seeds: about a minute on 2 busy cores
+def test_each_seed_is_one_tagged_mlflow_run_with_its_own_seed(two_seed_study):
+    workdir, _, output = two_seed_study
+    seeds = {int(r.data.tags["cxr_synth.study_seed"]): r for r in _parents(workdir, "seed")}
+    assert sorted(seeds) == [0, 1]
+    for seed, run in seeds.items():
+        assert run.info.status == "FINISHED" and run.info.run_id in output
+        assert run.data.params["training.loop.seed"] == str(seed)
+        assert run.data.params["synthesis.seed"] == str(seed)
+        assert run.data.params["evaluation.seed"] == "0"  # the reference stays fixed
+        assert run.data.params["training.loop.epochs"] == "1"  # the file's params kept
+    fd = [seeds[s].data.metrics["eval.dcgan.FD_rand"] for s in (0, 1)]
+    assert fd[0] != fd[1]  # the seed reached the GANs
+
+
+@pytest.mark.slow
+def test_the_summary_is_mean_and_std_over_the_two_seeds_runs(two_seed_study):
+    workdir, _, output = two_seed_study
+    (summary,) = _parents(workdir, "summary")
+    assert summary.info.run_id in output
+    seeds = {int(r.data.tags["cxr_synth.study_seed"]): r for r in _parents(workdir, "seed")}
+    folder = workdir / "data/08_reporting/studies/tiny_seeds"
+    table = pd.read_csv(folder / "seed_table.csv")
+    assert set(table["architecture"]) == set(ARCHITECTURES)
+    assert (table["n_seeds"] == 2).all()
+    for arch in ARCHITECTURES:
+        values = [seeds[s].data.metrics[f"eval.{arch}.FD_rand"] for s in (0, 1)]
+        row = table[(table["architecture"] == arch) & (table["metric"] == "FD_rand")].iloc[0]
+        assert row["mean"] == pytest.approx(np.mean(values))
+        assert row["std"] == pytest.approx(np.std(values, ddof=1))
+        assert summary.data.metrics[f"study.{arch}.FD_rand.std"] == pytest.approx(row["std"])
+    markdown = (folder / "seed_table.md").read_text(encoding="utf-8")
+    assert "(2 seeds)" in markdown and "±" in markdown
+    curves = pd.read_csv(folder / "learning_curves.csv")
+    assert set(curves["architecture"]) == set(ARCHITECTURES) and (curves["n_seeds"] == 2).all()
+    assert (curves["wall_clock_s_mean"] > 0).all() and curves["fd_std"].notna().all()
+    artifacts = {a.path for a in _client(workdir).list_artifacts(summary.info.run_id, "study")}
+    assert {"study/seed_table.csv", "study/seed_table.md", "study/learning_curves.png",
+            "study/seed_bars.png", "study/seed_runs.csv"} <= artifacts  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_restart_skips_finished_seeds_and_only_redoes_the_summary(two_seed_study, monkeypatch):
+    workdir, file, _ = two_seed_study
+    monkeypatch.chdir(workdir)
+    try:
+        result = run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    assert result.skipped == [0, 1] and result.summary_run is not None
+    assert len(_parents(workdir, "seed")) == 2 and len(_parents(workdir, "summary")) == 2
+
+
+@pytest.mark.slow
+def test_a_changed_configuration_is_not_mixed_with_finished_seeds(two_seed_study, monkeypatch):
+    workdir, file, _ = two_seed_study
+    monkeypatch.chdir(workdir)
+    with pytest.raises(UserError, match=r"seed 0 already finished .* --force"):
+        run_study(workdir, file, params={"synthesis": {"n_images": 17}})
+
+
+def test_a_failing_seed_stops_the_study_and_names_the_seed(tmp_path, monkeypatch):
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    file = _write(workdir / "broken.yml", {"seeds": [5, 6], "run": {"pipelines": "no_such"}})
+    try:
+        with pytest.raises(UserError, match=r"seed 5 failed") as error:
+            run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    assert "seed 6" not in str(error.value) and "rerun" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["demo_seeds", "nih_sample_seeds_cpu"])
+def test_the_shipped_studies_parse_and_stay_kedro_run_config_files(name):
+    from kedro.framework.cli.utils import _validate_config_file
+
+    path = PROJECT_ROOT / "studies" / f"{name}.yml"
+    study = load_study(path)
+    assert study.name == name and study.seeds == (0, 1, 2)
+    assert study.run_options["pipeline_names"][-1] == "evaluation"
+    for key in yaml.safe_load(path.read_text())["run"]:
+        _validate_config_file(key)  # what `kedro run --config` checks; raises if unknown

@@ -28,6 +28,8 @@ class RunSafetyHook:
     """Checks that run before any node (and before kedro-mlflow talks to its server).
 
     - The MLflow tracking server answers within a few seconds (else one clear error).
+    - Every top-level parameter section is one a pipeline reads (a typo in a section name would
+      otherwise be ignored; the sections' contents are validated by Kedro against their models).
     - No other ``kedro run`` uses this project's ``data/`` (a lock held until the run ends).
     - Temp files that killed writes left under ``data/`` are removed (safe: we hold the lock).
     Under torchrun, rank 0 does this for all ranks.
@@ -48,6 +50,9 @@ class RunSafetyHook:
             server = {}
         uri = server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         check_tracking_server(uri)
+        from cxr_synth.configuration import check_sections  # imports every pipeline's models
+
+        check_sections(context.config_loader["parameters"])
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:

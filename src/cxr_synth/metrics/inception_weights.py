@@ -87,8 +87,10 @@ class InceptionWeightsParams(StrictModel):
     ``$CXR_SYNTH_INCEPTION_WEIGHTS``, else the torch hub cache), downloaded from ``url`` on
     first use only when ``download`` is true; the SHA-256 is checked in any case."""
 
-    download: Bool = False
+    download: Bool = False  # fetch the file on first use (never in tests/CI)
+    # where it is fetched from; its SHA-256 must start with 6726825d
     url: Annotated[str, AfterValidator(_http_url)] = INCEPTION_WEIGHTS_URL
+    # the file; null = $CXR_SYNTH_INCEPTION_WEIGHTS, else the torch hub cache
     path: str | None = None
     timeout: Annotated[Float, Field(gt=0)] = DEFAULT_TIMEOUT_S  # seconds per connection/read
 

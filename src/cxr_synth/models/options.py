@@ -36,12 +36,12 @@ class ArchitectureOptions(StrictModel):
     """Options every architecture has: widths, Adam settings, EMA of G."""
 
     g_width: Width = 64  # channels at full resolution, doubling per halving up to max_width
-    d_width: Width = 64
-    max_width: Width = 512
-    g_lr: LearningRate = 2e-4
-    d_lr: LearningRate = 2e-4
-    g_betas: tuple[Beta, Beta] = (0.5, 0.999)
-    d_betas: tuple[Beta, Beta] = (0.5, 0.999)
+    d_width: Width = 64  # D's channels at full resolution, doubling per halving
+    max_width: Width = 512  # cap on the channels of both networks
+    g_lr: LearningRate = 2e-4  # Adam learning rate of G
+    d_lr: LearningRate = 2e-4  # Adam learning rate of D
+    g_betas: tuple[Beta, Beta] = (0.5, 0.999)  # Adam betas of G
+    d_betas: tuple[Beta, Beta] = (0.5, 0.999)  # Adam betas of D
     ema_decay: Share | None = None  # EMA of G's weights for sampling; null or 0 = off
     diffaugment: Policy = ""  # DiffAugment (Zhao et al. 2020) before D; "" = off
 
@@ -51,6 +51,7 @@ class DCGANFamilyOptions(ArchitectureOptions):
 
     objective_options: ClassVar[frozenset[str]] = frozenset()  # loss options this one takes
 
+    # normalisation after every D conv but the first
     d_norm: Literal["batch", "layer", "instance", "none"] = "batch"
     n_critic: Count = 1  # D steps per G step
     negative_slope: NonNegative = 0.0  # G activation: 0 = ReLU, > 0 = LeakyReLU
@@ -58,7 +59,7 @@ class DCGANFamilyOptions(ArchitectureOptions):
     spectral_norm: Bool = False  # Miyato et al. 2018, every D conv
     label_smoothing: Annotated[Float, Field(ge=0.0, lt=0.5)] = 0.0  # one-sided (Salimans 2016)
     r1_gamma: NonNegative = 0.0  # R1 penalty (Mescheder et al. 2018), lazy every r1_interval
-    r1_interval: Count = 16
+    r1_interval: Count = 16  # lazy regularisation: R1 every this many D steps
     gp_lambda: NonNegative = 0.0  # WGAN-GP gradient penalty (Gulrajani et al. 2017)
 
     @model_validator(mode="after")
@@ -127,15 +128,16 @@ class ProposedOptions(DCGANOptions):
 class StyleGANOptions(ArchitectureOptions):
     """stylegan: compact StyleGAN2 (Karras et al. 2020), non-saturating loss + lazy R1."""
 
-    g_width: Width = 128
+    g_width: Width = 128  # channels at full resolution, doubling per halving up to max_width
     d_width: Width = 128
     max_width: Width = 256
-    w_dim: Width = 256
+    w_dim: Width = 256  # width of the intermediate latent space W
     mapping_layers: Count = 8  # the paper's; StyleGAN2-ADA uses 2 for small datasets
+    # share of batches with two latents mixed (the paper's 0.9)
     style_mixing_prob: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.9
-    mbstd_group_size: Count = 4
+    mbstd_group_size: Count = 4  # group size of D's minibatch standard deviation layer
     r1_gamma: NonNegative | None = None  # null: 0.0002 R^2 / 32 (StyleGAN2-ADA heuristic)
-    r1_interval: Count = 16
+    r1_interval: Count = 16  # lazy regularisation: R1 every this many D steps
     ema_decay: Share | None = 0.999
     g_lr: LearningRate = 0.0025
     d_lr: LearningRate = 0.0025

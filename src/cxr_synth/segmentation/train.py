@@ -44,16 +44,16 @@ class SegmentationConfig(StrictModel):
     ``patience`` count epochs. ``device`` "auto": cuda, else mps, else cpu. Precision: mixed
     (autocast) on CUDA, fp32 elsewhere."""
 
-    epochs: Count = 50
-    batch_size: Count = 16
-    learning_rate: NonNegative = 1e-3
-    weight_decay: NonNegative = 0.0
+    epochs: Count = 50  # at most; early stopping may end sooner
+    batch_size: Count = 16  # images per optimiser step
+    learning_rate: NonNegative = 1e-3  # Adam
+    weight_decay: NonNegative = 0.0  # Adam's L2 penalty
     patience: Count = 10  # epochs without a better validation Dice before stopping
-    base_width: Count = 16
+    base_width: Count = 16  # channels of the first level, doubling per level
     depth: Count = 4  # down-sampling levels: image sides must be divisible by 2**depth
-    device: Device = "auto"
-    seed: Int = 0
-    num_workers: Annotated[Int, Field(ge=0)] = 0
+    device: Device = "auto"  # auto = cuda, else mps, else cpu
+    seed: Int = 0  # weights, batch order, augmentation (set per run from segmentation.seeds)
+    num_workers: Annotated[Int, Field(ge=0)] = 0  # DataLoader workers
     max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
 
     @classmethod

@@ -55,8 +55,8 @@ class TrainConfig(StrictModel):
     See docs/training.md, "Batches, micro-batches and GPUs".
     """
 
-    epochs: Count = 100
-    batch_size: Count = 128
+    epochs: Count = 100  # passes over the training images
+    batch_size: Count = 128  # global batch of one optimiser step
     # "auto": cuda, else mps, else cpu; "cuda" under torchrun means cuda:LOCAL_RANK.
     device: Device = "auto"
     # "auto": bf16 autocast on CUDA cards with native bf16 (compute capability >= 8.0), else fp16
@@ -74,7 +74,7 @@ class TrainConfig(StrictModel):
     sync_batchnorm: Bool | Literal["auto"] = "auto"
     # DataLoader workers (kept alive across epochs; pin_memory is switched on by itself on CUDA)
     num_workers: Annotated[Int, Field(ge=0)] = 0
-    seed: Int = 0
+    seed: Int = 0  # initial weights, data order, augmentation, latent noise
     checkpoint_dir: PathStr | None = None  # None: no checkpoints (and no resume)
     checkpoint_every: Count = 1  # epochs; the last epoch is always checkpointed
     keep_last: Count = 3  # newest checkpoints kept; older ones are deleted
@@ -86,7 +86,7 @@ class TrainConfig(StrictModel):
     # collapse_patience consecutive steps. None: off. Only meaningful for objectives whose
     # D loss is bounded below by 0 (non-saturating, hinge); never for WGAN critics.
     collapse_threshold: Float | None = None
-    collapse_patience: Count = 1000
+    collapse_patience: Count = 1000  # steps
     # torch.use_deterministic_algorithms (+ cuDNN benchmarking off); docs/reliability.md says
     # what that does and does not make bit-identical on GPUs.
     deterministic: Bool = False

@@ -14,10 +14,15 @@ from cxr_synth.pipelines.segmentation.nodes import (
     split_segmentation_set,
     summarise_segmentation,
 )
+from cxr_synth.pipelines.segmentation.params import SegmentationParams
 from cxr_synth.pipelines.segmentation.pipeline import create_pipeline
 from cxr_synth.segmentation import build_unets, evaluate_unet
 
 SPLIT = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}
+
+
+def seg(split: dict, low_data: dict) -> SegmentationParams:
+    return SegmentationParams.parse({"split": split, "low_data": low_data})
 
 
 def _index(n_patients: int = 20, per_patient: int = 2) -> pd.DataFrame:
@@ -33,34 +38,34 @@ def _index(n_patients: int = 20, per_patient: int = 2) -> pd.DataFrame:
 
 def test_split_is_patient_level_and_seeded():
     index = _index()
-    split, summary = split_segmentation_set(index, SPLIT, {"fraction": 1.0})
+    split, summary = split_segmentation_set(index, seg(SPLIT, {"fraction": 1.0}))
     assert (split.groupby("patient_id")["split"].nunique() == 1).all()
     assert summary["patients"] == {"train": 12, "val": 4, "test": 4, "train_unused": 0}
     assert summary["images"]["train"] == 24
-    again, _ = split_segmentation_set(index, SPLIT, {"fraction": 1.0})
+    again, _ = split_segmentation_set(index, seg(SPLIT, {"fraction": 1.0}))
     pd.testing.assert_frame_equal(split, again)
-    other, _ = split_segmentation_set(index, {**SPLIT, "seed": 1}, {"fraction": 1.0})
+    other, _ = split_segmentation_set(index, seg({**SPLIT, "seed": 1}, {"fraction": 1.0}))
     assert not other["split"].equals(split["split"])
 
 
 def test_low_data_keeps_val_and_test_and_marks_the_rest_unused():
     index = _index()
-    full, _ = split_segmentation_set(index, SPLIT, {"fraction": 1.0})
-    low, summary = split_segmentation_set(index, SPLIT, {"n_train": 6})
+    full, _ = split_segmentation_set(index, seg(SPLIT, {"fraction": 1.0}))
+    low, summary = split_segmentation_set(index, seg(SPLIT, {"n_train": 6}))
     assert summary["images"]["train"] == 6 and summary["images"]["train_unused"] == 18
     for name in ("val", "test"):
         assert (low["split"] == name).equals(full["split"] == name)
-    half, summary = split_segmentation_set(index, SPLIT, {"n_train": None, "fraction": 0.5})
+    half, summary = split_segmentation_set(index, seg(SPLIT, {"n_train": None, "fraction": 0.5}))
     assert summary["images"]["train"] == 12
 
 
 def test_split_errors_name_the_fix():
     with pytest.raises(ValueError, match="test_fraction"):
-        split_segmentation_set(_index(n_patients=2), SPLIT, {"fraction": 1.0})
-    with pytest.raises(ValueError, match="fraction"):
-        split_segmentation_set(_index(), SPLIT, {"fraction": 0})
+        split_segmentation_set(_index(n_patients=2), seg(SPLIT, {"fraction": 1.0}))
+    with pytest.raises(ValueError, match="low_data.fraction: Input should be greater than 0"):
+        seg(SPLIT, {"fraction": 0})
     with pytest.raises(ValueError, match="seg_rejects"):
-        split_segmentation_set(_index().iloc[:0], SPLIT, {"fraction": 1.0})
+        split_segmentation_set(_index().iloc[:0], seg(SPLIT, {"fraction": 1.0}))
 
 
 def _pair_generator(channels: int = 2):
@@ -76,8 +81,10 @@ SEGMENTATION = {"synthetic_ratio": 0.5, "synthesis": {"batch_size": 4, "seed": 1
 
 def test_labelled_pairs_are_aligned_binary_masks_in_the_requested_ratio():
     state, spec = _pair_generator()
-    split, _ = split_segmentation_set(_index(), SPLIT, {"fraction": 1.0})
-    images, masks = sample_labelled_pairs(state, spec, split, SEGMENTATION)
+    split, _ = split_segmentation_set(_index(), seg(SPLIT, {"fraction": 1.0}))
+    images, masks = sample_labelled_pairs(
+        state, spec, split, SegmentationParams.parse(SEGMENTATION)
+    )
     assert images.shape == masks.shape == (12, 32, 32)  # 0.5 x 24 training images
     assert images.dtype == masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 1}
     # the mask is the generator's second channel thresholded at its midpoint
@@ -90,9 +97,9 @@ def test_labelled_pairs_are_aligned_binary_masks_in_the_requested_ratio():
 
 def test_a_one_channel_generator_cannot_label_pairs():
     state, spec = _pair_generator(channels=1)
-    split, _ = split_segmentation_set(_index(), SPLIT, {"fraction": 1.0})
+    split, _ = split_segmentation_set(_index(), seg(SPLIT, {"fraction": 1.0}))
     with pytest.raises(ValueError, match="2-channel"):
-        sample_labelled_pairs(state, spec, split, SEGMENTATION)
+        sample_labelled_pairs(state, spec, split, SegmentationParams.parse(SEGMENTATION))
 
 
 def _runs(method: str, dice_by_seed: dict[int, list[float]]) -> pd.DataFrame:
@@ -141,7 +148,9 @@ def _disc_set(n: int = 12, size: int = 32):
         cy, cx, r = rng.integers(10, 22), rng.integers(10, 22), rng.integers(5, 9)
         masks[i] = (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
         images[i] = np.clip(40 + 160 * masks[i] + rng.normal(0, 10, (size, size)), 0, 255)
-    split, _ = split_segmentation_set(_index(n_patients=n, per_patient=1), SPLIT, {"fraction": 1.0})
+    split, _ = split_segmentation_set(
+        _index(n_patients=n, per_patient=1), seg(SPLIT, {"fraction": 1.0})
+    )
     return images, masks, split
 
 
@@ -162,7 +171,7 @@ def test_experiment_trains_one_unet_per_seed_and_scores_every_test_image(method)
     if method == "dcgan":
         synthetic = {"synthetic_images": images[:5], "synthetic_masks": masks[:5]}
     runs, unets, spec = run_segmentation_experiment(
-        images, masks, split, EXPERIMENT, method, **synthetic
+        images, masks, split, SegmentationParams.parse(EXPERIMENT), method, **synthetic
     )
     n_test = int((split["split"] == "test").sum())
     assert len(runs) == 2 * n_test and set(runs["seed"]) == {0, 1}

@@ -21,10 +21,9 @@ class FeatureParams(StrictModel):
 
     backbone: Backbone = "auto"  # auto: Inception-V3 when its weights exist, else FD_rand
     inception_weights: InceptionWeightsParams = InceptionWeightsParams()
-    device: Device = "auto"
-    seed: Int = 0
-    batch_size: Count = 64
-
+    device: Device = "auto"  # where the feature network runs; auto = cuda, else mps, else cpu
+    seed: Int = 0  # seeded subsets, the random backbone and pair draws
+    batch_size: Count = 64  # images per feature-network forward pass
     def backbone_kwargs(self) -> dict:
         """``build_backbone`` keywords (device resolved by the caller)."""
         return {"seed": self.seed, **self.inception_weights.backbone_kwargs()}
@@ -33,16 +32,19 @@ class FeatureParams(StrictModel):
 class EvaluationParams(FeatureParams):
     """Every metric of the synthetic images against the real ones."""
 
+    # what the GANs learned from: reference and training sets
     real_splits: list[Split] = Field(default=["train"], min_length=1)
+    # patient-disjoint, never trained on: baseline and memorization audit
     heldout_splits: list[Split] = Field(default=["val", "test"], min_length=1)
     n_real: Count | None = None  # seeded cap on the reference set; null = all
     n_heldout: Count | None = None  # seeded cap on the held-out set; null = all
     kid_subset_size: Count = 1000  # capped at min(N, M) / 2
-    kid_subsets: Count = 100
+    kid_subsets: Count = 100  # random subsets KID is averaged over
     k_pr: Count = 3  # Kynkäänniemi et al. 2019
     k_dc: Count = 5  # Naeem et al. 2020
     nn_candidates: Count = 5  # L2 candidates searched for the SSIM-nearest training image
-    ms_ssim_pairs: Count = 200
+    ms_ssim_pairs: Count = 200  # random pairs per set for MS-SSIM diversity (paper: 1000)
+    # real-to-real distance percentile below which a sample counts as memorized
     memorization_percentile: Annotated[Float, Field(gt=0.0, lt=100.0)] = 1.0
     closest_pairs: Count = 8  # pairs shown in <arch>.closest_pairs
 

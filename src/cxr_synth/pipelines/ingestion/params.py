@@ -14,6 +14,7 @@ Fraction = Annotated[Float, Field(ge=0.0, lt=1.0)]
 class SplitParams(StrictModel):
     """Patient-level split: NIH's official lists when present (``auto``), else seeded."""
 
+    # auto: official lists when present, else seeded
     source: Literal["auto", "official", "seeded"] = "auto"
     val_fraction: Fraction = 0.1  # share of train_val patients held out for validation
     test_fraction: Fraction = 0.2  # seeded splits only
@@ -31,18 +32,21 @@ class SplitParams(StrictModel):
 class IngestionParams(StrictModel):
     """Which NIH ChestX-ray14 rows become training images, and how patients are split."""
 
+    # exact `Finding Labels` values to keep
     finding_labels: list[str] = Field(default=["No Finding"], min_length=1)
     # Rows whose label matches a wanted one only after case/whitespace normalisation
     # ("No finding", "No Finding "): counted and warned about; kept only if true.
     accept_label_variants: Bool = False
+    # views to keep
     view_positions: list[Literal["PA", "AP"]] = Field(default=["PA", "AP"], min_length=1)
     age_range: tuple[Float, Float] = (0.0, 120.0)  # years, inclusive
+    # patient genders to keep
     genders: list[Literal["M", "F"]] = Field(default=["M", "F"], min_length=1)
     max_images: Annotated[Int, Field(ge=1)] | None = None  # seeded cap after all filters
-    seed: Int = 42
+    seed: Int = 42  # the max_images sample and the seeded split
     split: SplitParams = SplitParams()
+    # rows without an image file: reject and go on, or stop
     on_missing_images: Literal["proceed", "fail"] = "proceed"
-
     @field_validator("view_positions", "genders", mode="before")
     @classmethod
     def _upper(cls, values: object) -> object:

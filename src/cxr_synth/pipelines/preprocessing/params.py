@@ -20,6 +20,7 @@ class SegmentationPreprocessing(StrictModel):
     """The lung-mask set: layout, resolution and what counts as a plausible mask."""
 
     resolution: Resolution | None = 64  # null: the images' `resolution`
+    # montgomery (CXR_png + ManualMask/left|rightMask) or paired (images/ + masks/)
     layout: Literal["montgomery", "paired"] = "montgomery"
     mask_suffix: str = "_mask"  # paired layout: masks/X<suffix>.png or masks/X.png
     lung_labels: list[Int] | None = None  # multi-label masks; null: masks must be binary
@@ -49,9 +50,11 @@ class SegmentationPreprocessing(StrictModel):
 class PreprocessingParams(StrictModel):
     """How raw PNGs become the training arrays (uint8, square)."""
 
-    resolution: Resolution = 128
+    resolution: Resolution = 128  # side of the square training images, px
+    # how non-square images become square
     square: Literal["center_crop", "pad", "stretch"] = "center_crop"
-    resample: Literal[tuple(RESAMPLING)] = "lanczos"  # type: ignore[valid-type]
+    resample: Literal[tuple(RESAMPLING)] = "lanczos"  # type: ignore[valid-type]  # antialiased filter
+    # 16-bit PNGs: per-image min_max, or full_range (/65535)
     high_bit_scaling: Literal["min_max", "full_range"] = "min_max"
     min_image_size: MinSize = 64  # px; smaller images are rejected (counted, with the reason)
     workers: Annotated[Int, Field(ge=1)] | None = None  # decoding processes; null: all cores

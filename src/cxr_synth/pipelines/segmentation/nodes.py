@@ -18,10 +18,10 @@ from matplotlib.figure import Figure
 from scipy import stats
 from torch.utils.data import ConcatDataset
 
+from cxr_synth.pipelines.segmentation.params import LowData, SegmentationParams
 from cxr_synth.privacy import pseudonymous_ids
 from cxr_synth.sampling import sample_images
 from cxr_synth.segmentation import (
-    SegmentationConfig,
     SegmentationDataset,
     build_classic_augmentation,
     evaluate_unet,
@@ -37,7 +37,7 @@ UNUSED = "train_unused"  # real training images left out by the low-data setting
 
 
 def split_segmentation_set(
-    index: pd.DataFrame, split: Mapping[str, Any], low_data: Mapping[str, Any]
+    index: pd.DataFrame, segmentation: SegmentationParams
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Patient-level train/val/test split of ``seg_index``, then the low-data subset of train.
 
@@ -49,11 +49,12 @@ def split_segmentation_set(
         raise ValueError(
             "seg_index is empty: no image/mask pair was preprocessed (see seg_rejects)"
         )
-    rng = np.random.default_rng(int(split["seed"]))
+    split = segmentation.split
+    rng = np.random.default_rng(split.seed)
     patients = np.array(sorted(index["patient_id"].unique()))
     rng.shuffle(patients)
-    n_test = max(1, round(len(patients) * float(split["test_fraction"])))
-    n_val = max(1, round(len(patients) * float(split["val_fraction"])))
+    n_test = max(1, round(len(patients) * split.test_fraction))
+    n_val = max(1, round(len(patients) * split.val_fraction))
     if n_test + n_val >= len(patients):
         raise ValueError(
             f"{len(patients)} patients cannot fill train, val ({n_val}) and test ({n_test}); "
@@ -63,7 +64,7 @@ def split_segmentation_set(
     assigned |= {p: "val" for p in patients[n_test : n_test + n_val]}
     train_patients = patients[n_test + n_val :]
     counts = index["patient_id"].value_counts()
-    wanted = _low_data_count(int(counts[train_patients].sum()), low_data)
+    wanted = _low_data_count(int(counts[train_patients].sum()), segmentation.low_data)
     kept = 0
     for patient in train_patients:  # already shuffled: a seeded subset of whole patients
         use = kept < wanted
@@ -81,27 +82,22 @@ def split_segmentation_set(
     return result, summary
 
 
-def _low_data_count(n_available: int, low_data: Mapping[str, Any]) -> int:
-    if low_data.get("n_train") is not None:
-        wanted = int(low_data["n_train"])
-        if wanted < 1:
-            raise ValueError(f"segmentation.low_data.n_train must be >= 1, got {wanted}")
+def _low_data_count(n_available: int, low_data: LowData) -> int:
+    if low_data.n_train is not None:
+        wanted = low_data.n_train
         if wanted > n_available:
             logger.warning(
                 "low_data.n_train=%d > %d training images: using all", wanted, n_available
             )
         return min(wanted, n_available)
-    fraction = float(low_data.get("fraction", 1.0))
-    if not 0 < fraction <= 1:
-        raise ValueError(f"segmentation.low_data.fraction must be in (0, 1], got {fraction}")
-    return max(1, math.ceil(n_available * fraction))
+    return max(1, math.ceil(n_available * low_data.fraction))
 
 
 def sample_labelled_pairs(
     state_dict: Mapping[str, torch.Tensor],
     spec: Mapping[str, Any],
     split_index: pd.DataFrame,
-    segmentation: Mapping[str, Any],
+    segmentation: SegmentationParams,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``synthetic_ratio`` x (real training images) pairs from a 2-channel generator.
 
@@ -114,10 +110,10 @@ def sample_labelled_pairs(
             "pairs need the 2-channel generator of the segmentation pipeline (pairs.<arch>)"
         )
     n_real = int((split_index["split"] == "train").sum())
-    n_pairs = round(n_real * float(segmentation["synthetic_ratio"]))
+    n_pairs = round(n_real * segmentation.synthetic_ratio)
     if n_pairs < 1:
         return _empty_pairs(int(spec["resolution"]))
-    samples = sample_images(state_dict, spec, n_images=n_pairs, **segmentation["synthesis"])
+    samples = sample_images(state_dict, spec, n_images=n_pairs, **segmentation.synthesis.to_dict())
     images = np.ascontiguousarray(samples[:, 0])
     masks = (samples[:, 1] >= 128).astype(np.uint8)
     logger.info(
@@ -144,7 +140,7 @@ def run_segmentation_experiment(
     images: np.ndarray,
     masks: np.ndarray,
     split_index: pd.DataFrame,
-    segmentation: Mapping[str, Any],
+    segmentation: SegmentationParams,
     method: str,
     synthetic_images: np.ndarray | None = None,
     synthetic_masks: np.ndarray | None = None,
@@ -165,7 +161,7 @@ def run_segmentation_experiment(
         raise ValueError(f"seg images must be square (N, R, R), got {images.shape}")
     train_rows, val_rows, test_rows = (_rows(split_index, s) for s in SPLITS)
     augmentation = (
-        build_classic_augmentation(**segmentation["classic_augmentation"])
+        build_classic_augmentation(**segmentation.classic_augmentation.to_dict())
         if method == "classic"
         else None
     )
@@ -180,8 +176,8 @@ def run_segmentation_experiment(
     val_images, val_masks = np.asarray(images[val_rows]), np.asarray(masks[val_rows])
 
     frames, weights = [], {}
-    for seed in segmentation["seeds"]:
-        config = SegmentationConfig.from_dict({**segmentation["unet"], "seed": int(seed)})
+    for seed in segmentation.seeds:
+        config = segmentation.unet.model_copy(update={"seed": seed})
         with child_run(f"unet.{method}.seed{seed}") as tracker:
             result = train_unet(
                 train_set, val_images, val_masks, config, description=f"unet {method} s{seed}"
@@ -190,7 +186,7 @@ def run_segmentation_experiment(
                 result.model,
                 test_images,
                 test_masks,
-                batch_size=int(segmentation["eval_batch_size"]),
+                batch_size=segmentation.eval_batch_size,
                 device=config.device,
             )
             tracker.log_params(

@@ -26,7 +26,7 @@ def split_pipeline() -> Pipeline:
         [
             Node(
                 split_segmentation_set,
-                inputs=["seg_index", "params:segmentation.split", "params:segmentation.low_data"],
+                inputs=["seg_index", "params:segmentation"],
                 outputs=["seg_split_index", "seg_split_summary"],
                 name="split_segmentation_set",
             )

@@ -18,11 +18,10 @@ class ExternalSetParams(StrictModel):
     the U-Nets were trained at (their ``unet_spec``).
     """
 
-    name: Annotated[str, Field(min_length=1)] = "external"
+    name: Annotated[str, Field(min_length=1)] = "external"  # the data set's name in the tables
     files: SegmentationPreprocessing = SegmentationPreprocessing()
-    batch_size: Annotated[Int, Field(ge=1)] = 32
-    device: Device = "auto"
-
+    batch_size: Annotated[Int, Field(ge=1)] = 32  # images per U-Net forward pass
+    device: Device = "auto"  # where the U-Nets run
     @field_validator("files")
     @classmethod
     def _no_resolution(cls, value: SegmentationPreprocessing) -> SegmentationPreprocessing:

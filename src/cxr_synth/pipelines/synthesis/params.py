@@ -15,22 +15,21 @@ Split = Literal["train", "val", "test"]
 class SamplingParams(StrictModel):
     """How a generator is sampled (also used for the segmentation pairs)."""
 
-    batch_size: Count = 64
+    batch_size: Count = 64  # images per generator forward pass
     seed: Int = 0  # noise stream: the same z for every architecture
-    device: Device = "auto"
+    device: Device = "auto"  # auto = cuda, else mps, else cpu
     truncation_psi: Annotated[Float, Field(ge=0.0, le=1.0)] = 1.0  # StyleGAN; 1 = none
 
 
 class GridParams(StrictModel):
     """The real-vs-synthetic figure (the paper's Figure 5)."""
 
-    n_columns: Count = 8
+    n_columns: Count = 8  # images per row
+    # real images shown come from these splits
     real_splits: list[Split] = Field(default=["test"], min_length=1)
-    seed: Int = 0
-
-
+    seed: Int = 0  # which real images are shown
 class SynthesisParams(SamplingParams):
     """N images per generator, and the grid figure."""
 
-    n_images: Count = 64
+    n_images: Count = 64  # per architecture; FID/precision/recall want >= 10000 (docs/metrics.md)
     grid: GridParams = GridParams()

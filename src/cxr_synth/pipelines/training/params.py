@@ -23,6 +23,7 @@ Split = Literal["train", "val", "test"]
 class DataParams(StrictModel):
     """Which images a GAN learns from, and the augmentation applied when they are loaded."""
 
+    # manifest splits the GANs learn from
     splits: list[Split] = Field(default=["train"], min_length=1)
     rotation_degrees: Annotated[Float, Field(ge=0.0, le=180.0)] = 3.0  # random rotation in ±d
     horizontal_flip: Bool = False  # puts the heart on the wrong side: keep off (docs/data.md)
@@ -32,8 +33,8 @@ class TrainingFidParams(FeatureParams):
     """The Fréchet distance during training: ``n_fake`` samples against ``n_real`` fixed real
     training images (the best-FID generator is kept)."""
 
-    n_real: Count = 512
-    n_fake: Count = 256
+    n_real: Count = 512  # real training images in the reference statistics
+    n_fake: Count = 256  # generated images per evaluation
 
 
 class TrainingParams(StrictModel):

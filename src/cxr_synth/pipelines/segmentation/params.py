@@ -1,0 +1,60 @@
+"""The ``segmentation`` parameters (conf/base/parameters_segmentation.yml)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from cxr_synth.pipelines.synthesis.params import SamplingParams
+from cxr_synth.schema import Bool, Float, Int, StrictModel
+from cxr_synth.segmentation import SegmentationConfig
+
+Count = Annotated[Int, Field(ge=1)]
+Fraction = Annotated[Float, Field(gt=0.0, lt=1.0)]
+Amount = Annotated[Float, Field(ge=0.0, lt=1.0)]
+
+
+class SegmentationSplit(StrictModel):
+    """Patient-level split of the lung-mask set; the test set is real images only."""
+
+    val_fraction: Fraction = 0.2  # share of patients for validation (early stopping)
+    test_fraction: Fraction = 0.2  # share of patients for the Dice test
+    seed: Int = 0  # which patients land where
+
+    @model_validator(mode="after")
+    def _leaves_training(self) -> SegmentationSplit:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError("val_fraction + test_fraction must be < 1: nothing left to train on")
+        return self
+
+
+class LowData(StrictModel):
+    """How much of the real training split the U-Nets (and the pair GANs) see."""
+
+    n_train: Count | None = None  # a count of real training images (whole patients); null: fraction
+    fraction: Annotated[Float, Field(gt=0.0, le=1.0)] = 1.0  # share of the real training split
+
+
+class ClassicAugmentation(StrictModel):
+    """Method ``classic``: joint random affine + brightness/contrast (image only)."""
+
+    rotation_degrees: Annotated[Float, Field(ge=0.0, le=180.0)] = 10.0  # rotation in ±d
+    # random zoom range
+    scale: tuple[Annotated[Float, Field(gt=0.0)], Annotated[Float, Field(gt=0.0)]] = (0.9, 1.1)
+    brightness: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
+    contrast: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
+    horizontal_flip: Bool = False  # puts the heart on the wrong side: off (docs/data.md)
+
+
+class SegmentationParams(StrictModel):
+    """U-Net lung segmentation without / with classic / with each GAN's synthetic pairs."""
+
+    split: SegmentationSplit = SegmentationSplit()
+    low_data: LowData = LowData()
+    seeds: list[Int] = Field(default=[0, 1, 2], min_length=1)  # one U-Net per seed and method
+    synthetic_ratio: Annotated[Float, Field(ge=0.0)] = 1.0  # synthetic pairs per real image
+    synthesis: SamplingParams = SamplingParams()
+    classic_augmentation: ClassicAugmentation = ClassicAugmentation()
+    unet: SegmentationConfig = SegmentationConfig()
+    eval_batch_size: Count = 32  # test images per U-Net forward pass

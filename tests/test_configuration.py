@@ -1,0 +1,64 @@
+"""The parameter models: every node's parameters are typed, the docs match the models."""
+
+import typing
+
+import pytest
+
+from cxr_synth.configuration import SECTIONS, check_sections, known_sections, reference_markdown
+from cxr_synth.schema import StrictModel
+from tests.conftest import PROJECT_ROOT
+
+
+def test_every_params_input_of_every_pipeline_has_a_typed_model():
+    """What Kedro's own validation will check: every ``params:`` input maps to a model."""
+    from kedro.validation.type_extractor import TypeExtractor
+
+    from cxr_synth.pipeline_registry import register_pipelines
+
+    registered = register_pipelines()
+    typed = TypeExtractor(registered).extract_types_from_pipelines()
+    inputs = {
+        name.removeprefix("params:")
+        for pipeline in registered.values()
+        for name in pipeline.inputs()
+        if name.startswith("params:")
+    }
+    assert inputs - set(typed) == set()
+    assert all(issubclass(typing.get_origin(t) or t, StrictModel) for t in typed.values())
+
+
+def test_the_reference_docs_match_the_models():
+    documented = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
+    assert documented == reference_markdown() + "\n", (
+        "docs/configuration.md is out of date: run `python -m cxr_synth.configuration`"
+    )
+
+
+def test_every_key_has_a_meaning():
+    rows = [line for line in reference_markdown().splitlines() if line.startswith("| `")]
+    assert len(rows) > 100
+    assert [row for row in rows if row.rstrip().endswith("|  |")] == []
+
+
+def test_every_section_in_the_yaml_is_known_and_valid():
+    from kedro.config import OmegaConfigLoader
+
+    from cxr_synth import settings
+
+    for env in ("local", "nih"):
+        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base",
+                                   default_run_env=env, **{k: v for k, v in
+                                   settings.CONFIG_LOADER_ARGS.items() if k != "base_env"
+                                   and k != "default_run_env"})  # fmt: skip
+        params = loader["parameters"]
+        check_sections(params)
+        for name, model in SECTIONS.items():
+            model.parse(params[name], prefix=name)
+
+
+def test_a_misspelt_section_names_the_closest_one():
+    from cxr_synth.configuration import UnknownSection
+
+    with pytest.raises(UnknownSection, match="'trainng' \\(did you mean 'training'\\?\\)"):
+        check_sections({"trainng": {}, "training": {}})
+    check_sections({name: {} for name in known_sections()})

@@ -60,8 +60,9 @@ def test_default_run_ends_in_the_dice_table_and_figure_10(tiny_study):
 
     runs = pd.read_csv(reporting / "segmentation/dcgan_runs.csv")
     test_images = pd.read_parquet(tiny_study / "data/05_model_input/seg_split_index.parquet")
-    test_stems = set(test_images.loc[test_images["split"] == "test", "stem"])
-    assert set(runs["image"]) == test_stems and set(runs["seed"]) == {0, 1}
+    test_rows = test_images.loc[test_images["split"] == "test", "row"]
+    assert set(runs["image"]) == {f"img{row:05d}" for row in test_rows}  # pseudonyms, not stems
+    assert set(runs["seed"]) == {0, 1}
 
     masks = np.load(tiny_study / "data/07_model_output/dcgan/pairs/masks.npy")
     images = np.load(tiny_study / "data/07_model_output/dcgan/pairs/images.npy")

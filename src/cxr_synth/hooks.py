@@ -17,7 +17,7 @@ from cxr_synth.atomic import remove_stale_temp_files
 from cxr_synth.pipelines.demo_data.params import DemoDataParams
 from cxr_synth.privacy import relative_to_project
 from cxr_synth.project_lock import ProjectLock
-from cxr_synth.tracking_server import check_tracking_server
+from cxr_synth.tracking_server import anchor_sqlite_uri, check_tracking_server
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ RAW_DATASETS = ("nih_metadata", "nih_images", "seg_raw")
 class RunSafetyHook:
     """Checks that run before any node (and before kedro-mlflow talks to its server).
 
-    - The MLflow tracking server answers within a few seconds (else one clear error).
+    - The MLflow tracking server answers within a few seconds (else one clear error); a
+      relative ``sqlite:///mlflow.db`` is anchored at the project, not the working directory.
     - Every top-level parameter section is one a pipeline reads (a typo in a section name would
       otherwise be ignored; the sections' contents are validated by Kedro against their models).
     - No other ``kedro run`` uses this project's ``data/`` (a lock held until the run ends).
@@ -45,11 +46,17 @@ class RunSafetyHook:
         if distributed_rank() > 0:
             return
         try:
-            server = context.config_loader["mlflow"].get("server") or {}
+            mlflow_conf = context.config_loader["mlflow"]
         except Exception:  # no mlflow.yml: kedro-mlflow falls back to its defaults
-            server = {}
+            mlflow_conf = None
+        server = (mlflow_conf or {}).get("server") or {}
         uri = server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         check_tracking_server(uri)
+        anchored = anchor_sqlite_uri(uri, context.project_path)
+        if mlflow_conf is not None and anchored != uri:  # what kedro-mlflow reads next
+            context.config_loader["mlflow"] = {
+                **mlflow_conf, "server": {**server, "mlflow_tracking_uri": anchored}
+            }
         from cxr_synth.configuration import check_sections  # imports every pipeline's models
 
         check_sections(context.config_loader["parameters"])

@@ -103,6 +103,8 @@ def prepare_image(image: Image.Image, spec: ResizeSpec) -> np.ndarray:
     gray = make_square(to_grayscale(image, spec.high_bit_scaling), spec.square)
     size = (spec.resolution, spec.resolution)
     resized = gray.resize(size, RESAMPLING[spec.resample], reducing_gap=3.0)
+    if resized.mode == "L":  # already uint8 0..255: rint/clip would be the identity
+        return np.array(resized, dtype=np.uint8)
     return np.clip(np.rint(np.asarray(resized, dtype=np.float32)), 0, 255).astype(np.uint8)
 
 
@@ -170,6 +172,17 @@ def _apply(job: tuple[Callable[..., Any], int, tuple]) -> tuple[int, Any, str | 
         return index, None, f"{type(error).__name__}: {error}"
 
 
+# The job list of the running forked pool: children inherit it at fork, so only chunk bounds
+# travel to them, not a pickled (function, loader, spec) tuple per image.
+_FORKED_JOBS: tuple[Callable[..., Any], list[tuple]] | None = None
+
+
+def _apply_range(bounds: tuple[int, int]) -> list[tuple[int, Any, str | None]]:
+    assert _FORKED_JOBS is not None
+    func, arguments = _FORKED_JOBS
+    return [_apply((func, index, arguments[index])) for index in range(*bounds)]
+
+
 def parallel_map(
     func: Callable[..., Any],
     arguments: list[tuple],
@@ -191,8 +204,23 @@ def parallel_map(
                 progress.update()
                 yield result
             return
-        context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-        with context.Pool(n_workers) as pool:
-            for result in pool.imap(_apply, jobs, chunksize=16):
-                progress.update()
-                yield result
+        if sys.platform != "linux":
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(n_workers) as pool:
+                for result in pool.imap(_apply, jobs, chunksize=16):
+                    progress.update()
+                    yield result
+            return
+        global _FORKED_JOBS
+        if _FORKED_JOBS is not None:
+            raise RuntimeError("parallel_map: a forked pool is already running in this process")
+        _FORKED_JOBS = (func, arguments)
+        try:
+            pool = multiprocessing.get_context("fork").Pool(n_workers)
+        finally:
+            _FORKED_JOBS = None  # the children have their copy; the parent needs none
+        chunks = [(start, min(start + 16, len(jobs))) for start in range(0, len(jobs), 16)]
+        with pool:
+            for results in pool.imap(_apply_range, chunks):
+                progress.update(len(results))
+                yield from results

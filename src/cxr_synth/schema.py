@@ -26,6 +26,8 @@ from pydantic import (
     ValidationError,
 )
 
+from cxr_synth.errors import UserError
+
 
 def _not_bool(value: Any) -> Any:
     if isinstance(value, bool):
@@ -50,7 +52,7 @@ Device = Annotated[str, AfterValidator(_device)]
 PathStr = Annotated[str, BeforeValidator(_path)]  # a path, kept as the string YAML gives  # "auto": cuda, else mps, else cpu
 
 
-class ParameterError(ValueError):
+class ParameterError(UserError, ValueError):
     """Parameters that do not fit their model; the message names each key, value and fix."""
 
 

@@ -6,8 +6,10 @@ MLflow's HTTP client retries a dead server for minutes and then raises a raw
 
 from __future__ import annotations
 
+import os
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from cxr_synth.errors import UserError
 
@@ -35,3 +37,12 @@ def check_tracking_server(uri: str | None, timeout: float = 5.0) -> None:
             f"local store: set server.mlflow_tracking_uri: {LOCAL_STORE} in "
             "conf/<env>/mlflow.yml (conf/local/mlflow.yml for the default environment)."
         ) from None
+
+
+def anchor_sqlite_uri(uri: str | None, project: str | os.PathLike) -> str | None:
+    """``sqlite:///mlflow.db`` (relative to wherever Python runs: a notebook in ``notebooks/``
+    would start an empty store there) as an absolute URI inside ``project``; others unchanged."""
+    prefix = "sqlite:///"
+    if not uri or not uri.startswith(prefix) or uri.startswith(prefix + "/"):
+        return uri
+    return prefix + str((Path(project) / uri[len(prefix):]).resolve())

@@ -6,8 +6,12 @@ from cxr_synth.provenance import run_record
 
 
 def test_every_mlflow_run_names_commit_versions_and_machine(tiny_study):
+    previous = mlflow.get_tracking_uri()  # process-global: later tests must not log here
     mlflow.set_tracking_uri(f"sqlite:///{tiny_study / 'mlflow.db'}")
-    runs = mlflow.search_runs(experiment_names=["cxr_synth"])
+    try:
+        runs = mlflow.search_runs(experiment_names=["cxr_synth"])
+    finally:
+        mlflow.set_tracking_uri(previous)
     assert len(runs) > 10  # the parent and every GAN / U-Net child
     for column in ("git_commit", "git_dirty", "version.torch", "version.kedro", "accelerator"):
         assert runs[f"tags.cxr_synth.{column}"].notna().all(), column

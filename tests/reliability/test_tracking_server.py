@@ -53,3 +53,14 @@ def test_the_cli_prints_one_message_and_keeps_the_traceback_in_the_log(workdir):
     assert f"Error: The MLflow tracking server {uri} does not answer" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 10
     assert "Traceback" in (workdir / "logs/last_error.log").read_text()
+
+
+def test_a_relative_sqlite_store_is_anchored_at_the_project(tmp_path):
+    """Fault: a notebook in notebooks/ (or a second project in one process) opening its own
+    empty ./mlflow.db instead of the project's."""
+    from cxr_synth.tracking_server import anchor_sqlite_uri
+
+    assert anchor_sqlite_uri("sqlite:///mlflow.db", tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
+    assert anchor_sqlite_uri("sqlite:////abs/mlflow.db", tmp_path) == "sqlite:////abs/mlflow.db"
+    assert anchor_sqlite_uri("http://server:5000", tmp_path) == "http://server:5000"
+    assert anchor_sqlite_uri(None, tmp_path) is None

@@ -39,7 +39,6 @@ def test_unknown_keys_are_rejected_with_a_hint():
         ({"compile": "yes"}, "compile: Input should be a valid boolean"),
         ({"num_workers": -1}, "num_workers"),
         ({"max_steps_per_epoch": 0}, "max_steps_per_epoch"),
-        ({"resume": True}, "resume: true needs a checkpoint_dir"),
     ],
 )
 def test_invalid_values(params, message):
@@ -66,3 +65,10 @@ def test_loop_overrides_validate_what_they_set_and_keep_the_rest():
         LoopOverrides.parse({"epochs": 0}, prefix="dcgan.loop")
     with pytest.raises(ValueError, match="dcgan.loop.n_critic: unknown key"):
         LoopOverrides.parse({"n_critic": 2}, prefix="dcgan.loop")
+
+
+def test_resume_without_checkpoints_is_refused_when_training_starts():
+    from cxr_synth.training import train_gan
+
+    with pytest.raises(ValueError, match="resume: true needs a checkpoint_dir"):
+        train_gan(None, None, {"resume": True})  # refused before the GAN is touched

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model
 from pydantic.fields import FieldInfo
 
 from cxr_synth.schema import Bool, Device, Float, Int, PathStr, StrictModel
@@ -78,7 +78,7 @@ class TrainConfig(StrictModel):
     checkpoint_dir: PathStr | None = None  # None: no checkpoints (and no resume)
     checkpoint_every: Count = 1  # epochs; the last epoch is always checkpointed
     keep_last: Count = 3  # newest checkpoints kept; older ones are deleted
-    resume: Bool = False  # continue from the newest checkpoint in checkpoint_dir, if any
+    resume: Bool = False  # continue from the newest checkpoint in checkpoint_dir (needs one)
     eval_every: Count = 5  # epochs; the last epoch is always evaluated
     max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
     log_every: Count = 50  # steps between metric logs to the tracker
@@ -91,12 +91,6 @@ class TrainConfig(StrictModel):
     # what that does and does not make bit-identical on GPUs.
     deterministic: Bool = False
     grid_samples: Count = 64  # images in the fixed-noise sample grid logged per evaluation
-
-    @model_validator(mode="after")
-    def _resume_needs_checkpoints(self) -> TrainConfig:
-        if self.resume and self.checkpoint_dir is None:
-            raise ValueError("resume: true needs a checkpoint_dir")
-        return self
 
     @classmethod
     def from_dict(cls, params: Mapping[str, Any] | None, prefix: str = "") -> TrainConfig:

@@ -39,6 +39,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from cxr_synth.errors import UserError
 from cxr_synth.models.base import GAN, RESUMABLE_OPTIONS, needs_double_backward
 from cxr_synth.training import distributed
 from cxr_synth.training.checkpoint import (
@@ -65,6 +66,10 @@ logger = logging.getLogger("cxr_synth.training")
 StateDict = dict[str, torch.Tensor]
 Evaluate = Callable[[nn.Module], dict[str, float]]
 CHECKPOINT_FORMAT = 1  # "model" (added later) is optional: older checkpoints lack it
+
+
+class ResumeMismatch(UserError, ValueError):
+    """``resume: true`` with a model or loop config that differs from the checkpoint's."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -135,6 +140,8 @@ def train_gan(
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(config)
+    if config.resume and config.checkpoint_dir is None:
+        raise ValueError("resume: true needs a checkpoint_dir (where the checkpoints are)")
     started = time.perf_counter()
     device = resolve_device(config.device)
     if device.type == "cuda" and device.index is None and distributed.launched_distributed():
@@ -704,7 +711,7 @@ def _refuse_changed_settings(
     )
     changes += changed_settings(ckpt.get("config") or {}, config.to_dict(), "loop", RESUMABLE_KEYS)
     if changes:
-        raise ValueError(
+        raise ResumeMismatch(
             f"Cannot resume from {path}: {', '.join(changes)} "
             f"differ{'s' if len(changes) == 1 else ''} from the checkpoint. Set resume: false "
             "(or point checkpoint_dir elsewhere) to start fresh."

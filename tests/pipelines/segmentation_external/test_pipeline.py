@@ -67,6 +67,7 @@ def test_saved_unets_of_every_method_score_the_external_set(tiny_study, tmp_path
         assert len(both) == len(trained)
         np.testing.assert_allclose(both["dice_saved"], both["dice_trained"], rtol=1e-6)
 
+    previous = mlflow.get_tracking_uri()  # process-global: restored below for later tests
     mlflow.set_tracking_uri(f"sqlite:///{work / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["cxr_synth"])
     assert len(runs) == 1  # one run, no child runs: nothing was trained
@@ -83,6 +84,7 @@ def test_saved_unets_of_every_method_score_the_external_set(tiny_study, tmp_path
         experiment_names=["cxr_synth"], filter_string="tags.mlflow.runName = '__default__'"
     )
     artifacts = mlflow.MlflowClient().list_artifacts(study["run_id"].iloc[0], "segmentation/none")
+    mlflow.set_tracking_uri(previous)
     assert {"segmentation/none/unets.pt", "segmentation/none/unet_spec.json"} <= {
         a.path for a in artifacts
     }

@@ -7,6 +7,7 @@ import base64
 import html
 import io
 import json
+import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -17,6 +18,7 @@ from PIL import Image
 
 from cxr_synth import __version__
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.privacy import relative_to_project
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }
@@ -86,7 +88,8 @@ def _run_section() -> str:
         "MLflow run id": info.run_id,
         "MLflow run name": info.run_name,
         "MLflow experiment": experiment.name if experiment else info.experiment_id,
-        "MLflow tracking URI": mlflow.get_tracking_uri(),
+        # relative to the project: the report is shared, local folder names are not
+        "MLflow tracking URI": relative_to_project(mlflow.get_tracking_uri(), os.getcwd()),
     }
     if "run_id" in tags:  # a Kedro run; kedro-mlflow leaves out the default env's empty name
         rows["Kedro environment"] = tags.get("env", "default (base + local)")

@@ -136,7 +136,8 @@ def train_gan(
 
     ``evaluate(generator) -> {"fid": ..., ...}`` is called on rank 0, in eval mode and under
     ``torch.no_grad()``, every ``config.eval_every`` epochs and after the last one. Under
-    ``torchrun`` the process group is set up (and torn down) here.
+    ``torchrun`` the process group is set up (and torn down) here. An ``evaluate.label``
+    attribute names the distance in log lines (default "FID"; "FD_rand" offline).
     """
     if not isinstance(config, TrainConfig):
         config = TrainConfig.from_dict(config)
@@ -515,7 +516,8 @@ class _Trainer:
         if fid is not None and math.isfinite(fid) and (best is None or fid < best):
             self.progress.best_score, self.progress.best_epoch = fid, epoch
             self.progress.best_state = cpu_copy(generator.state_dict())
-            logger.info("New best FID %.4g at epoch %d", fid, epoch)
+            label = getattr(self.evaluate, "label", "FID")  # "FD_rand" on the offline backbone
+            logger.info("New best %s %.4g at epoch %d", label, fid, epoch)
         return metrics
 
     @torch.no_grad()

@@ -110,6 +110,7 @@ def _fid_evaluator(reference: FeatureStats, evaluation: TrainingFidParams, laten
         )
         return {"fid": fid_from_samples(reference, backbone, batches, batch)}
 
+    evaluate.label = backbone.name  # what the loop's log lines call it: FID or FD_rand
     return evaluate, backbone.name
 
 

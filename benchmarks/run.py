@@ -692,6 +692,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--eval-rounds", type=int, default=None,
                         help="rounds of the evaluation row (default: --rounds; ~9 min each)")
+    parser.add_argument("--eval-n", default=None,
+                        help="evaluation sizes, e.g. 1000,5000,10000 (the default)")
     parser.add_argument("--archs", default=None, help="training architectures (default: all)")
     parser.add_argument("--out", type=Path, default=None,
                         help="default: docs/performance.md (with --quick: nothing written)")
@@ -706,12 +708,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "n_real": (1000, 16), "eval_n": ((1000, 5000, 10000), (16, 32)), "eval_rounds": (5, 1),
         "synth_n": (1000, 16),
     }  # fmt: skip
-    eval_rounds = args.eval_rounds
+    eval_rounds, args.eval_n_option = args.eval_rounds, args.eval_n
     for key, (full, quick) in sizes.items():
         setattr(args, key, quick if args.quick else full)
     if args.quick:
         args.rounds = min(args.rounds, 1)
     args.eval_rounds = eval_rounds or args.rounds
+    if args.eval_n_option:
+        args.eval_n = tuple(int(n) for n in args.eval_n_option.split(","))
     return args
 
 

@@ -15,13 +15,14 @@ import difflib
 import json
 import os
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     Strict,
     ValidationError,
 )
@@ -49,7 +50,9 @@ Int = Annotated[int, BeforeValidator(_not_bool)]  # 3 and "3" pass; true and 3.5
 Float = Annotated[float, BeforeValidator(_not_bool)]  # also "2e-4", which YAML may leave a string
 Bool = Annotated[bool, Strict()]  # true/false only, not "yes" or 1
 Device = Annotated[str, AfterValidator(_device)]
-PathStr = Annotated[str, BeforeValidator(_path)]  # a path, kept as the string YAML gives  # "auto": cuda, else mps, else cpu
+PathStr = Annotated[str, BeforeValidator(_path)]  # a path, kept as the string YAML gives
+Count = Annotated[Int, Field(ge=1)]  # a positive integer: sizes, counts, epochs
+Split = Literal["train", "val", "test"]  # a split of the manifest or the lung-mask set  # "auto": cuda, else mps, else cpu
 
 
 class ParameterError(UserError, ValueError):

@@ -12,10 +12,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from cxr_synth.models.augment import parse_policy
-from cxr_synth.schema import Bool, Float, Int, StrictModel
+from cxr_synth.schema import Bool, Count, Float, Int, StrictModel
 
 Width = Annotated[Int, Field(ge=1)]
-Count = Annotated[Int, Field(ge=1)]
 LearningRate = Annotated[Float, Field(gt=0.0)]
 Beta = Annotated[Float, Field(ge=0.0, lt=1.0)]
 Share = Annotated[Float, Field(ge=0.0, lt=1.0)]

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from cxr_synth.models.unet import UNet
-from cxr_synth.schema import Device, Float, Int, StrictModel
+from cxr_synth.schema import Count, Device, Float, Int, StrictModel
 from cxr_synth.segmentation.evaluate import evaluate_unet
 from cxr_synth.segmentation.metrics import dice_bce_loss
 from cxr_synth.training.devices import (
@@ -35,7 +35,6 @@ from cxr_synth.training.loop import cpu_copy, interactive
 logger = logging.getLogger("cxr_synth.segmentation")
 
 
-Count = Annotated[Int, Field(ge=1)]
 NonNegative = Annotated[Float, Field(ge=0.0)]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, create_model
 from pydantic.fields import FieldInfo
 
-from cxr_synth.schema import Bool, Device, Float, Int, PathStr, StrictModel
+from cxr_synth.schema import Bool, Count, Device, Float, Int, PathStr, StrictModel
 
 # Loop keys a resumed run may change: they alter speed, logging, safety stops or where files go,
 # not the optimisation a checkpoint is in the middle of. Every other key must match the checkpoint.
@@ -37,7 +37,6 @@ RESUMABLE_KEYS = frozenset(
 )
 
 
-Count = Annotated[Int, Field(ge=1)]
 
 
 class TrainConfig(StrictModel):

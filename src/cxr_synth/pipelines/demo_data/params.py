@@ -6,9 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from cxr_synth.schema import Bool, Float, Int, StrictModel
+from cxr_synth.schema import Bool, Count, Float, Int, StrictModel
 
-Count = Annotated[Int, Field(ge=1)]
 Share = Annotated[Float, Field(ge=0.0, le=1.0)]
 
 

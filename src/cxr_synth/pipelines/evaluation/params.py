@@ -8,10 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from cxr_synth.metrics.inception_weights import InceptionWeightsParams
-from cxr_synth.schema import Device, Float, Int, StrictModel
+from cxr_synth.schema import Count, Device, Float, Int, Split, StrictModel
 
-Count = Annotated[Int, Field(ge=1)]
-Split = Literal["train", "val", "test"]
 Backbone = Literal["auto", "inception", "random"]
 
 

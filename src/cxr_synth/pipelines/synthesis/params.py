@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
-from cxr_synth.schema import Device, Float, Int, StrictModel
-
-Count = Annotated[Int, Field(ge=1)]
-Split = Literal["train", "val", "test"]
+from cxr_synth.schema import Count, Device, Float, Int, Split, StrictModel
 
 
 class SamplingParams(StrictModel):

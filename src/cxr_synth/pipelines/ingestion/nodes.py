@@ -172,7 +172,8 @@ def filter_rows(
 
 
 def _normalised(labels: pd.Series) -> pd.Series:
-    return labels.str.strip().str.split(r"\s+").str.join(" ").str.casefold()
+    """Case- and whitespace-folded labels, computed once per distinct value (a few hundred)."""
+    return labels.map({label: " ".join(label.split()).casefold() for label in labels.unique()})
 
 
 def _label_matches(labels: pd.Series, params: IngestionParams) -> tuple[pd.Series, int]:

@@ -73,21 +73,24 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
     )
 
 
-def test_two_process_gloo_ddp(tmp_path):
+def _run_workers(worker, out_dir) -> None:
+    """``WORLD_SIZE`` gloo processes running ``worker(rank, port, out_dir)``; fails the test if
+    one raises (re-raised here) or if they hang for 60 s (a stuck collective)."""
     # fork: the workers inherit the imported torch (spawn would re-import it, seconds each).
     workers = mp.start_processes(
-        _worker,
-        args=(_free_port(), str(tmp_path)),
-        nprocs=WORLD_SIZE,
-        join=False,
+        worker, args=(_free_port(), str(out_dir)), nprocs=WORLD_SIZE, join=False,
         start_method="fork",
-    )
+    )  # fmt: skip
     deadline = time.monotonic() + 60
     while not workers.join(timeout=1):  # re-raises a worker's exception
         if time.monotonic() > deadline:
             for process in workers.processes:
                 process.kill()
             pytest.fail("the DDP workers did not finish within 60 s (hung collective?)")
+
+
+def test_two_process_gloo_ddp(tmp_path):
+    _run_workers(_worker, tmp_path)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD_SIZE))
     # Batch 8 over 2 processes = 4 each; 32 images / 2 ranks / 4 = 4 steps per epoch.
     assert r0["global_step"] == r1["global_step"] == 8
@@ -143,19 +146,7 @@ def _micro_batch_worker(rank: int, port: int, out_dir: str) -> None:
 
 
 def test_two_process_micro_batches_and_evaluation_barrier(tmp_path):
-    workers = mp.start_processes(
-        _micro_batch_worker,
-        args=(_free_port(), str(tmp_path)),
-        nprocs=WORLD_SIZE,
-        join=False,
-        start_method="fork",
-    )
-    deadline = time.monotonic() + 60
-    while not workers.join(timeout=1):
-        if time.monotonic() > deadline:
-            for process in workers.processes:
-                process.kill()
-            pytest.fail("the DDP workers did not finish within 60 s (hung collective?)")
+    _run_workers(_micro_batch_worker, tmp_path)
     r0, r1 = (torch.load(tmp_path / f"micro{r}.pt", weights_only=True) for r in range(WORLD_SIZE))
     assert r0["step"] == r1["step"] == 8  # micro-batches do not change the step count
     for part in ("generator", "discriminator"):

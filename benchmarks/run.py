@@ -389,6 +389,16 @@ def _phantom_sets(args):
     return real, heldout, fake[: max(args.eval_n)]
 
 
+def _throughput_row(name: str, baseline: str, project, bare, rounds: int) -> Row:
+    """Images/s of ``project()`` against ``bare()``, alternated over ``rounds``; goal ≥ 0.9."""
+    values = alternate({"project": project, "bare": bare}, rounds)
+    ratios = paired(values, "project", "bare")
+    return Row(
+        name, baseline, f"{med(values['project']):.0f} vs {med(values['bare']):.0f} img/s",
+        ratios, "≥ 0.9", med(ratios) >= 0.9,
+    )  # fmt: skip
+
+
 def row_features(args) -> list[Row]:
     from cxr_synth.metrics.features import RandomConvBackbone, extract_features
 
@@ -410,13 +420,9 @@ def row_features(args) -> list[Row]:
                 backbone.extract(tensor[s : s + 64])
         return args.feature_n / (time.perf_counter() - start)
 
-    values = alternate({"project": project, "bare": bare}, args.rounds)
-    ratios = paired(values, "project", "bare")
-    return [Row(
+    return [_throughput_row(
         f"feature extraction ({backbone.ARCHITECTURE}), {args.feature_n} × {args.metric_size}²",
-        "the backbone called on an in-memory tensor",
-        f"{med(values['project']):.0f} vs {med(values['bare']):.0f} img/s",
-        ratios, "≥ 0.9", med(ratios) >= 0.9,
+        "the backbone called on an in-memory tensor", project, bare, args.rounds,
     )]  # fmt: skip
 
 
@@ -482,13 +488,9 @@ def row_synthesis(args) -> list[Row]:
                 generator(torch.randn(min(64, n - s), gan.latent_dim, generator=noise))
         return n / (time.perf_counter() - start)
 
-    values = alternate({"project": project, "bare": bare}, args.rounds)
-    ratios = paired(values, "project", "bare")
-    return [Row(
+    return [_throughput_row(
         f"synthesis `{arch}` {args.resolution}², {n} images, batch 64",
-        "bare generator forward in a loop",
-        f"{med(values['project']):.0f} vs {med(values['bare']):.0f} img/s",
-        ratios, "≥ 0.9", med(ratios) >= 0.9,
+        "bare generator forward in a loop", project, bare, args.rounds,
     )]  # fmt: skip
 
 

@@ -1,22 +1,17 @@
-"""Checkpoint files: atomic writes, weights_only loads, RNG capture, rotation."""
+"""Checkpoint files: atomic writes, weights_only loads, rotation."""
 
 from __future__ import annotations
 
-import random
-
-import numpy as np
 import pytest
 import torch
 
 from cxr_synth.training import train_gan
 from cxr_synth.training.checkpoint import (
-    capture_rng_state,
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
     prune_checkpoints,
-    restore_rng_state,
     save_checkpoint,
 )
 from tests.training import Blobs, make_tiny_gan, tiny_config
@@ -55,39 +50,10 @@ def test_training_checkpoint_loads_with_weights_only(tmp_path):
     path = latest_checkpoint(tmp_path)
     assert path == checkpoint_path(tmp_path, 1)
     ckpt = torch.load(path, weights_only=True)  # would raise on numpy arrays or objects
-    expected = {
-        "generator",
-        "discriminator",
-        "g_optimizer",
-        "d_optimizer",
-        "ema",
-        "g_scaler",
-        "d_scaler",
-        "rng",
-        "epoch",
-        "global_step",
-        "history",
-        "best",
-        "config",
-    }
-    assert expected <= ckpt.keys()
+    # (the full key layout: tests/training/test_resume.py)
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 2 and len(ckpt["history"]) == 1
     assert set(ckpt["rng"][0]) == {"python", "numpy", "torch", "cuda"}
     assert "n_averaged" in ckpt["ema"]
-
-
-def test_rng_state_round_trip_through_a_file(tmp_path):
-    random.seed(1)
-    np.random.seed(1)
-    torch.manual_seed(1)
-    save_checkpoint({"rng": capture_rng_state()}, tmp_path / "rng.pt")
-    first = (random.random(), np.random.rand(), torch.rand(3))
-    random.seed(2)
-    np.random.seed(2)
-    torch.manual_seed(2)
-    restore_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
-    again = (random.random(), np.random.rand(), torch.rand(3))
-    assert first[0] == again[0] and first[1] == again[1] and torch.equal(first[2], again[2])
 
 
 def test_listing_latest_and_pruning(tmp_path):

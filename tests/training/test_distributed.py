@@ -37,9 +37,6 @@ class CountingTracker:
     def log_image(self, image, artifact_path):
         self.calls += 1
 
-    def log_figure(self, figure, artifact_path):
-        self.calls += 1
-
 
 def _worker(rank: int, port: int, out_dir: str) -> None:
     os.environ.update(

@@ -34,9 +34,6 @@ class RecordingTracker:
     def log_image(self, image, artifact_path):
         self.images.append((image, artifact_path))
 
-    def log_figure(self, figure, artifact_path):
-        pass
-
 
 def test_seeded_runs_are_identical_and_seed_matters():
     runs = [train_gan(make_tiny_gan(), Blobs(), tiny_config(seed=s)) for s in (0, 0, 1)]
@@ -243,7 +240,6 @@ def test_ema_is_kept_when_ema_decay_is_set():
     # decay 0: the average is the latest G, exactly (parameters and BN buffers).
     instant = train_gan(make_tiny_gan(ema_decay=0.0), Blobs(), tiny_config(epochs=1))
     assert states_equal(instant.final_state["ema"], instant.final_state["generator"])
-    assert states_equal(result.generator_state, ema)
     plain = train_gan(make_tiny_gan(), Blobs(), tiny_config(epochs=1))
     assert plain.final_state["ema"] is None
 

@@ -30,7 +30,7 @@ from cxr_synth.training.devices import (
     make_grad_scaler,
     resolve_device,
 )
-from cxr_synth.training.loop import cpu_copy, interactive
+from cxr_synth.training.util import cpu_copy, interactive
 
 logger = logging.getLogger("cxr_synth.segmentation")
 

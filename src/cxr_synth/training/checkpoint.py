@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, ``weights_only`` loads, RNG state capture, rotation.
+"""Checkpoint files: atomic writes, ``weights_only`` loads, rotation.
 
 A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so it loads with
 ``torch.load(path, weights_only=True)`` (no arbitrary unpickling). Files are named
@@ -7,12 +7,10 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so i
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from cxr_synth.atomic import atomic_write
@@ -59,34 +57,3 @@ def prune_checkpoints(directory: str | Path, keep_last: int) -> list[Path]:
     for p in doomed:
         p.unlink(missing_ok=True)
     return doomed
-
-
-def capture_rng_state() -> dict[str, Any]:
-    """Python, NumPy, torch and CUDA RNG states, as types ``weights_only`` loading accepts."""
-    version, mt_state, gauss_next = random.getstate()
-    bit_generator, key, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)
-    return {
-        "python": [version, list(mt_state), gauss_next],
-        "numpy": [
-            bit_generator,
-            torch.from_numpy(key.astype(np.int64)),
-            pos,
-            has_gauss,
-            cached_gaussian,
-        ],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Inverse of :func:`capture_rng_state`."""
-    version, mt_state, gauss_next = state["python"]
-    random.setstate((version, tuple(mt_state), gauss_next))
-    bit_generator, key, pos, has_gauss, cached_gaussian = state["numpy"]
-    np.random.set_state(
-        (bit_generator, key.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian)
-    )
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -37,8 +37,6 @@ RESUMABLE_KEYS = frozenset(
 )
 
 
-
-
 class TrainConfig(StrictModel):
     """How to train one GAN; every field has a default, so ``TrainConfig()`` is a valid config.
 
@@ -105,7 +103,9 @@ class TrainConfig(StrictModel):
 
 def _optional(field: FieldInfo) -> Any:
     """A field's type with its constraints (ge=1, ...), or None."""
-    constrained = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    constrained = (
+        Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    )
     return constrained | None
 
 

@@ -26,9 +26,6 @@ class Tracker(Protocol):
     def log_image(self, image: np.ndarray, artifact_path: str) -> None:
         """``image``: uint8, HxW (grayscale) or HxWxC; ``artifact_path`` like ``samples/e1.png``."""
 
-    def log_figure(self, figure: Any, artifact_path: str) -> None:
-        """A matplotlib figure, saved as an artifact."""
-
 
 class NullTracker:
     """Logs nothing."""
@@ -40,9 +37,6 @@ class NullTracker:
         pass
 
     def log_image(self, image: np.ndarray, artifact_path: str) -> None:
-        pass
-
-    def log_figure(self, figure: Any, artifact_path: str) -> None:
         pass
 
 
@@ -82,10 +76,6 @@ class MlflowTracker:
     def log_image(self, image: np.ndarray, artifact_path: str) -> None:
         if self._active():
             self._mlflow.log_image(np.ascontiguousarray(image), artifact_file=artifact_path)
-
-    def log_figure(self, figure: Any, artifact_path: str) -> None:
-        if self._active():
-            self._mlflow.log_figure(figure, artifact_path)
 
 
 @contextlib.contextmanager

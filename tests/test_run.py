@@ -51,7 +51,7 @@ def test_default_run_generates_demo_data_then_ingests_and_preprocesses(tiny_stud
     assert run["metrics.ingestion_metrics.manifest_rows"] == len(manifest)
     assert run["metrics.proposed.images_per_s"] > 0
     children = runs[runs["tags.mlflow.parentRunId"] == run["run_id"]]
-    gans = [*ARCHITECTURES, *(f"{a}.pairs" for a in ARCHITECTURES)]  # NIH images; image+mask
+    gans = [*ARCHITECTURES, *(f"pairs_{a}" for a in ARCHITECTURES)]  # NIH images; image+mask
     unets = [f"unet.{m}.seed{s}" for m in ("none", "classic", *ARCHITECTURES) for s in (0, 1)]
     assert sorted(children["tags.mlflow.runName"]) == sorted(gans + unets)
     trained = children[children["tags.mlflow.runName"].isin(gans)]
@@ -109,17 +109,19 @@ def test_registry_lists_every_pipeline_and_the_default_is_the_study():
     assert expected | {f"train_{arch}" for arch in ARCHITECTURES} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     assert {
-        "validate_metadata",
-        "preprocess_nih_images",
-        "proposed.train_generator",
-        "proposed.generate_images",
-        "build_comparison_table",
-        "pairs.stylegan.train_generator",
-        "none.run_segmentation_experiment",
-        "add_dice_to_comparison",
-        "build_study_report",
+        "ingestion.validate_metadata",
+        "preprocessing.preprocess_nih_images",
+        "training.proposed.train_generator",
+        "synthesis.proposed.generate_images",
+        "evaluation.build_comparison_table",
+        "segmentation.pairs.stylegan.train_generator",
+        "segmentation.none.run_segmentation_experiment",
+        "reporting.add_dice_to_comparison",
+        "reporting.build_study_report",
     } <= default_nodes
-    assert not any(name.startswith("make_nih") for name in default_nodes)  # demo data: via the hook
+    assert not any(
+        name.startswith("demo_data.") for name in default_nodes
+    )  # demo data: via the hook
 
 
 def test_one_architecture_runs_by_its_pipeline_name(workdir):

@@ -47,10 +47,12 @@ EXPECTED_LAYERS = {
     "nih_manifest": "intermediate",
     "fid_reference_stats": "feature",
     "nih_images_array": "model_input",
-    **{f"{arch}.generator": "models" for arch in ARCHITECTURES},
-    **{f"{arch}.synthetic_images": "model_output" for arch in ARCHITECTURES},
+    **{f"{arch}_generator": "models" for arch in ARCHITECTURES},
+    **{f"{arch}_synthetic_images": "model_output" for arch in ARCHITECTURES},
     "comparison_table": "reporting",
 }
+STAGES = {"ingestion", "preprocessing", "training", "synthesis", "evaluation", "segmentation",
+          "reporting"}  # fmt: skip
 LAYER_ORDER = [
     "raw",
     "intermediate",
@@ -230,6 +232,19 @@ def test_nodes_have_readable_names_tags_and_layers(viz):
     page = viz.get("/").decode()
     assert "Kedro-Viz" in page
     assert "heapanalytics" not in page  # kedro-viz's telemetry snippet is left out
+
+
+def test_the_top_level_is_the_study_stages(viz):
+    tree = viz.json("/api/main")["modular_pipelines"]
+    top = {c["id"] for c in tree["__root__"]["children"] if c["type"] == "modularPipeline"}
+    assert top == STAGES
+    for stage in ("training", "synthesis", "evaluation"):
+        inner = {c["id"] for c in tree[stage]["children"] if c["type"] == "modularPipeline"}
+        assert inner == {f"{stage}.{arch}" for arch in ARCHITECTURES}
+    inner = {c["id"] for c in tree["segmentation"]["children"] if c["type"] == "modularPipeline"}
+    assert inner == {"segmentation.pairs", "segmentation.none", "segmentation.classic"} | {
+        f"segmentation.{arch}" for arch in ARCHITECTURES
+    }
 
 
 def test_layers_are_drawn_in_study_order(viz):

@@ -30,7 +30,7 @@ def _temp_files(root):
 def test_a_model_save_that_fails_half_way_keeps_the_old_model(workdir, monkeypatch):
     catalog = _catalog(workdir)
     old = torch.nn.Linear(3, 2)
-    catalog.save("dcgan.generator", old)
+    catalog.save("dcgan_generator", old)
     target = workdir / "data/06_models/dcgan/generator.pt"
     before = target.read_bytes()
 
@@ -40,7 +40,7 @@ def test_a_model_save_that_fails_half_way_keeps_the_old_model(workdir, monkeypat
 
     monkeypatch.setattr(torch, "save", torn_save)
     with pytest.raises(DatasetError, match="disk full"):
-        catalog.save("dcgan.generator", torch.nn.Linear(3, 2))
+        catalog.save("dcgan_generator", torch.nn.Linear(3, 2))
     assert target.read_bytes() == before
     loaded = torch.load(target, weights_only=True)
     assert torch.equal(loaded["weight"], old.weight.detach())

@@ -23,7 +23,7 @@ class StateDictsDataset(AbstractDataset[Mapping[Any, Mapping[str, "torch.Tensor"
     with ``weights_only=True`` admits only tensors and plain containers, so a file carrying pickled
     code is refused. Tensors are saved from, and loaded to, the CPU. Example catalog entry::
 
-        "{method}.unets":
+        "{method}_unets":
           type: cxr_synth.datasets.StateDictsDataset
           filepath: data/06_models/segmentation/{method}/unets.pt
 

@@ -142,7 +142,10 @@ def test_comparison_table_one_row_per_architecture_and_markdown(data, report):
 def test_pipeline_shares_the_reference_and_ends_in_the_table():
     pipeline = create_pipeline()
     names = {node.name for node in pipeline.nodes}
-    assert {"compute_evaluation_reference", "stylegan.evaluate_architecture"} <= names
+    assert {
+        "evaluation.compute_evaluation_reference",
+        "evaluation.stylegan.evaluate_architecture",
+    } <= names
     assert {
         "comparison_table",
         "comparison_table_md",

@@ -16,7 +16,7 @@ FIGURES = {
     "ssim_psnr_bars": "ssim_psnr_bars@png",
     "segmentation_dice": "segmentation_dice_figure@png",
     **{
-        f"{arch}__{figure}": f"{arch}.{figure}@png"
+        f"{arch}__{figure}": f"{arch}_{figure}@png"
         for arch in ARCHITECTURES
         for figure in ("loss_curves", "fid_curve", "sample_grid", "closest_pairs")
     },
@@ -30,13 +30,16 @@ INPUTS = {
 }
 
 
-def test_one_node_reads_the_agreed_datasets_and_writes_the_report():
+def test_the_stage_adds_dice_then_writes_the_report_from_the_agreed_datasets():
     pipeline = create_pipeline()
-    (node,) = pipeline.nodes
-    assert node.name == "build_study_report" and node.tags == {"reporting"}
-    assert node._inputs == INPUTS  # keyword -> dataset
-    assert pipeline.inputs() == set(INPUTS.values())
-    assert pipeline.outputs() == {"study_report"}
+    dice, report = pipeline.nodes  # topological order
+    assert dice.name == "reporting.add_dice_to_comparison"
+    assert report.name == "reporting.build_study_report" and report.tags == {"reporting"}
+    assert report._inputs == INPUTS  # keyword -> dataset
+    assert pipeline.inputs() == set(INPUTS.values()) - {"study_comparison_table"} | {
+        "comparison_table"
+    }
+    assert pipeline.outputs() == {"study_report", "segmentation_metrics"}
 
 
 @pytest.fixture(scope="module")

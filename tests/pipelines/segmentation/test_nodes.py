@@ -6,8 +6,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from cxr_synth.models.registry import ARCHITECTURES, build_gan
+from cxr_synth.pipelines.reporting.nodes import add_dice_to_comparison
 from cxr_synth.pipelines.segmentation.nodes import (
-    add_dice_to_comparison,
     plot_dice,
     run_segmentation_experiment,
     sample_labelled_pairs,
@@ -136,6 +136,7 @@ def test_dice_fills_the_comparison_table_and_figure_10():
     assert list(table.columns) == ["architecture", "dice", "dice_std", "train_hours"]
     assert metrics["dcgan.dice"]["value"] == pytest.approx(0.8)
     assert metrics["none.dice"]["value"] == pytest.approx(0.7)
+    assert "none.dice_delta" not in metrics  # undefined for the baseline itself: not logged
     assert isinstance(plot_dice(summary), Figure)
 
 
@@ -193,10 +194,9 @@ def test_pipeline_runs_every_method_and_feeds_the_report():
     pipeline = create_pipeline()
     experiments = {n.name for n in pipeline.nodes if n.name.endswith("run_segmentation_experiment")}
     methods = ("none", "classic", *ARCHITECTURES)
-    assert experiments == {f"{m}.run_segmentation_experiment" for m in methods}
-    assert {f"{m}.{out}" for m in methods for out in ("unets", "unet_spec")} <= pipeline.outputs()
+    assert experiments == {f"segmentation.{m}.run_segmentation_experiment" for m in methods}
+    assert {f"{m}_{out}" for m in methods for out in ("unets", "unet_spec")} <= pipeline.outputs()
     for arch in ARCHITECTURES:
-        assert f"pairs.{arch}.synthetic_pair_images" in pipeline.all_outputs()
-    assert {"study_comparison_table", "segmentation_summary",
-            "segmentation_dice_figure@matplotlib"} <= pipeline.all_outputs()  # fmt: skip
-    assert "seg_images_array" in pipeline.inputs() and "comparison_table" in pipeline.inputs()
+        assert f"pairs_{arch}_synthetic_images" in pipeline.all_outputs()
+    assert {"segmentation_summary", "segmentation_dice_figure@matplotlib"} <= pipeline.all_outputs()
+    assert "seg_images_array" in pipeline.inputs() and "dcgan_generator" in pipeline.inputs()

@@ -27,7 +27,7 @@ def test_registered_apart_from_the_default_run():
         "segmentation_external.none.evaluate_unets",
         "segmentation_external.classic.evaluate_unets",
     }
-    assert {f"{m}.unets" for m in METHODS} <= create_pipeline().inputs()
+    assert {f"{m}_unets" for m in METHODS} <= create_pipeline().inputs()
 
 
 def test_saved_unets_of_every_method_score_the_external_set(tiny_study, tmp_path, monkeypatch):

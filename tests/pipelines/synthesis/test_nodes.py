@@ -85,8 +85,8 @@ def test_synthesis_grid_has_a_real_row_and_one_row_per_architecture():
 
 def test_pipeline_is_namespaced_per_architecture():
     pipeline = create_pipeline()
-    assert {"dcgan.generator", "stylegan.generator_spec"} <= pipeline.inputs()
-    assert {"proposed.synthetic_pngs", "synthesis_grid@matplotlib"} <= pipeline.outputs()
+    assert {"dcgan_generator", "stylegan_generator_spec"} <= pipeline.inputs()
+    assert {"proposed_synthetic_pngs", "synthesis_grid@matplotlib"} <= pipeline.outputs()
 
 
 @pytest.mark.parametrize(

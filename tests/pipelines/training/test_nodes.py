@@ -102,7 +102,7 @@ def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
         images, index, reference, model, {}, training, masks
     )
     assert spec["channels"] == 2 and np.isfinite(history["fid"]).all()
-    assert "dcgan.pairs.best_fd_rand" in metrics  # never collides with the 1-channel run's keys
+    assert "pairs_dcgan.best_fd_rand" in metrics  # never collides with the 1-channel run's keys
     with torch.no_grad():
         assert generator.eval()(torch.randn(2, spec["latent_dim"])).shape == (2, 2, 32, 32)
     assert grid.mode == "L" and grid.size[0] > grid.size[1]  # image | mask side by side
@@ -239,9 +239,7 @@ def test_fid_evaluator_follows_a_cuda_generator(data, monkeypatch):
         compute_reference_stats(images, index, typed(evaluation=evaluation))
     )
     assert calls[0]["device"] == torch.device("cuda")
-    evaluate, _ = _fid_evaluator(
-        reference, typed(evaluation=evaluation).evaluation, latent_dim=16
-    )
+    evaluate, _ = _fid_evaluator(reference, typed(evaluation=evaluation).evaluation, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
     assert np.isfinite(evaluate(generator.cuda())["fid"])
     assert calls[1]["moved"][0].type == "cuda"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kedro.pipeline import Node, Pipeline
 
+from cxr_synth.pipelines import in_stage
 from cxr_synth.pipelines.demo_data.nodes import (
     make_nih_images,
     make_nih_metadata,
@@ -14,7 +15,7 @@ from cxr_synth.pipelines.demo_data.nodes import (
 
 def create_pipeline(**kwargs) -> Pipeline:
     """NIH metadata, patient-wise split lists and images, plus a lung-segmentation set."""
-    return Pipeline(
+    nodes = Pipeline(
         [
             Node(
                 func=make_nih_metadata,
@@ -42,3 +43,4 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
         ]
     )
+    return in_stage(nodes, "demo_data")

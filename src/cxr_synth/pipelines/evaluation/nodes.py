@@ -23,6 +23,7 @@ from cxr_synth.metrics import (
     stats_from_features,
 )
 from cxr_synth.pipelines.evaluation.params import EvaluationParams, FeatureParams
+from cxr_synth.tables import markdown_table, metric_records
 from cxr_synth.training.devices import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -220,7 +221,10 @@ def evaluate_architecture(
 
 
 def plot_closest_pairs(
-    report: Mapping[str, Any], synthetic: np.ndarray, images: np.ndarray, evaluation: EvaluationParams
+    report: Mapping[str, Any],
+    synthetic: np.ndarray,
+    images: np.ndarray,
+    evaluation: EvaluationParams,
 ) -> Figure:
     """Synthetic images (top) above their nearest training images (bottom), closest first
     (``evaluation.closest_pairs`` of them)."""
@@ -252,17 +256,6 @@ def _label(reports: tuple[Mapping[str, Any], ...]) -> str:
     if len(labels) != 1:
         raise ValueError(f"architectures were evaluated on different backbones: {sorted(labels)}")
     return next(iter(labels))[0]
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return "" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(False)]
-    return "\n".join(lines)
 
 
 def build_comparison_table(
@@ -324,7 +317,7 @@ def build_comparison_table(
             "The last row is the real-vs-real baseline (held-out vs reference), the value a "
             "perfect generator would get at that N. Definitions: docs/metrics.md.",
             "",
-            _markdown_table(with_baseline),
+            markdown_table(with_baseline),
             "",
             "## Warnings",
             "",
@@ -332,17 +325,12 @@ def build_comparison_table(
             "",
         ]
     )
-    metrics = {
-        f"{row['architecture']}.{column}": {"value": float(value), "step": 0}
-        for row in rows
-        for column, value in row.items()
-        if column != "architecture" and isinstance(value, float) and math.isfinite(value)
-    }
-    metrics.update(
+    metrics = metric_records(
         {
-            f"baseline.{column}": {"value": float(value), "step": 0}
-            for column, value in base.items()
-            if column != "architecture" and math.isfinite(value)
+            f"{row['architecture']}.{column}": value
+            for row in [*rows, {**base, "architecture": "baseline"}]
+            for column, value in row.items()
+            if column != "architecture"
         }
     )
     return table, markdown, metrics

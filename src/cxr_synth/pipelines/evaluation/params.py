@@ -22,6 +22,7 @@ class FeatureParams(StrictModel):
     device: Device = "auto"  # where the feature network runs; auto = cuda, else mps, else cpu
     seed: Int = 0  # seeded subsets, the random backbone and pair draws
     batch_size: Count = 64  # images per feature-network forward pass
+
     def backbone_kwargs(self) -> dict:
         """``build_backbone`` keywords (device resolved by the caller)."""
         return {"seed": self.seed, **self.inception_weights.backbone_kwargs()}
@@ -44,7 +45,7 @@ class EvaluationParams(FeatureParams):
     ms_ssim_pairs: Count = 200  # random pairs per set for MS-SSIM diversity (paper: 1000)
     # real-to-real distance percentile below which a sample counts as memorized
     memorization_percentile: Annotated[Float, Field(gt=0.0, lt=100.0)] = 1.0
-    closest_pairs: Count = 8  # pairs shown in <arch>.closest_pairs
+    closest_pairs: Count = 8  # pairs shown in <arch>_closest_pairs
 
     @model_validator(mode="after")
     def _disjoint(self) -> EvaluationParams:

@@ -1,12 +1,10 @@
-"""Evaluation: shared real features, one template per architecture (``namespace=``), then the
-comparison table and its figures."""
-
-import warnings
+"""Evaluation: shared real features, one template per architecture (``evaluation.<arch>``),
+then the comparison table and its figures."""
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.pipelines import for_architecture
+from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
     compute_real_reference,
@@ -16,7 +14,12 @@ from cxr_synth.pipelines.evaluation.nodes import (
     plot_similarity_bars,
 )
 
-SHARED_INPUTS = {"nih_images_array", "evaluation_real_reference", "evaluation_baseline"}
+SHARED = {
+    "nih_images_array",
+    "evaluation_real_reference",
+    "evaluation_baseline",
+    "params:evaluation",
+}
 
 
 def reference_pipeline() -> Pipeline:
@@ -28,14 +31,14 @@ def reference_pipeline() -> Pipeline:
                 inputs=["nih_images_array", "nih_images_index", "params:evaluation"],
                 outputs=["evaluation_real_reference", "evaluation_baseline"],
                 name="compute_evaluation_reference",
-                tags=["evaluation"],
             )
         ]
     )
 
 
 def architecture_template() -> Pipeline:
-    """Evaluate one architecture's synthetic images; names get its prefix from ``namespace``."""
+    """Evaluate one architecture's synthetic images (``<arch>_synthetic_images``, its training
+    ``<arch>_generator_spec`` and ``<arch>_history``) -> ``<arch>_report``."""
     return Pipeline(
         [
             Node(
@@ -49,13 +52,13 @@ def architecture_template() -> Pipeline:
                     "history",
                     "params:evaluation",
                 ],
-                outputs="evaluation_report",
+                outputs="report",
                 name="evaluate_architecture",
             ),
             Node(
                 plot_closest_pairs,
                 inputs=[
-                    "evaluation_report",
+                    "report",
                     "synthetic_images",
                     "nih_images_array",
                     "params:evaluation",
@@ -69,45 +72,36 @@ def architecture_template() -> Pipeline:
 
 def architecture_pipeline(architecture: str) -> Pipeline:
     """``evaluate_<architecture>``: the shared reference and one architecture's report."""
-    return reference_pipeline() + for_architecture(
-        architecture_template(),
-        architecture,
-        "evaluation",
-        inputs=SHARED_INPUTS,
-        parameters={"params:evaluation"},
+    return in_stage(reference_pipeline(), "evaluation") + for_architecture(
+        architecture_template(), architecture, "evaluation", shared=SHARED
     )
 
 
 def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
     """Every architecture's report -> the comparison table (CSV, Markdown, MLflow) and bars."""
-    with warnings.catch_warnings():  # "<arch>.x" names are the namespaces' own outputs
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        return Pipeline(
-            [
-                Node(
-                    build_comparison_table,
-                    inputs=[
-                        "evaluation_baseline",
-                        *(f"{a}.evaluation_report" for a in architectures),
-                    ],
-                    outputs=["comparison_table", "comparison_table_md", "comparison_metrics"],
-                    name="build_comparison_table",
-                ),
-                Node(
-                    plot_distribution_bars,
-                    inputs=["comparison_table", "evaluation_baseline"],
-                    outputs="fid_kid_bars@matplotlib",
-                    name="plot_distribution_bars",
-                ),
-                Node(
-                    plot_similarity_bars,
-                    inputs="comparison_table",
-                    outputs="ssim_psnr_bars@matplotlib",
-                    name="plot_similarity_bars",
-                ),
-            ],
-            tags=["evaluation"],
-        )
+    comparison = Pipeline(
+        [
+            Node(
+                build_comparison_table,
+                inputs=["evaluation_baseline", *(f"{a}_report" for a in architectures)],
+                outputs=["comparison_table", "comparison_table_md", "comparison_metrics"],
+                name="build_comparison_table",
+            ),
+            Node(
+                plot_distribution_bars,
+                inputs=["comparison_table", "evaluation_baseline"],
+                outputs="fid_kid_bars@matplotlib",
+                name="plot_distribution_bars",
+            ),
+            Node(
+                plot_similarity_bars,
+                inputs="comparison_table",
+                outputs="ssim_psnr_bars@matplotlib",
+                name="plot_similarity_bars",
+            ),
+        ]
+    )
+    return in_stage(comparison, "evaluation")
 
 
 def create_pipelines() -> dict[str, Pipeline]:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from cxr_synth.nih import OFFICIAL_COLUMNS
 from cxr_synth.pipelines.ingestion.params import IngestionParams
+from cxr_synth.tables import metric_records
 
 logger = logging.getLogger(__name__)
 
@@ -353,6 +354,6 @@ def summarise_ingestion(
         },
     }
     summary = {"counts": counts, "rejects_by_reason": rejects["reason"].value_counts().to_dict()}
-    metrics = {key: {"value": float(value), "step": 0} for key, value in counts.items()}
+    metrics = metric_records(counts)
     logger.info("ingestion: %d images in the manifest, %d rejects", len(manifest), len(rejects))
     return rejects, summary, metrics

@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from cxr_synth.pipelines import in_stage
 from cxr_synth.pipelines.ingestion.nodes import (
     assign_splits,
     filter_rows,
@@ -12,7 +13,7 @@ from cxr_synth.pipelines.ingestion.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    nodes = Pipeline(
         [
             Node(
                 validate_metadata,
@@ -57,5 +58,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="summarise_ingestion",
             ),
         ],
-        tags=["ingestion", "cpu"],
+        tags=["cpu"],
     )
+    return in_stage(nodes, "ingestion")

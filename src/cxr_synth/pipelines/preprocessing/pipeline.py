@@ -2,6 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
+from cxr_synth.pipelines import in_stage
 from cxr_synth.pipelines.preprocessing.nodes import (
     pair_segmentation_files,
     preprocess_nih_images,
@@ -10,7 +11,7 @@ from cxr_synth.pipelines.preprocessing.nodes import (
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    nodes = Pipeline(
         [
             Node(
                 preprocess_nih_images,
@@ -31,5 +32,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="preprocess_segmentation",
             ),
         ],
-        tags=["preprocessing", "cpu"],
+        tags=["cpu"],
     )
+    return in_stage(nodes, "preprocessing")

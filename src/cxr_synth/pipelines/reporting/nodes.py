@@ -19,6 +19,7 @@ from PIL import Image
 from cxr_synth import __version__
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.privacy import relative_to_project
+from cxr_synth.tables import add_dice, metric_records
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }
@@ -233,3 +234,20 @@ def build_study_report(
         f"<title>cxr-synth study report</title><style>{STYLE}</style></head>"
         f"<body><h1>cxr-synth study report</h1>{body}</body></html>\n"
     )
+
+
+def add_dice_to_comparison(
+    comparison: pd.DataFrame, summary: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
+    """The GAN comparison table with each architecture's Dice (U-Net trained with its pairs),
+    and every method's Dice and IoU as MLflow metrics (``seg.<method>.dice``, ``.iou``,
+    ``.dice_delta``)."""
+    columns = {"dice": "dice_mean", "iou": "iou_mean", "dice_delta": "dice_delta_vs_none"}
+    metrics = metric_records(
+        {
+            f"{row['method']}.{name}": row[column]
+            for row in summary.to_dict("records")
+            for name, column in columns.items()
+        }
+    )
+    return add_dice(comparison, summary), metrics

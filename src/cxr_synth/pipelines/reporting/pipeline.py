@@ -1,11 +1,10 @@
 """Reporting: the study's tables, run information and figures in one self-contained HTML file."""
 
-import warnings
-
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.pipelines.reporting.nodes import build_study_report
+from cxr_synth.pipelines import in_stage
+from cxr_synth.pipelines.reporting.nodes import add_dice_to_comparison, build_study_report
 
 # build_study_report's figure keywords -> the `@png` datasets (PIL images) they read.
 FIGURES = {
@@ -14,7 +13,7 @@ FIGURES = {
     "ssim_psnr_bars": "ssim_psnr_bars@png",
     "segmentation_dice": "segmentation_dice_figure@png",
     **{
-        f"{arch}__{figure}": f"{arch}.{figure}@png"
+        f"{arch}__{figure}": f"{arch}_{figure}@png"
         for arch in ARCHITECTURES
         for figure in ("loss_curves", "fid_curve", "sample_grid", "closest_pairs")
     },
@@ -22,23 +21,24 @@ FIGURES = {
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """``reporting``: the study report (``study_report``, an HTML file also logged to MLflow)."""
-    with warnings.catch_warnings():  # "<arch>.x" names are the namespaces' own outputs
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        return Pipeline(
-            [
-                Node(
-                    build_study_report,
-                    inputs={
-                        "parameters": "parameters",
-                        "ingestion_summary": "ingestion_summary",
-                        "comparison_table": "study_comparison_table",
-                        "segmentation_summary": "segmentation_summary",
-                        **FIGURES,
-                    },
-                    outputs="study_report",
-                    name="build_study_report",
-                )
-            ],
-            tags=["reporting"],
-        )
+    """``reporting``: the comparison table with Dice, and the study report (``study_report``, an
+    HTML file also logged to MLflow)."""
+    report = Node(
+        build_study_report,
+        inputs={
+            "parameters": "parameters",
+            "ingestion_summary": "ingestion_summary",
+            "comparison_table": "study_comparison_table",
+            "segmentation_summary": "segmentation_summary",
+            **FIGURES,
+        },
+        outputs="study_report",
+        name="build_study_report",
+    )
+    dice = Node(
+        add_dice_to_comparison,
+        inputs=["comparison_table", "segmentation_summary"],
+        outputs=["study_comparison_table", "segmentation_metrics"],
+        name="add_dice_to_comparison",
+    )
+    return in_stage(Pipeline([dice, report]), "reporting")

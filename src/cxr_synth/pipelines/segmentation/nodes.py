@@ -28,6 +28,7 @@ from cxr_synth.segmentation import (
     train_unet,
     unet_spec,
 )
+from cxr_synth.tables import markdown_table, mean_std
 from cxr_synth.training.tracking import child_run
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def sample_labelled_pairs(
     if int(spec.get("channels", 1)) != 2:
         raise ValueError(
             f"{spec['architecture']} generator has {spec.get('channels', 1)} channel(s); labelled "
-            "pairs need the 2-channel generator of the segmentation pipeline (pairs.<arch>)"
+            "pairs need the 2-channel generator of the segmentation pipeline (segmentation.pairs.<arch>)"
         )
     n_real = int((split_index["split"] == "train").sum())
     n_pairs = round(n_real * segmentation.synthetic_ratio)
@@ -286,23 +287,28 @@ def _wilcoxon(method: pd.Series, baseline: pd.Series) -> float:
 
 
 def _markdown(table: pd.DataFrame) -> str:
-    lines = [
-        "| method | Dice (mean ± std over seeds) | IoU | Δ Dice vs none | p (Wilcoxon) | real + synthetic |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in table.itertuples():
-        lines.append(
-            f"| {row.method} | {row.dice_mean:.4f} ± {row.dice_std:.4f} | "
-            f"{row.iou_mean:.4f} ± {row.iou_std:.4f} | {row.dice_delta_vs_none:+.4f} | "
-            f"{row.p_value:.3g} | {row.n_real} + {row.n_synthetic} |"
-        )
+    shown = pd.DataFrame(
+        {
+            "method": table["method"],
+            "Dice (mean ± std over seeds)": [
+                mean_std(m, s) for m, s in zip(table["dice_mean"], table["dice_std"], strict=True)
+            ],
+            "IoU": [
+                mean_std(m, s) for m, s in zip(table["iou_mean"], table["iou_std"], strict=True)
+            ],
+            "Δ Dice vs none": table["dice_delta_vs_none"],
+            "p (Wilcoxon)": table["p_value"],
+            "real + synthetic": [
+                f"{r} + {s}" for r, s in zip(table["n_real"], table["n_synthetic"], strict=True)
+            ],
+        }
+    )
     n_seeds, n_test = int(table["n_seeds"].max()), int(table["n_test"].max())
-    lines += [
-        "",
-        f"{n_seeds} seeds per method, {n_test} real test images (patient-disjoint, never "
-        "augmented). Δ: paired by seed; p: Wilcoxon signed-rank on per-image Dice vs `none`.",
-    ]
-    return "\n".join(lines) + "\n"
+    return (
+        f"{markdown_table(shown)}\n\n{n_seeds} seeds per method, {n_test} real test images "
+        "(patient-disjoint, never augmented). Δ: paired by seed; p: Wilcoxon signed-rank on "
+        "per-image Dice vs `none`.\n"
+    )
 
 
 def plot_dice(summary: pd.DataFrame) -> Figure:
@@ -335,31 +341,3 @@ def plot_dice(summary: pd.DataFrame) -> Figure:
     axis.set(ylabel="test Dice (mean ± std over seeds)", title="U-Net lung segmentation")
     figure.tight_layout()
     return figure
-
-
-def add_dice_to_comparison(
-    comparison: pd.DataFrame, summary: pd.DataFrame
-) -> tuple[pd.DataFrame, dict[str, dict[str, float]]]:
-    """The GAN comparison table with each architecture's Dice (U-Net trained with its pairs).
-
-    Also returns the Dice and IoU of every method as MLflow metrics (``seg.<method>.dice``...).
-    """
-    by_method = summary.set_index("method")
-    table = comparison.copy()
-    table["dice"] = table["architecture"].map(by_method["dice_mean"])
-    table.insert(
-        table.columns.get_loc("dice") + 1,
-        "dice_std",
-        table["architecture"].map(by_method["dice_std"]),
-    )
-    metrics = {
-        f"{method}.{name}": {"value": float(row[column]), "step": 0}
-        for method, row in by_method.iterrows()
-        for name, column in (
-            ("dice", "dice_mean"),
-            ("iou", "iou_mean"),
-            ("dice_delta", "dice_delta_vs_none"),
-        )
-        if math.isfinite(row[column])
-    }
-    return table, metrics

@@ -1,15 +1,13 @@
 """Segmentation: split the lung-mask set, train each GAN on (image, mask) pairs with the training
 template, sample labelled pairs, train U-Nets per augmentation method, compare Dice."""
 
-import warnings
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.pipelines import for_architecture
+from cxr_synth.pipelines import for_architecture, in_stage, instantiate
 from cxr_synth.pipelines.segmentation.nodes import (
-    add_dice_to_comparison,
     plot_dice,
     run_segmentation_experiment,
     sample_labelled_pairs,
@@ -37,137 +35,109 @@ def split_pipeline() -> Pipeline:
 def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
     """The GAN training template on 2-channel (image, mask) data, then labelled samples.
 
-    Namespace ``pairs.<arch>``: the same nodes and parameters as ``train_<arch>`` (each
-    architecture's ``model`` and ``loop``), with ``pair_training`` as the shared section and the
-    segmentation training split as data.
+    Namespace ``segmentation.pairs.<arch>``, datasets ``pairs_<arch>_*``: the same nodes and
+    parameters as ``train_<arch>`` (each architecture's ``model`` and ``loop``), with
+    ``pair_training`` as the shared section, the segmentation training split as data, and the
+    NIH-trained ``<arch>_generator`` as the weights it may start from.
     """
     sampling = Pipeline(
         [
             Node(
                 sample_labelled_pairs,
-                inputs=[
-                    "generator",
-                    "generator_spec",
-                    "seg_split_index",
-                    "params:segmentation",
-                ],
-                outputs=["synthetic_pair_images", "synthetic_pair_masks"],
+                inputs=["generator", "generator_spec", "seg_split_index", "params:segmentation"],
+                outputs=["synthetic_images", "synthetic_masks"],
                 name="sample_labelled_pairs",
                 tags=["gpu"],
             )
         ]
     )
-    per_architecture = sum(
+    shared = {
+        "nih_images_array": "seg_images_array",
+        "nih_images_index": "seg_split_index",
+        "masks": "seg_masks_array",
+        "seg_split_index": "seg_split_index",
+        "fid_reference_stats": "pairs_fid_reference_stats",
+        "params:training": "params:pair_training",
+        "params:segmentation": "params:segmentation",
+    }
+    reference = Pipeline(
+        training.reference_pipeline(),
+        inputs={k: shared[k] for k in ("nih_images_array", "nih_images_index")},
+        outputs={"fid_reference_stats": shared["fid_reference_stats"]},
+        parameters={"params:training": shared["params:training"]},
+    )
+    return in_stage(reference, "segmentation.pairs") + sum(
         (
             for_architecture(
-                Pipeline(
-                    training.architecture_template(paired=True) + sampling,
-                    inputs={"pretrained_generator": f"pretrained_{name}_generator"},
-                ),
+                training.architecture_template(paired=True) + sampling,
                 name,
-                "segmentation",
-                inputs={
-                    *training.SHARED_INPUTS,
-                    "masks",
-                    "seg_split_index",
-                    f"pretrained_{name}_generator",
-                },
-                parameters={"params:training", "params:segmentation"},
+                "segmentation.pairs",
+                shared={**shared, "pretrained_generator": f"{name}_generator"},
+                prefix=f"pairs_{name}",
             )
             for name in architectures
         ),
-        training.reference_pipeline(),
-    )
-    return Pipeline(
-        per_architecture,
-        namespace="pairs",
-        inputs={
-            "nih_images_array": "seg_images_array",
-            "nih_images_index": "seg_split_index",
-            "masks": "seg_masks_array",
-            "seg_split_index": "seg_split_index",
-            **{f"pretrained_{a}_generator": f"{a}.generator" for a in architectures},  # NIH-trained
-        },
-        parameters={
-            "params:training": "params:pair_training",
-            "params:segmentation": "params:segmentation",
-            **{
-                f"params:{a}.{p}": f"params:{a}.{p}"
-                for a in architectures
-                for p in ("model", "loop")
-            },
-        },
+        Pipeline([]),
     )
 
 
 def experiment_pipeline(method: str) -> Pipeline:
-    """U-Nets for one method under ``namespace=method``; a GAN method adds its labelled pairs."""
-    synthetic = method not in BASELINES
-    inputs = {
+    """U-Nets for one method (``segmentation.<method>``, datasets ``<method>_*``); a GAN method
+    adds its labelled pairs (``pairs_<method>_synthetic_images`` and ``_masks``)."""
+    shared = {
         "images": "seg_images_array",
         "masks": "seg_masks_array",
         "split_index": "seg_split_index",
-        "segmentation": "params:segmentation",
+        "params:segmentation": "params:segmentation",
     }
-    if synthetic:
-        inputs |= {
-            "synthetic_images": f"pairs.{method}.synthetic_pair_images",
-            "synthetic_masks": f"pairs.{method}.synthetic_pair_masks",
-        }
-    with warnings.catch_warnings():  # "pairs.<arch>.x" names are the namespaces' own outputs
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        experiment = Node(
-            update_wrapper(
-                partial(run_segmentation_experiment, method=method), run_segmentation_experiment
-            ),
-            inputs=inputs,
-            outputs=["segmentation_runs", "unets", "unet_spec"],  # <method>.unets: {seed: weights}
-            name="run_segmentation_experiment",
-            tags=["gpu"],
-        )
-    return Pipeline(
-        [experiment],
-        namespace=method,
-        inputs=set(inputs.values()) - {"params:segmentation"},
-        parameters={"params:segmentation"},
+    inputs = {"images": "images", "masks": "masks", "split_index": "split_index",
+              "segmentation": "params:segmentation"}  # fmt: skip
+    if method not in BASELINES:
+        for kind in ("images", "masks"):
+            inputs[f"synthetic_{kind}"] = f"synthetic_{kind}"
+            shared[f"synthetic_{kind}"] = f"pairs_{method}_synthetic_{kind}"
+    experiment = Node(
+        update_wrapper(
+            partial(run_segmentation_experiment, method=method), run_segmentation_experiment
+        ),
+        inputs=inputs,
+        outputs=["segmentation_runs", "unets", "unet_spec"],  # <method>_unets: {seed: weights}
+        name="run_segmentation_experiment",
+        tags=["gpu"],
+    )
+    return instantiate(
+        Pipeline([experiment]),
+        f"segmentation.{method}",
+        method,
+        shared=shared,
         tags=["segmentation", method],
     )
 
 
 def summary_pipeline(methods: tuple[str, ...]) -> Pipeline:
-    """Every method's runs -> the Dice table, Figure 10, and the comparison table with Dice."""
-    with warnings.catch_warnings():  # "<method>.x" names are the namespaces' own outputs
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        return Pipeline(
-            [
-                Node(
-                    summarise_segmentation,
-                    inputs={m: f"{m}.segmentation_runs" for m in methods},
-                    outputs=["segmentation_summary", "segmentation_summary_md"],
-                    name="summarise_segmentation",
-                ),
-                Node(
-                    plot_dice,
-                    inputs="segmentation_summary",
-                    outputs="segmentation_dice_figure@matplotlib",
-                    name="plot_segmentation_dice",
-                ),
-                Node(
-                    add_dice_to_comparison,
-                    inputs=["comparison_table", "segmentation_summary"],
-                    outputs=["study_comparison_table", "segmentation_metrics"],
-                    name="add_dice_to_comparison",
-                ),
-            ],
-            tags=["segmentation"],
-        )
+    """Every method's runs -> the Dice table and Figure 10."""
+    return Pipeline(
+        [
+            Node(
+                summarise_segmentation,
+                inputs={m: f"{m}_segmentation_runs" for m in methods},
+                outputs=["segmentation_summary", "segmentation_summary_md"],
+                name="summarise_segmentation",
+            ),
+            Node(
+                plot_dice,
+                inputs="segmentation_summary",
+                outputs="segmentation_dice_figure@matplotlib",
+                name="plot_segmentation_dice",
+            ),
+        ]
+    )
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     """``segmentation``: split, pair GANs, U-Nets for every method, summary."""
     methods = (*BASELINES, *ARCHITECTURES)
     experiments = sum((experiment_pipeline(m) for m in methods), Pipeline([]))
-    return Pipeline(
-        split_pipeline() + pair_training_pipeline() + experiments + summary_pipeline(methods),
-        tags=["segmentation"],
-    )
+    return in_stage(
+        Pipeline(split_pipeline() + summary_pipeline(methods)), "segmentation"
+    ) + Pipeline(pair_training_pipeline() + experiments, tags=["segmentation"])

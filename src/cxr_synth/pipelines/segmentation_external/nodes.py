@@ -21,6 +21,7 @@ from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.privacy import pseudonymous_ids
 from cxr_synth.segmentation import build_unets, evaluate_unet
+from cxr_synth.tables import markdown_table, mean_std, metric_records
 
 logger = logging.getLogger(__name__)
 
@@ -152,29 +153,30 @@ def summarise_segmentation_external(
             }
         )
     table = pd.DataFrame(rows)
-    metrics = {
-        f"{row.method}.{name}": {"value": float(getattr(row, column)), "step": 0}
-        for row in table.itertuples()
-        for name, column in (("dice", "dice_mean"), ("iou", "iou_mean"))
-    }
+    metrics = metric_records(
+        {
+            f"{row.method}.{name}": getattr(row, column)
+            for row in table.itertuples()
+            for name, column in (("dice", "dice_mean"), ("iou", "iou_mean"))
+        }
+    )
     return table, _markdown(table, external.name), metrics
 
 
 def _markdown(table: pd.DataFrame, dataset: str) -> str:
-    lines = [
-        f"External test set `{dataset}`: the saved U-Nets of every method, not retrained.",
-        "",
-        "| method | Dice (mean ± std over seeds) | IoU | seeds | images |",
-        "|---|---|---|---|---|",
-    ]
-    for row in table.itertuples():
-        lines.append(
-            f"| {row.method} | {row.dice_mean:.4f} ± {row.dice_std:.4f} | "
-            f"{row.iou_mean:.4f} ± {row.iou_std:.4f} | {row.n_seeds} | {row.n_images} |"
-        )
-    lines += [
-        "",
-        "Each seed's value is the mean over all images of the external set (every image is a "
-        "test image there); ± is the std over seeds.",
-    ]
-    return "\n".join(lines) + "\n"
+    shown = pd.DataFrame(
+        {
+            "method": table["method"],
+            "Dice (mean ± std over seeds)": list(
+                map(mean_std, table["dice_mean"], table["dice_std"])
+            ),
+            "IoU": list(map(mean_std, table["iou_mean"], table["iou_std"])),
+            "seeds": table["n_seeds"],
+            "images": table["n_images"],
+        }
+    )
+    return (
+        f"External test set `{dataset}`: the saved U-Nets of every method, not retrained.\n\n"
+        f"{markdown_table(shown)}\n\nEach seed's value is the mean over all images of the "
+        "external set (every image is a test image there); ± is the std over seeds.\n"
+    )

@@ -1,12 +1,12 @@
 """External lung-mask test set: preprocess it like the main set, apply every method's saved
 U-Nets, one Dice/IoU table (cross-dataset generalisation)."""
 
-import warnings
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.pipelines import in_stage, instantiate
 from cxr_synth.pipelines.preprocessing.nodes import preprocess_segmentation
 from cxr_synth.pipelines.segmentation.pipeline import BASELINES
 from cxr_synth.pipelines.segmentation_external.nodes import (
@@ -34,7 +34,7 @@ def preprocessing_pipeline(methods: tuple[str, ...]) -> Pipeline:
                 inputs={
                     "preprocessing": "params:preprocessing",
                     "external": "params:segmentation_external",
-                    **{m: f"{m}.unet_spec" for m in methods},
+                    **{m: f"{m}_unet_spec" for m in methods},
                 },
                 outputs="seg_external_preprocessing",
                 name="external_preprocessing_params",
@@ -61,55 +61,40 @@ def preprocessing_pipeline(methods: tuple[str, ...]) -> Pipeline:
 
 
 def evaluation_pipeline(method: str) -> Pipeline:
-    """One method's saved U-Nets (every seed) on the external set, under ``namespace=method``."""
+    """One method's saved U-Nets (every seed) on the external set (``<method>_external_runs``)."""
     evaluate = update_wrapper(partial(evaluate_external, method=method), evaluate_external)
-    with warnings.catch_warnings():  # "<method>.x" names are the namespaces' own outputs
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        return Pipeline(
-            [
-                Node(
-                    evaluate,
-                    inputs=["unets", "unet_spec", *DATA, "params:segmentation_external"],
-                    outputs="segmentation_external_runs",
-                    name="evaluate_unets",
-                    tags=["gpu"],
-                )
-            ],
-            namespace=method,
-            inputs=set(DATA),
-            parameters={"params:segmentation_external"},
-        )
+    template = Pipeline(
+        [
+            Node(
+                evaluate,
+                inputs=["unets", "unet_spec", *DATA, "params:segmentation_external"],
+                outputs="external_runs",
+                name="evaluate_unets",
+                tags=["gpu"],
+            )
+        ]
+    )
+    return instantiate(
+        template, f"{NAMESPACE}.{method}", method, shared={*DATA, "params:segmentation_external"}
+    )
 
 
 def create_pipeline(methods: tuple[str, ...] | None = None, **kwargs) -> Pipeline:
     """``segmentation_external``: the saved U-Nets of ``methods`` (default: every method of the
     segmentation pipeline) on the external set -> ``segmentation_external_summary``."""
     methods = tuple(methods or (*BASELINES, *ARCHITECTURES))
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        summary = Node(
-            summarise_segmentation_external,
-            inputs={
-                "external": "params:segmentation_external",
-                **{m: f"{m}.segmentation_external_runs" for m in methods},
-            },
-            outputs=[
-                "segmentation_external_summary",
-                "segmentation_external_summary_md",
-                "segmentation_external_metrics",
-            ],
-            name="summarise_segmentation_external",
-        )
-        nodes = Pipeline(
-            preprocessing_pipeline(methods)
-            + sum((evaluation_pipeline(m) for m in methods), Pipeline([]))
-            + Pipeline([summary])
-        )
-        return Pipeline(  # the namespace names the stage (node names); datasets keep their names
-            nodes,
-            namespace=NAMESPACE,
-            inputs=nodes.inputs() - {p for p in nodes.inputs() if p.startswith("params:")},
-            outputs=nodes.all_outputs(),
-            parameters={p for p in nodes.inputs() if p.startswith("params:")},
-            tags=["segmentation_external"],
-        )
+    summary = Node(
+        summarise_segmentation_external,
+        inputs={
+            "external": "params:segmentation_external",
+            **{m: f"{m}_external_runs" for m in methods},
+        },
+        outputs=[
+            "segmentation_external_summary",
+            "segmentation_external_summary_md",
+            "segmentation_external_metrics",
+        ],
+        name="summarise_segmentation_external",
+    )
+    stage = in_stage(preprocessing_pipeline(methods) + Pipeline([summary]), NAMESPACE)
+    return stage + sum((evaluation_pipeline(m) for m in methods), Pipeline([]))

@@ -1,11 +1,9 @@
-"""One synthesis template, instantiated per architecture with ``namespace=``, plus Figure 5."""
-
-import warnings
+"""One synthesis template, instantiated per architecture as ``synthesis.<arch>``, plus Figure 5."""
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.pipelines import for_architecture
+from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.synthesis.nodes import (
     generate_images,
     plot_synthesis_grid,
@@ -37,30 +35,24 @@ def architecture_template() -> Pipeline:
 def architecture_pipeline(architecture: str) -> Pipeline:
     """``synthesize_<architecture>``: one architecture's synthetic images."""
     return for_architecture(
-        architecture_template(), architecture, "synthesis", parameters={"params:synthesis"}
+        architecture_template(), architecture, "synthesis", shared={"params:synthesis"}
     )
 
 
 def grid_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
     """Real test images and every architecture's first samples in one figure."""
-    with warnings.catch_warnings():  # "<arch>.x" names are the namespaces' own outputs
-        warnings.filterwarnings("ignore", "One or more dataset names contain '.'")
-        return Pipeline(
-            [
-                Node(
-                    plot_synthesis_grid,
-                    inputs={
-                        "real_images": "nih_images_array",
-                        "index": "nih_images_index",
-                        "synthesis": "params:synthesis",
-                        **{name: f"{name}.synthetic_images" for name in architectures},
-                    },
-                    outputs="synthesis_grid@matplotlib",
-                    name="plot_synthesis_grid",
-                    tags=["synthesis"],
-                )
-            ]
-        )
+    grid = Node(
+        plot_synthesis_grid,
+        inputs={
+            "real_images": "nih_images_array",
+            "index": "nih_images_index",
+            "synthesis": "params:synthesis",
+            **{name: f"{name}_synthetic_images" for name in architectures},
+        },
+        outputs="synthesis_grid@matplotlib",
+        name="plot_synthesis_grid",
+    )
+    return in_stage(Pipeline([grid]), "synthesis")
 
 
 def create_pipelines() -> dict[str, Pipeline]:

@@ -35,6 +35,7 @@ from cxr_synth.pipelines.training.params import (
     TrainingFidParams,
     TrainingParams,
 )
+from cxr_synth.tables import metric_records
 from cxr_synth.training import TrainConfig, train_gan
 from cxr_synth.training.devices import resolve_device
 from cxr_synth.training.tracking import child_run
@@ -75,7 +76,9 @@ def compute_reference_stats(
     rng = np.random.default_rng(evaluation.seed)
     chosen = np.sort(rng.choice(rows, size=min(evaluation.n_real, rows.size), replace=False))
     backbone = build_backbone(
-        evaluation.backbone, device=resolve_device(evaluation.device), **evaluation.backbone_kwargs()
+        evaluation.backbone,
+        device=resolve_device(evaluation.device),
+        **evaluation.backbone_kwargs(),
     )
     stats = feature_stats(backbone, np.asarray(images[chosen]), evaluation.batch_size)
     logger.info("reference statistics: %d real images, backbone %s", stats.n, backbone.identifier)
@@ -117,7 +120,9 @@ def _fid_evaluator(reference: FeatureStats, evaluation: TrainingFidParams, laten
 def train_config(architecture: str, loop: LoopOverrides, training: TrainingParams) -> TrainConfig:
     """``training.loop`` with this architecture's overrides; checkpoints under
     ``<checkpoint_root>/<architecture>`` unless the overrides say otherwise."""
-    shared = training.loop.override({"checkpoint_dir": f"{training.checkpoint_root}/{architecture}"})
+    shared = training.loop.override(
+        {"checkpoint_dir": f"{training.checkpoint_root}/{architecture}"}
+    )
     return shared.override(loop, prefix=f"{architecture}.loop")
 
 
@@ -141,7 +146,7 @@ def train_generator(
     """
     architecture = model.architecture
     channels = 1 if masks is None else 2
-    label = architecture if masks is None else f"{architecture}.pairs"
+    label = architecture if masks is None else f"pairs_{architecture}"
     config = train_config(architecture, loop, training)
     options = model.options.to_dict()
     resolution = int(images.shape[-1])
@@ -202,11 +207,7 @@ def train_generator(
         f"{label}.images_per_s": result.timing.get("images_per_s"),
         f"{label}.train_hours": result.timing.get("train_time_s", 0.0) / 3600,
     }
-    summary = {
-        key: {"value": float(value), "step": 0}
-        for key, value in metrics.items()
-        if value is not None
-    }
+    summary = metric_records(metrics)
     grid = Image.fromarray(result.samples) if result.samples is not None else Image.new("L", (8, 8))
     return gan.generator.cpu(), spec, history, summary, grid
 

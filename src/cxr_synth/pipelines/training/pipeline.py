@@ -1,9 +1,9 @@
-"""One training pipeline template, instantiated per architecture with ``namespace=``."""
+"""One training pipeline template, instantiated per architecture as ``training.<arch>``."""
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.pipelines import for_architecture
+from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.training.nodes import (
     compute_reference_stats,
     plot_fid_curve,
@@ -11,7 +11,7 @@ from cxr_synth.pipelines.training.nodes import (
     train_generator,
 )
 
-SHARED_INPUTS = {"nih_images_array", "nih_images_index", "fid_reference_stats"}
+SHARED = {"nih_images_array", "nih_images_index", "fid_reference_stats", "params:training"}
 
 
 def reference_pipeline() -> Pipeline:
@@ -23,14 +23,14 @@ def reference_pipeline() -> Pipeline:
                 inputs=["nih_images_array", "nih_images_index", "params:training"],
                 outputs="fid_reference_stats",
                 name="compute_fid_reference_stats",
-                tags=["training", "cpu"],
+                tags=["cpu"],
             )
         ]
     )
 
 
 def architecture_template(paired: bool = False) -> Pipeline:
-    """Train, then plot; dataset names are prefixed with the architecture by ``namespace``.
+    """Train, then plot; ``for_architecture`` names the datasets ``<arch>_generator`` etc.
 
     ``paired=True`` adds the ``masks`` input: the GAN then learns 2-channel (image, mask) pairs
     (the segmentation pipeline maps the inputs to the lung-mask set), and ``pretrained_generator``,
@@ -77,12 +77,8 @@ def architecture_template(paired: bool = False) -> Pipeline:
 
 def architecture_pipeline(architecture: str) -> Pipeline:
     """``train_<architecture>``: the reference statistics and one architecture's training."""
-    return reference_pipeline() + for_architecture(
-        architecture_template(),
-        architecture,
-        "training",
-        inputs=SHARED_INPUTS,
-        parameters={"params:training"},
+    return in_stage(reference_pipeline(), "training") + for_architecture(
+        architecture_template(), architecture, "training", shared=SHARED
     )
 
 

@@ -1,8 +1,9 @@
 """Architecture options as models: one per family, with each architecture's defaults.
 
 The DCGAN family (dcgan, lsgan, wgan_gp, proposed) shares one option set — the same networks
-with switchable stabilisers — and differs in defaults and objective; StyleGAN has its own. A
-YAML ``<arch>.model.options`` section is validated against these before any node runs.
+with switchable stabilisers — and differs in defaults and objective; StyleGAN has its own, and
+so has the diffusion model (ddpm). A YAML ``<arch>.model.options`` section is validated against
+these before any node runs.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ Policy = Annotated[str, BeforeValidator(_policy)]
 
 
 class ArchitectureOptions(StrictModel):
-    """Options every architecture has: widths, Adam settings, EMA of G."""
+    """The base of every architecture's options model (what ``<arch>.model.options`` holds)."""
+
+
+class GANOptions(ArchitectureOptions):
+    """Options every GAN has: widths, Adam settings, EMA of G."""
 
     g_width: Width = 64  # channels at full resolution, doubling per halving up to max_width
     d_width: Width = 64  # D's channels at full resolution, doubling per halving
@@ -45,7 +50,7 @@ class ArchitectureOptions(StrictModel):
     diffaugment: Policy = ""  # DiffAugment (Zhao et al. 2020) before D; "" = off
 
 
-class DCGANFamilyOptions(ArchitectureOptions):
+class DCGANFamilyOptions(GANOptions):
     """The DCGAN networks (Radford et al. 2016) and every stabiliser, each off unless set."""
 
     objective_options: ClassVar[frozenset[str]] = frozenset()  # loss options this one takes
@@ -124,7 +129,7 @@ class ProposedOptions(DCGANOptions):
     ema_decay: Share | None = 0.999
 
 
-class StyleGANOptions(ArchitectureOptions):
+class StyleGANOptions(GANOptions):
     """stylegan: compact StyleGAN2 (Karras et al. 2020), non-saturating loss + lazy R1."""
 
     g_width: Width = 128  # channels at full resolution, doubling per halving up to max_width
@@ -142,3 +147,36 @@ class StyleGANOptions(ArchitectureOptions):
     d_lr: LearningRate = 0.0025
     g_betas: tuple[Beta, Beta] = (0.0, 0.99)
     d_betas: tuple[Beta, Beta] = (0.0, 0.99)
+
+
+class DDPMOptions(ArchitectureOptions):
+    """ddpm: denoising diffusion (Ho et al. 2020), a diffusers U-Net, DDIM sampling (Song et al.
+    2021). The U-Net has self-attention in its middle block and at ``attention_resolutions``;
+    GroupNorm uses 32 groups, or the largest count dividing every width."""
+
+    # U-Net channels per level, the side halving between levels
+    widths: list[Width] = Field(default=[64, 128, 256, 256], min_length=1)
+    layers_per_block: Count = 2  # residual blocks per encoder level (the decoder has one more)
+    # feature-map sides with self-attention; level 0 has side R / patch_size
+    attention_resolutions: list[Count] = [16]
+    dropout: Share = 0.1  # in the residual blocks (Ho et al. 2020: 0.1 on CIFAR-10)
+    # p: the U-Net sees p x p patches as channels (Hoogeboom et al. 2023); 1 = pixels
+    patch_size: Count = 1
+    train_timesteps: Count = 1000  # T, steps of the forward (noising) process
+    # betas: linear from 1e-4 to 0.02 (Ho et al. 2020) or cosine (Nichol & Dhariwal 2021)
+    beta_schedule: Literal["linear", "cosine"] = "linear"
+    # what the U-Net predicts: the noise (Ho et al. 2020) or v (Salimans & Ho 2022)
+    prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
+    sampling_steps: Count = 50  # DDIM steps per image (eta = 0: deterministic given the noise)
+    g_lr: LearningRate = 2e-4  # Adam learning rate of the U-Net (Ho et al. 2020)
+    g_betas: tuple[Beta, Beta] = (0.9, 0.999)  # Adam betas of the U-Net
+    ema_decay: Share | None = 0.9999  # EMA of the U-Net's weights for sampling; null or 0 = off
+
+    @model_validator(mode="after")
+    def _fewer_sampling_steps_than_timesteps(self) -> DDPMOptions:
+        if self.sampling_steps > self.train_timesteps:
+            raise ValueError(
+                f"sampling_steps ({self.sampling_steps}) must not exceed train_timesteps "
+                f"({self.train_timesteps})"
+            )
+        return self

@@ -230,3 +230,188 @@ def test_the_shipped_studies_parse_and_stay_kedro_run_config_files(name):
     assert study.run_options["pipeline_names"][-1] == "evaluation"
     for key in yaml.safe_load(path.read_text())["run"]:
         _validate_config_file(key)  # what `kedro run --config` checks; raises if unknown
+
+
+# ------------------------------------------------------------------------ variants (ablations)
+VARIANTS = {
+    "base": {},
+    "sn": {"proposed": {"model": {"options": {"spectral_norm": True}}}},
+    "wide": {"proposed": {"model": {"options": {"g_width": 8}}}, "training": {"loop": {"epochs": 4}}},
+}
+
+
+def test_variants_are_merged_over_the_params_and_run_seed_by_seed(tmp_path):
+    file = _write(tmp_path / "abl.yml", {
+        "seeds": [0, 1], "variants": VARIANTS,
+        "run": {"params": {"training": {"loop": {"epochs": 3, "batch_size": 8}}}},
+    })  # fmt: skip
+    study = load_study(file)
+    assert list(study.variants) == ["base", "sn", "wide"]  # the file's order
+    assert study.runs == [("base", 0), ("sn", 0), ("wide", 0), ("base", 1), ("sn", 1), ("wide", 1)]
+    assert study.variant_params("wide")["training"]["loop"] == {"epochs": 4, "batch_size": 8}
+    assert study.variant_params("base") == study.params and "proposed" not in study.params
+    config = {"training": {"checkpoint_root": "ck"}}
+    params = seed_overrides(study, 1, config, "sn")
+    assert params["proposed"]["model"]["options"] == {"spectral_norm": True}
+    assert params["training"]["loop"] == {"epochs": 3, "batch_size": 8, "seed": 1}
+    assert params["training"]["checkpoint_root"] == "ck/study_abl/sn/seed1"
+    # one hash per variant, from its own merged settings: adding a variant changes no other's
+    hashes = {v: study.variant_hash(v) for v in study.variants}
+    assert len(set(hashes.values())) == 3
+    fewer = load_study(_write(tmp_path / "abl.yml", {
+        "seeds": [0], "variants": {"sn": VARIANTS["sn"]},
+        "run": {"params": {"training": {"loop": {"epochs": 3, "batch_size": 8}}}},
+    }))  # fmt: skip
+    assert fewer.variant_hash("sn") == hashes["sn"] and fewer.config_hash != study.config_hash
+    # the empty variant is the study without variants, so its hash is that study's
+    plain = load_study(_write(tmp_path / "abl.yml", {
+        "seeds": [0], "run": {"params": {"training": {"loop": {"epochs": 3, "batch_size": 8}}}},
+    }))  # fmt: skip
+    assert plain.variants == {} and plain.runs == [(None, 0)]
+    assert hashes["base"] == plain.config_hash == plain.variant_hash(None)
+
+
+def test_the_command_line_params_are_merged_under_the_variants(tmp_path):
+    file = _write(tmp_path / "abl.yml", {"seeds": [0], "variants": VARIANTS, "run": {}})
+    study = load_study(file, cli_params={"training": {"loop": {"epochs": 9, "batch_size": 2}}})
+    assert study.variant_params("wide")["training"]["loop"] == {"epochs": 4, "batch_size": 2}
+    assert study.variant_params("sn")["training"]["loop"] == {"epochs": 9, "batch_size": 2}
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ({}, "`variants` must map names"),
+        ([{"a": {}}], "`variants` must map names"),
+        ({"a b": {}}, "Variant name 'a b' is not valid"),
+        ({"a.b": {}}, "Variant name 'a.b' is not valid"),
+        ({"a": [1]}, "variant 'a' must be a mapping"),
+        ({"a": {"trainng": {}}}, "variant 'a' sets 'trainng', which is no section"),
+        ({"a": {"study_summary": {}}}, "variant 'a' sets 'study_summary', which is read once"),
+        ({"a": {"synthesis": {"seed": 3}}}, "variant 'a' sets synthesis.seed"),
+        ({"a": {"dcgan": {"loop": {"epochs": 2}}}, "b": {"dcgan": {"loop": {"epochs": 2}}}},
+         "variants 'a' and 'b' set the same parameters"),
+    ],
+)
+def test_bad_variants_are_refused_with_a_short_message(tmp_path, variants, message):
+    file = _write(tmp_path / "bad.yml", {"seeds": [0], "variants": variants, "run": {}})
+    with pytest.raises(UserError, match=message):
+        load_study(file)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"proposed": {"model": {"options": {"spectral_nrom": True}}}},
+         r"variant 'v': .*spectral_nrom"),
+        ({"proposed": {"model": {"options": {"dropout": 2.0}}}}, r"variant 'v': .*dropout"),
+        ({"proposed": {"modle": {}}}, r"variant 'v': proposed.modle is not a key"),
+        ({"training": {"loop": {"epochs": 0}}}, r"variant 'v': .*training.loop.epochs"),
+    ],
+)
+def test_variant_overrides_are_checked_against_the_parameter_models(tmp_path, override, message):
+    from cxr_synth.study import check_variants
+
+    file = _write(tmp_path / "abl.yml", {"seeds": [0], "variants": {"ok": {}, "v": override}})
+    config = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_training.yml").read_text())
+    with pytest.raises(UserError, match=message):
+        check_variants(load_study(file), config)
+
+
+def test_valid_variant_overrides_pass_the_check(tmp_path):
+    from cxr_synth.study import check_variants
+
+    file = PROJECT_ROOT / "studies" / "ablation_proposed_cpu.yml"
+    study = load_study(file)
+    config = merge(yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_training.yml").read_text()),
+                   study.params)  # fmt: skip
+    check_variants(study, config)  # raises if a variant is invalid
+
+
+def test_the_shipped_ablation_names_its_variants_and_turns_every_stabiliser_off_in_its_base():
+    from cxr_synth.models.options import DCGANOptions, ProposedOptions
+
+    study = load_study(PROJECT_ROOT / "studies" / "ablation_proposed_cpu.yml")
+    assert study.seeds == (0, 1, 2) and list(study.variants)[0] == "dcgan"
+    assert study.run_options["pipeline_names"][-1] == "evaluate_proposed"
+    base = ProposedOptions.parse(study.params["proposed"]["model"]["options"])
+    dcgan = DCGANOptions.parse({"g_width": 16, "d_width": 16})
+    assert base.model_dump() == dcgan.model_dump()  # the base variant is DCGAN exactly
+    proposed = ProposedOptions.parse(study.variant_params("proposed")["proposed"]["model"]["options"])
+    assert proposed == ProposedOptions.parse({"g_width": 16, "d_width": 16})  # today's defaults
+    stabilisers = {k for k, v in ProposedOptions().model_dump().items() if v != DCGANOptions().model_dump()[k]}
+    single = {key for name, o in study.variants.items() if name not in ("dcgan", "proposed", "all")
+              for key in o["proposed"]["model"]["options"]}  # fmt: skip
+    assert stabilisers | {"r1_gamma"} == single  # each stabiliser alone, R1 too
+
+
+def test_variant_runs_are_tagged_and_a_restart_skips_the_finished_pairs(tmp_path, monkeypatch):
+    """Two variants x two seeds of the ingestion alone (seconds)."""
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    variants = {"a": {}, "b": {"ingestion": {"seed": 5}}}
+    file = _write(workdir / "tiny_seeds.yml", {
+        "seeds": [3, 4], "variants": variants,
+        "run": {"pipelines": "ingestion", "params": nested(TINY_STUDY)},
+    })  # fmt: skip
+    study = load_study(file)
+    try:
+        with pytest.raises(UserError, match=r"the 4 \(variant, seed\) runs finished, but"):
+            run_study(workdir, file)
+        runs = _parents(workdir, "seed")
+        tags = sorted((r.data.tags["cxr_synth.study_variant"], r.data.tags["cxr_synth.study_seed"],
+                       r.data.tags["cxr_synth.study_config"]) for r in runs)  # fmt: skip
+        assert tags == [("a", "3", study.variant_hash("a")), ("a", "4", study.variant_hash("a")),
+                        ("b", "3", study.variant_hash("b")), ("b", "4", study.variant_hash("b"))]  # fmt: skip
+        b = next(r for r in runs if r.data.tags["cxr_synth.study_variant"] == "b")
+        assert b.data.params["ingestion.seed"] == "5"
+        # a new variant runs alone; the finished pairs are skipped
+        variants["c"] = {"ingestion": {"seed": 6}}
+        _write(workdir / "tiny_seeds.yml", {
+            "seeds": [3, 4], "variants": variants,
+            "run": {"pipelines": "ingestion", "params": nested(TINY_STUDY)},
+        })  # fmt: skip
+        with pytest.raises(UserError, match="study_summary pipeline failed"):
+            run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    assert len(_parents(workdir, "seed")) == 6
+    dry = run_study(workdir, file, dry_run=True)
+    assert dry.skipped == [("a", 3), ("b", 3), ("c", 3), ("a", 4), ("b", 4), ("c", 4)]
+    with pytest.raises(UserError, match=r"variant 'a' seed 3 already finished .* --force"):
+        run_study(workdir, file, params={"ingestion": {"seed": 9}})
+
+
+@pytest.mark.slow  # four tiny runs of one architecture: about a minute on 2 busy cores
+def test_a_variant_study_of_one_architecture_ends_in_a_table_per_variant(tmp_path, monkeypatch):
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    file = _write(workdir / "tiny_seeds.yml", {
+        "seeds": [0, 1],
+        "variants": {"plain": {}, "ema": {"dcgan": {"model": {"options": {"ema_decay": 0.9}}}}},
+        "run": {"pipelines": "ingestion,preprocessing,train_dcgan,synthesize_dcgan,evaluate_dcgan",
+                "params": nested(TINY_STUDY)},
+    })  # fmt: skip
+    try:
+        result = CliRunner().invoke(_cli(), ["study", "run", file], catch_exceptions=False)
+    finally:
+        end_stale_mlflow_runs()
+    assert result.exit_code == 0, result.output
+    assert "plain/0: " in result.output and "ema/1: " in result.output
+    runs = {(r.data.tags["cxr_synth.study_variant"], int(r.data.tags["cxr_synth.study_seed"])): r
+            for r in _parents(workdir, "seed")}  # fmt: skip
+    assert sorted(runs) == [("ema", 0), ("ema", 1), ("plain", 0), ("plain", 1)]
+    folder = workdir / "data/08_reporting/studies/tiny_seeds"
+    table = pd.read_csv(folder / "seed_table.csv")  # from the evaluate_dcgan reports
+    fd = table[table["metric"] == "FD_rand"].set_index("variant")
+    assert list(fd.index) == ["plain", "ema"] and set(fd["architecture"]) == {"dcgan"}
+    for variant in ("plain", "ema"):
+        values = [runs[(variant, s)].data.metrics["dcgan.best_fd_rand"] for s in (0, 1)]
+        assert fd.at[variant, "n_seeds"] == 2 and np.isfinite(fd.at[variant, "mean"])
+        assert len(set(values)) == 2  # the seeds differ
+    assert fd.at["plain", "mean"] != fd.at["ema", "mean"]
+    curves = pd.read_csv(folder / "learning_curves.csv")
+    assert set(curves["variant"]) == {"plain", "ema"} and (curves["n_seeds"] == 2).all()
+    assert "| variant | architecture |" in (folder / "seed_table.md").read_text(encoding="utf-8")
+    (summary,) = _parents(workdir, "summary")
+    assert "study.ema.dcgan.FD_rand.mean" in summary.data.metrics

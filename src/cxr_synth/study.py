@@ -16,6 +16,15 @@ its own seeds) plus a top-level ``seeds:`` list::
   ``cxr_synth.study_config=<hash of the file's settings>``;
 - skips a seed whose tagged run already FINISHED with the same configuration (``force`` reruns).
 
+A file may also list named ``variants:`` (an ablation), each a params override merged key by key
+over ``run.params`` (after ``--params``)::
+
+    variants: {dcgan: {}, spectral_norm: {proposed: {model: {options: {spectral_norm: true}}}}}
+
+Then every variant runs with every seed (seed by seed: all variants of the first seed, then the
+next seed), each run tagged ``cxr_synth.study_variant=<variant>`` too, with the configuration hash
+of its own merged settings, so a rerun skips the finished (variant, seed) pairs.
+
 Every seed overwrites ``data/`` (the last seed's files stay); MLflow keeps every seed. Last,
 ``study_summary`` reads the seed runs back from MLflow (``MlflowStudyDataset``) in its own
 MLflow run, tagged ``cxr_synth.study_role=summary``, which holds the aggregate.
@@ -40,8 +49,10 @@ from cxr_synth.datasets.mlflow_study import (
     ROLE_TAG,
     SEED_TAG,
     STUDY_TAG,
+    VARIANT_TAG,
     check_study_name,
-    finished_seed_runs,
+    check_variant_name,
+    finished_study_runs,
 )
 from cxr_synth.errors import UserError
 
@@ -61,7 +72,9 @@ SEED_PARAMETERS = (
 )
 CHECKPOINT_PARAMETERS = ("training.checkpoint_root", "pair_training.checkpoint_root")
 SUMMARY_PIPELINE = "study_summary"
-FILE_KEYS = {"seeds", "run", "study_name"}
+FILE_KEYS = {"seeds", "run", "study_name", "variants"}
+# Sections a variant may not change: the summary reads them once for the whole study.
+NOT_PER_VARIANT = ("study", "study_summary")
 LIST_OPTIONS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs",
                 "namespaces")  # fmt: skip
 RUN_KEYS = {"env", "conf_source", "params", "pipelines", "pipeline", "only_missing_outputs",
@@ -79,23 +92,51 @@ class Study:
     conf_source: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     run_options: dict[str, Any] = field(default_factory=dict)  # KedroSession.run keywords
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> overrides
+
+    def _hash(self, params: Mapping[str, Any], **extra: Any) -> str:
+        settings = {"env": self.env, "conf_source": self.conf_source, "params": params,
+                    "run": self.run_options, **extra}  # fmt: skip
+        text = json.dumps(settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def config_hash(self) -> str:
-        """Identifies the settings every seed ran with (not the seed list): 12 hex digits."""
-        settings = {"env": self.env, "conf_source": self.conf_source, "params": self.params,
-                    "run": self.run_options}  # fmt: skip
-        text = json.dumps(settings, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        """Identifies the settings every seed ran with (not the seed list): 12 hex digits.
+        With variants: the settings and every variant's overrides (the summary run's tag)."""
+        if not self.variants:
+            return self._hash(self.params)
+        return self._hash(self.params, variants=self.variants)
+
+    def variant_params(self, variant: str | None) -> dict[str, Any]:
+        """The study's params with ``variant``'s overrides merged in (None: the study's own)."""
+        if variant is None:
+            return copy.deepcopy(self.params)
+        return merge(self.params, self.variants[variant])
+
+    def variant_hash(self, variant: str | None) -> str:
+        """The configuration hash of one variant's runs: its merged settings (not its name, not
+        the other variants); ``config_hash`` for a study without variants."""
+        return self.config_hash if variant is None else self._hash(self.variant_params(variant))
+
+    @property
+    def runs(self) -> list[tuple[str | None, int]]:
+        """Every (variant, seed) to run, in order: seed by seed, every variant of each seed
+        (a study cut short has every variant at the first seeds); variant None without any."""
+        names: list[str | None] = list(self.variants) or [None]
+        return [(variant, seed) for seed in self.seeds for variant in names]
 
 
 @dataclass
 class StudyResult:
-    """What ``run_study`` did: MLflow run ids per seed, the summary's run id, skipped seeds."""
+    """What ``run_study`` did: MLflow run ids per seed, the summary's run id, skipped seeds.
+
+    Keys are seeds, or ``(variant, seed)`` pairs in a study with variants.
+    """
 
     study: Study
-    seed_runs: dict[int, str] = field(default_factory=dict)
-    skipped: list[int] = field(default_factory=list)
+    seed_runs: dict[Any, str] = field(default_factory=dict)
+    skipped: list[Any] = field(default_factory=list)
     summary_run: str | None = None
 
 
@@ -133,6 +174,57 @@ def _nested(dotted: str, value: Any) -> dict[str, Any]:
     for parent in reversed(parents):
         tree = {parent: tree}
     return tree
+
+
+def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            yield from _leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _load_variants(raw: Any, path: Path) -> dict[str, dict[str, Any]]:
+    """``variants:`` of a study file: {name: overrides}, names and top-level keys checked."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        raise UserError(
+            f"{path}: `variants` must map names to parameter overrides, e.g. "
+            "`variants: {base: {}, sn: {proposed: {model: {options: {spectral_norm: true}}}}}`."
+        )
+    from cxr_synth.configuration import known_sections  # imports every pipeline's models
+
+    known = known_sections()
+    variants: dict[str, dict[str, Any]] = {}
+    seen: dict[str, str] = {}
+    for name, overrides in raw.items():
+        check_variant_name(name)
+        overrides = overrides if overrides is not None else {}
+        if not isinstance(overrides, dict):
+            raise UserError(
+                f"{path}: variant {name!r} must be a mapping of parameter overrides (or {{}}), "
+                f"got {overrides!r}."
+            )
+        for key in overrides:
+            if key in NOT_PER_VARIANT or key not in known:
+                why = "is read once per study" if key in NOT_PER_VARIANT else "is no section"
+                raise UserError(
+                    f"{path}: variant {name!r} sets {key!r}, which {why}; a variant overrides "
+                    "parameter sections such as training or <architecture>."
+                )
+        for key in SEED_PARAMETERS:
+            if _lookup(overrides, key)[0]:
+                raise UserError(
+                    f"{path}: variant {name!r} sets {key}, which the study sets to each seed; "
+                    "remove it."
+                )
+        same = seen.get(json.dumps(overrides, sort_keys=True, default=str))
+        if same is not None:
+            raise UserError(f"{path}: variants {same!r} and {name!r} set the same parameters.")
+        seen[json.dumps(overrides, sort_keys=True, default=str)] = name
+        variants[name] = overrides
+    return variants
 
 
 def load_study(path: str | Path, cli_params: Mapping[str, Any] | None = None) -> Study:
@@ -203,22 +295,65 @@ def load_study(path: str | Path, cli_params: Mapping[str, Any] | None = None) ->
         conf_source=run.get("conf_source"),
         params=params,
         run_options=options,
+        variants=_load_variants(raw.get("variants"), path),
     )
 
 
-def seed_overrides(study: Study, seed: int, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The runtime parameters of one seed's run: the study's params plus the seed overrides.
+def seed_overrides(
+    study: Study, seed: int, config: Mapping[str, Any], variant: str | None = None
+) -> dict[str, Any]:
+    """The runtime parameters of one seed's run: the study's params (with ``variant``'s
+    overrides) plus the seed overrides.
 
-    ``config``: the project's merged parameters (to find the checkpoint roots).
+    ``config``: the project's merged parameters (to find the checkpoint roots). Checkpoints go
+    to ``<root>/study_<name>/seed<k>``, or ``<root>/study_<name>/<variant>/seed<k>``.
     """
-    params = copy.deepcopy(study.params)
+    params = study.variant_params(variant)
     for key in SEED_PARAMETERS:
         params = merge(params, _nested(key, seed))
+    folder = f"study_{study.name}" + (f"/{variant}" if variant is not None else "")
     for key in CHECKPOINT_PARAMETERS:
         present, root = _lookup(config, key)
         if present and root:
-            params = merge(params, _nested(key, f"{root}/study_{study.name}/seed{seed}"))
+            params = merge(params, _nested(key, f"{root}/{folder}/seed{seed}"))
     return params
+
+
+def check_variants(study: Study, config: Mapping[str, Any]) -> None:
+    """Validate every variant's overrides against the parameter models before anything runs:
+    a typo in a variant (``spectral_nrom``) stops the study up front with a short message, not
+    when that variant's first node runs.
+
+    ``config``: the project's merged parameters (the study's params included).
+    """
+    from cxr_synth.configuration import ARCHITECTURE_SECTION, SECTIONS
+    from cxr_synth.models.registry import ARCHITECTURES
+
+    for name, overrides in study.variants.items():
+        merged = merge(config, overrides)
+        try:
+            for section in overrides:
+                value = merged.get(section)
+                if section in SECTIONS:
+                    SECTIONS[section].parse(value, prefix=section)
+                elif section in ARCHITECTURES:
+                    if not isinstance(value, Mapping):
+                        raise UserError(f"{section} must be a mapping with model and loop")
+                    unknown = sorted(set(value) - set(ARCHITECTURE_SECTION))
+                    if unknown:
+                        raise UserError(
+                            f"{section}.{unknown[0]} is not a key (an architecture section has "
+                            f"{', '.join(ARCHITECTURE_SECTION)})"
+                        )
+                    for key, model in ARCHITECTURE_SECTION.items():
+                        model.parse(value.get(key), prefix=f"{section}.{key}")
+        except UserError as err:
+            raise UserError(f"{study.path}: variant {name!r}: {err}") from None
+        unchanged = [k for k in _leaves(overrides) if _lookup(config, k) == _lookup(merged, k)
+                     and _lookup(config, k)[0]]  # fmt: skip
+        if unchanged and len(unchanged) == len(list(_leaves(overrides))):
+            logger.warning("%s: variant %r sets only values the configuration already has (%s)",
+                           study.path, name, ", ".join(unchanged))  # fmt: skip
 
 
 def check_config(study: Study, config: Mapping[str, Any]) -> None:
@@ -303,6 +438,10 @@ def _parent_run_id(client: Any, study: Study, tags: Mapping[str, str]) -> str | 
     return parents[0].info.run_id if parents else None
 
 
+def _describe(variant: str | None, seed: int) -> str:
+    return f"seed {seed}" if variant is None else f"variant {variant!r} seed {seed}"
+
+
 def run_study(
     project_path: str | Path,
     study_file: str | Path,
@@ -311,11 +450,12 @@ def run_study(
     force: bool = False,
     dry_run: bool = False,
 ) -> StudyResult:
-    """Run every seed of ``study_file`` (one KedroSession each), then ``study_summary``.
+    """Run every seed (and variant) of ``study_file``, one KedroSession each, then ``study_summary``.
 
-    ``params``: nested runtime parameters merged over the file's (``kedro study run --params``).
-    A seed that fails stops the study with a :class:`UserError` naming it; seeds already
-    finished with the same configuration are skipped unless ``force``. ``dry_run`` only plans.
+    ``params``: nested runtime parameters merged over the file's (``kedro study run --params``);
+    a variant's overrides are merged over both. A run that fails stops the study with a
+    :class:`UserError` naming it; (variant, seed) pairs already finished with the same
+    configuration are skipped unless ``force``. ``dry_run`` only plans.
     """
     from kedro.framework.startup import bootstrap_project
 
@@ -324,65 +464,82 @@ def run_study(
     study = load_study(study_file, params)
     config, client = _inspect(project_path, study)
     check_config(study, config)
+    check_variants(study, config)
     result = StudyResult(study)
-    finished = {} if force else finished_seed_runs(client, study.name)
-    logger.info("study %s: seeds %s, configuration %s", study.name, list(study.seeds),
-                study.config_hash)  # fmt: skip
+    finished = {} if force else finished_study_runs(client, study.name)
+    if study.variants:
+        logger.info("study %s: variants %s x seeds %s, configurations %s", study.name,
+                    list(study.variants), list(study.seeds),
+                    {v: study.variant_hash(v) for v in study.variants})  # fmt: skip
+    else:
+        logger.info("study %s: seeds %s, configuration %s", study.name, list(study.seeds),
+                    study.config_hash)  # fmt: skip
 
-    for seed in study.seeds:
-        done = finished.get(seed)
+    for variant, seed in study.runs:
+        key: Any = seed if variant is None else (variant, seed)
+        what = _describe(variant, seed)
+        config_hash = study.variant_hash(variant)
+        done = finished.get((variant, seed))
         if done is not None:
             used = done.data.tags.get(CONFIG_TAG)
-            if used != study.config_hash:
+            if used != config_hash:
                 raise UserError(
-                    f"Study '{study.name}': seed {seed} already finished (MLflow run "
+                    f"Study '{study.name}': {what} already finished (MLflow run "
                     f"{done.info.run_id}) with another configuration ({used}, now "
-                    f"{study.config_hash}). Add --force to rerun every seed, or rename the study "
+                    f"{config_hash}). Add --force to rerun every seed, or rename the study "
                     "(`study_name:` in the file) to keep both."
                 )
-            logger.info("study %s: seed %d already finished (MLflow run %s), skipped",
-                        study.name, seed, done.info.run_id)  # fmt: skip
-            result.seed_runs[seed] = done.info.run_id
-            result.skipped.append(seed)
+            logger.info("study %s: %s already finished (MLflow run %s), skipped",
+                        study.name, what, done.info.run_id)  # fmt: skip
+            result.seed_runs[key] = done.info.run_id
+            result.skipped.append(key)
             continue
+        overrides = seed_overrides(study, seed, config, variant)
         if dry_run:
-            logger.info("study %s: seed %d would run with %s", study.name, seed,
-                        seed_overrides(study, seed, config))  # fmt: skip
+            logger.info("study %s: %s would run with %s", study.name, what, overrides)
             continue
         tags = {STUDY_TAG: study.name, ROLE_TAG: "seed", SEED_TAG: str(seed),
-                CONFIG_TAG: study.config_hash}  # fmt: skip
-        logger.info("study %s: seed %d starts", study.name, seed)
+                CONFIG_TAG: config_hash}  # fmt: skip
+        if variant is not None:
+            tags[VARIANT_TAG] = variant
+        logger.info("study %s: %s starts", study.name, what)
         _end_stale_runs("FAILED")
         try:
-            with _tagged_runs(tags), _session(
-                project_path, study, seed_overrides(study, seed, config)
-            ) as session:
+            with _tagged_runs(tags), _session(project_path, study, overrides) as session:
                 session.run(**study.run_options)
         except Exception as err:
             _end_stale_runs("FAILED")
-            done_seeds = sorted(result.seed_runs)
-            kept = f"Seeds {done_seeds} are finished and are skipped" if done_seeds else (
-                "No seed has finished yet; finished seeds are skipped")
+            if result.seed_runs:
+                kept = (f"Seeds {sorted(result.seed_runs)} are finished" if variant is None
+                        else f"{len(result.seed_runs)} (variant, seed) runs are finished")  # fmt: skip
+                kept += " and are skipped"
+            else:
+                kept = "No seed has finished yet; finished seeds are skipped"
             raise UserError(
-                f"Study '{study.name}': seed {seed} failed ({type(err).__name__}: {err}). {kept} "
+                f"Study '{study.name}': {what} failed ({type(err).__name__}: {err}). {kept} "
                 f"when you rerun `kedro study run {study.path}` after fixing the cause."
             ) from err
         _end_stale_runs("FINISHED")
-        result.seed_runs[seed] = _parent_run_id(client, study, tags) or "?"
-        logger.info("study %s: seed %d finished, MLflow run %s", study.name, seed,
-                    result.seed_runs[seed])  # fmt: skip
+        result.seed_runs[key] = _parent_run_id(client, study, tags) or "?"
+        logger.info("study %s: %s finished, MLflow run %s", study.name, what,
+                    result.seed_runs[key])  # fmt: skip
 
     if dry_run:
         return result
-    summary_params = merge(study.params, {"study": {"name": study.name, "seeds": list(study.seeds)}})
+    selection: dict[str, Any] = {"name": study.name, "seeds": list(study.seeds)}
+    if study.variants:
+        selection["variants"] = list(study.variants)
+    summary_params = merge(study.params, {"study": selection})
     tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash}
     try:
         with _tagged_runs(tags), _session(project_path, study, summary_params) as session:
             session.run(pipeline_names=[SUMMARY_PIPELINE])
     except Exception as err:
         _end_stale_runs("FAILED")
+        finished_runs = (f"seeds {sorted(result.seed_runs)}" if not study.variants
+                         else f"{len(result.seed_runs)} (variant, seed) runs")  # fmt: skip
         raise UserError(
-            f"Study '{study.name}': the seeds {sorted(result.seed_runs)} finished, but the "
+            f"Study '{study.name}': the {finished_runs} finished, but the "
             f"{SUMMARY_PIPELINE} pipeline failed ({type(err).__name__}: {err}). Fix the cause "
             f"and rerun `kedro study run {study.path}`: finished seeds are skipped."
         ) from err

@@ -1,5 +1,6 @@
 """MlflowStudyDataset: the newest finished parent run per seed of a study, and its CSV artifacts."""
 
+import json
 import time
 
 import mlflow
@@ -114,3 +115,64 @@ def test_read_only_and_bad_patterns_are_refused(store):
         MlflowStudyDataset(study="demo", artifact=["{a}/x.csv", "y.csv"])
     with pytest.raises(DatasetError, match="not valid"):
         MlflowStudyDataset(study="it's", tracking_uri=uri).load()
+
+
+@pytest.fixture(scope="module")
+def variant_store(tmp_path_factory):
+    """Study 'abl': variants a and b, seeds 0 and 1, each run with only per-architecture
+    evaluation reports (as `evaluate_<arch>` leaves them: no comparison table)."""
+    tmp = tmp_path_factory.mktemp("mlflow_variants")
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    experiment = client.create_experiment("cxr_synth", artifact_location=(tmp / "mlruns").as_uri())
+    runs = {}
+    for variant, offset in (("a", 0.0), ("b", 10.0)):
+        for seed in (0, 1):
+            tags = {"cxr_synth.study": "abl", "cxr_synth.study_role": "seed",
+                    "cxr_synth.study_seed": str(seed), "cxr_synth.study_config": f"h{variant}",
+                    "cxr_synth.study_variant": variant}  # fmt: skip
+            run_id = client.create_run(experiment, tags=tags).info.run_id
+            folder = tmp / run_id / "proposed"
+            folder.mkdir(parents=True)
+            report = {"architecture": "proposed", "backbone": "rand",
+                      "metrics": {"FD_rand": offset + seed, "KID_rand_mean": 0.1},
+                      "training": {"train_hours": 0.5}, "warnings": ["small N"],
+                      "seconds": {"features": 3.0}}  # fmt: skip
+            (folder / "evaluation.json").write_text(json.dumps(report))
+            client.log_artifact(run_id, str(folder / "evaluation.json"), "proposed")
+            client.set_terminated(run_id, "FINISHED")
+            runs[(variant, seed)] = run_id
+            time.sleep(0.01)
+    return uri, runs
+
+
+def test_variant_runs_come_with_a_variant_column(variant_store):
+    uri, runs = variant_store
+    table = MlflowStudyDataset(study="abl", tracking_uri=uri).load()
+    assert list(table.columns[:3]) == ["study", "variant", "seed"]
+    assert list(zip(table["variant"], table["seed"], table["run_id"], strict=True)) == [
+        (v, s, runs[(v, s)]) for v, s in (("a", 0), ("a", 1), ("b", 0), ("b", 1))
+    ]
+    assert list(table["config"]) == ["ha", "ha", "hb", "hb"]
+
+
+def test_reports_stand_in_for_a_missing_comparison_table(variant_store):
+    uri, runs = variant_store
+    dataset = MlflowStudyDataset(
+        study="abl", tracking_uri=uri, json_sections=["metrics", "training"],
+        artifact=["study_comparison_table.csv", "comparison_table.csv",
+                  "{architecture}/evaluation.json"],
+    )  # fmt: skip
+    table = dataset.load()
+    assert list(table.columns[:4]) == ["variant", "seed", "run_id", "architecture"]
+    assert set(table.columns) == {"variant", "seed", "run_id", "architecture", "backbone",
+                                  "FD_rand", "KID_rand_mean", "train_hours"}  # fmt: skip
+    assert table.set_index(["variant", "seed"])["FD_rand"].to_dict() == {
+        ("a", 0): 0.0, ("a", 1): 1.0, ("b", 0): 10.0, ("b", 1): 11.0
+    }
+
+
+def test_a_pattern_may_only_be_the_last_fallback():
+    MlflowStudyDataset(study="demo", artifact=["x.csv", "{a}/y.json"])
+    with pytest.raises(DatasetError, match="must be the last artifact"):
+        MlflowStudyDataset(study="demo", artifact=["x.csv", "{a}/y.json", "z.csv"])

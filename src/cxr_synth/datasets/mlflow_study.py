@@ -1,14 +1,16 @@
 """A read-only Kedro dataset: the finished seed runs of a multi-seed study, from MLflow.
 
-``kedro study run studies/<file>.yml`` (``cxr_synth.study``) runs one ``kedro run`` per seed and
-tags each one's MLflow parent run ``cxr_synth.study=<name>``, ``cxr_synth.study_role=seed`` and
-``cxr_synth.study_seed=<k>``. This dataset finds those runs (the newest finished one per seed) and
-loads either the runs themselves or one CSV artifact of each run, concatenated, so the
-``study_summary`` nodes get plain DataFrames and do no I/O.
+``kedro study run studies/<file>.yml`` (``cxr_synth.study``) runs one ``kedro run`` per seed (and
+per variant, when the file lists ``variants:``) and tags each one's MLflow parent run
+``cxr_synth.study=<name>``, ``cxr_synth.study_role=seed``, ``cxr_synth.study_seed=<k>`` and, for a
+variant, ``cxr_synth.study_variant=<variant>``. This dataset finds those runs (the newest finished
+one per variant and seed) and loads either the runs themselves or one CSV artifact of each run,
+concatenated, so the ``study_summary`` nodes get plain DataFrames and do no I/O.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -23,9 +25,11 @@ STUDY_TAG = "cxr_synth.study"
 ROLE_TAG = "cxr_synth.study_role"
 SEED_TAG = "cxr_synth.study_seed"
 CONFIG_TAG = "cxr_synth.study_config"
+VARIANT_TAG = "cxr_synth.study_variant"
 PARENT_TAG = "mlflow.parentRunId"
 
 STUDY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # no '.': it is a part of metric names
 PLACEHOLDER = re.compile(r"^\{(\w+)\}/(.+)$")
 RUN_COLUMNS = ["study", "seed", "run_id", "run_name", "start_time", "duration_s", "config"]
 
@@ -40,11 +44,22 @@ def check_study_name(name: str) -> str:
     return name
 
 
-def finished_seed_runs(client: Any, study: str) -> dict[int, Any]:
-    """The newest FINISHED MLflow parent run of each seed of ``study``: ``{seed: Run}``.
+def check_variant_name(name: Any) -> str:
+    """``name`` if it can name a study variant (letters, digits, ``_ -``), else a user error."""
+    if not isinstance(name, str) or not VARIANT_NAME.match(name):
+        raise UserError(
+            f"Variant name {name!r} is not valid: use 1-64 letters, digits, '_' or '-' (it "
+            "becomes an MLflow tag, a folder and part of metric names)."
+        )
+    return name
+
+
+def finished_study_runs(client: Any, study: str) -> dict[tuple[str | None, int], Any]:
+    """The newest FINISHED MLflow parent run of each (variant, seed) of ``study``:
+    ``{(variant, seed): Run}``, ``variant`` None for runs without a variant tag.
 
     Child runs (architectures, U-Nets) carry the same tags and are left out; so are runs that
-    failed or are still running.
+    failed or are still running. Sorted by variant (None first), then seed.
     """
     check_study_name(study)
     experiments = [e.experiment_id for e in client.search_experiments()]
@@ -57,12 +72,23 @@ def finished_seed_runs(client: Any, study: str) -> dict[int, Any]:
     runs = client.search_runs(
         experiments, query, max_results=10000, order_by=["attributes.start_time DESC"]
     )
-    newest: dict[int, Any] = {}
+    newest: dict[tuple[str | None, int], Any] = {}
     for run in runs:
         if PARENT_TAG in run.data.tags:
             continue
-        newest.setdefault(int(run.data.tags[SEED_TAG]), run)
-    return dict(sorted(newest.items()))
+        key = (run.data.tags.get(VARIANT_TAG), int(run.data.tags[SEED_TAG]))
+        newest.setdefault(key, run)
+    return dict(sorted(newest.items(), key=lambda item: (item[0][0] or "", item[0][1])))
+
+
+def finished_seed_runs(client: Any, study: str, variant: str | None = None) -> dict[int, Any]:
+    """The newest FINISHED MLflow parent run of each seed of ``study``: ``{seed: Run}``; of
+    variant ``variant``, or (None) the runs without a variant."""
+    return {
+        seed: run
+        for (name, seed), run in finished_study_runs(client, study).items()
+        if name == variant
+    }
 
 
 class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
@@ -75,6 +101,15 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
       turn per run (e.g. the table with Dice first, then the one without).
     - ``artifact: "{architecture}/history.csv"`` loads ``<dir>/history.csv`` from every
       top-level artifact folder that has one, the folder name in an ``architecture`` column.
+      As the last entry of a list it is the fallback for runs without the files before it.
+    - A ``.json`` artifact is one row: its top-level scalar values and those of the mappings
+      named in ``json_sections``, e.g. ``{architecture}/evaluation.json`` with
+      ``json_sections: [metrics, training]`` (the columns of the comparison table) for runs
+      that evaluated single architectures (``evaluate_<arch>``) and so have no comparison table.
+
+    A study with variants (some run has a ``cxr_synth.study_variant`` tag) has one row/run per
+    variant and seed, and a ``variant`` column in front of ``seed`` (``""`` for runs without
+    the tag); a study without variants has no such column.
 
     ``tracking_uri: null`` uses MLflow's current one (kedro-mlflow sets it from mlflow.yml).
     Read-only: saving raises. Example (conf/base/catalog_study.yml)::
@@ -90,36 +125,48 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
         study: str | None = None,
         artifact: str | list[str] | None = None,
         tracking_uri: str | None = None,
+        json_sections: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
         self._study = study or None
         self._artifacts = [artifact] if isinstance(artifact, str) else list(artifact or [])
         self._tracking_uri = tracking_uri
+        self._json_sections = list(json_sections or [])
         self.metadata = metadata
         keyed = [a for a in self._artifacts if a.startswith("{")]
-        if keyed and (len(self._artifacts) > 1 or not PLACEHOLDER.match(keyed[0])):
+        if keyed and (
+            len(keyed) > 1 or keyed[0] != self._artifacts[-1] or not PLACEHOLDER.match(keyed[0])
+        ):
             raise DatasetError(
-                f"artifact {artifact!r}: a '{{column}}/path' pattern must be the only artifact "
-                "and its placeholder the first folder, e.g. '{architecture}/history.csv'."
+                f"artifact {artifact!r}: a '{{column}}/path' pattern must be the last artifact "
+                "(the only one or the fallback) and its placeholder the first folder, e.g. "
+                "'{architecture}/history.csv'."
             )
 
     # ------------------------------------------------------------------------------ Kedro API
     def load(self) -> pd.DataFrame:
         client = self._client()
         runs = self._runs(client)
+        with_variants = any(variant is not None for variant, _ in runs)
         if not self._artifacts:
-            return self._run_table(runs)
-        frames = [self._load_artifacts(client, seed, run) for seed, run in runs.items()]
+            return self._run_table(runs, with_variants)
+        frames = []
+        for (variant, seed), run in runs.items():
+            frame = self._load_artifacts(client, seed, run)
+            if with_variants:
+                frame.insert(0, "variant", variant or "")
+            frames.append(frame)
         return pd.concat(frames, ignore_index=True)
 
     def save(self, data: pd.DataFrame) -> None:
         raise DatasetError("MlflowStudyDataset is read-only: the study's seed runs write MLflow.")
 
     def _exists(self) -> bool:
-        return self._study is not None and bool(finished_seed_runs(self._client(), self._study))
+        return self._study is not None and bool(finished_study_runs(self._client(), self._study))
 
     def _describe(self) -> dict[str, Any]:
-        return {"study": self._study, "artifact": self._artifacts, "tracking_uri": self._uri()}
+        return {"study": self._study, "artifact": self._artifacts, "tracking_uri": self._uri(),
+                "json_sections": self._json_sections}  # fmt: skip
 
     # ------------------------------------------------------------------------------ helpers
     def _uri(self) -> str:
@@ -132,14 +179,14 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
 
         return MlflowClient(self._uri())
 
-    def _runs(self, client: Any) -> dict[int, Any]:
+    def _runs(self, client: Any) -> dict[tuple[str | None, int], Any]:
         if self._study is None:
             raise UserError(
                 "No study named: the study_summary pipeline reads the runs of the study in "
                 "`study.name`. Run `kedro study run studies/<file>.yml`, or add "
                 "`--params study.name=<name>` to `kedro run --pipelines study_summary`."
             )
-        runs = finished_seed_runs(client, self._study)
+        runs = finished_study_runs(client, self._study)
         if not runs:
             raise UserError(
                 f"No finished seed run of study '{self._study}' in the MLflow store "
@@ -148,13 +195,16 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
             )
         return runs
 
-    def _run_table(self, runs: dict[int, Any]) -> pd.DataFrame:
+    def _run_table(
+        self, runs: dict[tuple[str | None, int], Any], with_variants: bool
+    ) -> pd.DataFrame:
         rows = []
-        for seed, run in runs.items():
+        for (variant, seed), run in runs.items():
             info = run.info
             rows.append(
                 {
                     "study": self._study,
+                    "variant": variant or "",
                     "seed": seed,
                     "run_id": info.run_id,
                     "run_name": info.run_name,
@@ -163,44 +213,65 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
                     "config": run.data.tags.get(CONFIG_TAG, ""),
                 }
             )
-        return pd.DataFrame(rows, columns=RUN_COLUMNS)
+        columns = [RUN_COLUMNS[0], "variant", *RUN_COLUMNS[1:]] if with_variants else RUN_COLUMNS
+        return pd.DataFrame(rows, columns=columns)
 
     def _load_artifacts(self, client: Any, seed: int, run: Any) -> pd.DataFrame:
         run_id = run.info.run_id
-        keyed = PLACEHOLDER.match(self._artifacts[0])
+        keyed = PLACEHOLDER.match(self._artifacts[-1])
+        plain = self._artifacts[:-1] if keyed else self._artifacts
         with tempfile.TemporaryDirectory() as tmp:
-            if keyed:
-                column, rest = keyed.groups()
-                frames = []
-                for folder in client.list_artifacts(run_id):
-                    if not folder.is_dir:
-                        continue
-                    path = f"{folder.path}/{rest}"
-                    if _has_artifact(client, run_id, path):
-                        frame = _read_csv(client, run_id, path, tmp)
-                        frame.insert(0, column, folder.path)
-                        frames.append(frame)
-                if not frames:
-                    raise DatasetError(f"run {run_id} (seed {seed}) has no '{{dir}}/{rest}'")
-                frame = pd.concat(frames, ignore_index=True)
+            path = next((p for p in plain if _has_artifact(client, run_id, p)), None)
+            if path is not None:
+                frame = self._read(client, run_id, path, tmp)
+            elif keyed:
+                frame = self._read_folders(client, run_id, *keyed.groups(), tmp)
             else:
-                path = next((p for p in self._artifacts if _has_artifact(client, run_id, p)), None)
-                if path is None:
-                    raise DatasetError(
-                        f"run {run_id} (seed {seed}) of study '{self._study}' has none of the "
-                        f"artifacts {self._artifacts}; did that seed run the evaluation?"
-                    )
-                frame = _read_csv(client, run_id, path, tmp)
+                frame = None
+        if frame is None:
+            what = f"none of the artifacts {self._artifacts}" if plain else (
+                f"no '{{dir}}/{keyed.group(2)}'")  # fmt: skip
+            raise DatasetError(
+                f"run {run_id} (seed {seed}) of study '{self._study}' has {what}; did that seed "
+                "run the evaluation?"
+            )
         frame.insert(0, "run_id", run_id)
         frame.insert(0, "seed", seed)
         return frame
+
+    def _read_folders(
+        self, client: Any, run_id: str, column: str, rest: str, tmp: str
+    ) -> pd.DataFrame | None:
+        """``<dir>/<rest>`` of every top-level folder that has it, ``<dir>`` in ``column``."""
+        frames = []
+        for folder in client.list_artifacts(run_id):
+            path = f"{folder.path}/{rest}"
+            if folder.is_dir and _has_artifact(client, run_id, path):
+                frame = self._read(client, run_id, path, tmp).drop(columns=[column], errors="ignore")
+                frame.insert(0, column, folder.path)
+                frames.append(frame)
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    def _read(self, client: Any, run_id: str, path: str, tmp: str) -> pd.DataFrame:
+        local = client.download_artifacts(run_id, path, dst_path=tmp)
+        if not path.endswith(".json"):
+            return pd.read_csv(local)
+        with open(local, encoding="utf-8") as file:
+            record = json.load(file)
+        if not isinstance(record, dict):
+            raise DatasetError(f"run {run_id}: {path} is not a JSON object")
+        row = {k: v for k, v in record.items() if _scalar(v)}
+        for section in self._json_sections:
+            values = record.get(section)
+            if isinstance(values, dict):
+                row.update({k: v for k, v in values.items() if _scalar(v)})
+        return pd.DataFrame([row])
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _has_artifact(client: Any, run_id: str, path: str) -> bool:
     folder = str(Path(path).parent) if "/" in path else None
     return any(a.path == path and not a.is_dir for a in client.list_artifacts(run_id, folder))
-
-
-def _read_csv(client: Any, run_id: str, path: str, tmp: str) -> pd.DataFrame:
-    local = client.download_artifacts(run_id, path, dst_path=tmp)
-    return pd.read_csv(local)

@@ -21,17 +21,30 @@ FD = {("dcgan", 0): 1.0, ("dcgan", 1): 2.0, ("dcgan", 2): 4.5,
 
 def runs_table(seeds=(0, 1, 2), config="abc") -> pd.DataFrame:
     return pd.DataFrame(
-        {"study": "demo", "seed": list(seeds), "run_id": [f"r{s}" for s in seeds],
-         "run_name": "__default__", "start_time": pd.Timestamp("2026-12-01", tz="UTC"),
-         "duration_s": 60.0, "config": config}  # fmt: skip
+        {
+            "study": "demo",
+            "seed": list(seeds),
+            "run_id": [f"r{s}" for s in seeds],
+            "run_name": "__default__",
+            "start_time": pd.Timestamp("2026-12-01", tz="UTC"),
+            "duration_s": 60.0,
+            "config": config,
+        }  # fmt: skip
     )
 
 
 def comparison(seeds=(0, 1, 2)) -> pd.DataFrame:
     rows = [
-        {"seed": s, "run_id": f"r{s}", "architecture": a, "FD_rand": FD[(a, s)],
-         "precision_rand": 0.1 * (s + 1), "recall_rand": 0.5, "train_hours": 0.01 * (s + 1),
-         "dice": np.nan}  # fmt: skip
+        {
+            "seed": s,
+            "run_id": f"r{s}",
+            "architecture": a,
+            "FD_rand": FD[(a, s)],
+            "precision_rand": 0.1 * (s + 1),
+            "recall_rand": 0.5,
+            "train_hours": 0.01 * (s + 1),
+            "dice": np.nan,
+        }  # fmt: skip
         for s in seeds
         for a in ("dcgan", "lsgan")
     ]
@@ -44,9 +57,15 @@ def histories(seeds=(0, 1, 2)) -> pd.DataFrame:
         for a in ("dcgan", "lsgan", "pairs.dcgan"):
             for epoch in (1, 2, 3, 4):
                 rows.append(
-                    {"seed": s, "run_id": f"r{s}", "architecture": a, "epoch": epoch,
-                     "step": 10 * epoch, "epoch_time_s": 2.0 + s,
-                     "fid": 10.0 / epoch + s if epoch % 2 == 0 else np.nan}  # fmt: skip
+                    {
+                        "seed": s,
+                        "run_id": f"r{s}",
+                        "architecture": a,
+                        "epoch": epoch,
+                        "step": 10 * epoch,
+                        "epoch_time_s": 2.0 + s,
+                        "fid": 10.0 / epoch + s if epoch % 2 == 0 else np.nan,
+                    }  # fmt: skip
                 )
     return pd.DataFrame(rows)
 
@@ -152,3 +171,98 @@ def test_bar_figure_has_one_panel_per_metric_with_error_bars_and_seed_dots():
     assert sorted(np.concatenate([d.get_ydata() for d in dots])) == sorted(FD.values())
     with pytest.raises(UserError, match="bar_metrics"):
         plot_seed_bars(seed_table, comparison(), runs_table(), {"bar_metrics": ["nope"]})
+
+
+# ------------------------------------------------------------------------ variants (ablations)
+def with_variants(frame: pd.DataFrame, variants=("base", "sn"), shift=10.0) -> pd.DataFrame:
+    """``frame`` once per variant (run ids ``<variant>-r<s>``; the second variant's FD +shift)."""
+    parts = []
+    for i, variant in enumerate(variants):
+        part = frame.copy()
+        part.insert(0, "variant", variant)
+        part["run_id"] = variant + "-" + part["run_id"]
+        for column in ("FD_rand", "fid"):
+            if column in part:
+                part[column] = part[column] + i * shift
+        if "config" in part:
+            part["config"] = f"h-{variant}"
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_variant_runs_are_selected_per_variant_in_the_requested_order():
+    runs = with_variants(runs_table())
+    selected = select_seed_runs(runs, {"name": "demo", "seeds": [0, 2], "variants": ["sn", "base"]})
+    assert list(zip(selected["variant"], selected["seed"], strict=True)) == [
+        ("sn", 0), ("sn", 2), ("base", 0), ("base", 2)
+    ]
+    every = select_seed_runs(runs, {"name": "demo"})  # one config per variant is fine
+    assert list(dict.fromkeys(every["variant"])) == ["base", "sn"] and len(every) == 6
+    with pytest.raises(UserError, match=r"variants \['nope'\] have no finished MLflow run"):
+        select_seed_runs(runs, {"name": "demo", "variants": ["base", "nope"]})
+    with pytest.raises(UserError, match=r"variant 'sn': seeds \[3\] have no finished"):
+        select_seed_runs(runs[runs["seed"] != 3], {"name": "demo", "seeds": [0, 3],
+                                                   "variants": ["sn"]})  # fmt: skip
+    mixed = runs.copy()
+    mixed.loc[0, "config"] = "other"
+    with pytest.raises(UserError, match="variant 'base': its seed runs used different"):
+        select_seed_runs(mixed, {"name": "demo"})
+    plain = runs.copy()
+    plain.loc[plain["variant"] == "base", "variant"] = ""
+    with pytest.raises(UserError, match="with and without a variant"):
+        select_seed_runs(plain, {"name": "demo"})
+    with pytest.raises(UserError, match="have no variant"):
+        select_seed_runs(runs_table(), {"name": "demo", "variants": ["base"]})
+
+
+def test_the_summary_has_a_row_per_variant_and_architecture():
+    runs = select_seed_runs(with_variants(runs_table()), {"name": "demo",
+                                                          "variants": ["sn", "base"]})  # fmt: skip
+    table, markdown, metrics = summarise_over_seeds(with_variants(comparison()), runs, {})
+    assert list(table.columns[:3]) == ["variant", "architecture", "metric"]
+    assert list(dict.fromkeys(zip(table["variant"], table["architecture"], strict=True))) == [
+        ("sn", "dcgan"), ("sn", "lsgan"), ("base", "dcgan"), ("base", "lsgan")
+    ]  # variants in the selected order
+    fd = table[table["metric"] == "FD_rand"].set_index(["variant", "architecture"])
+    values = [FD[("dcgan", s)] for s in (0, 1, 2)]
+    assert fd.at[("base", "dcgan"), "mean"] == pytest.approx(np.mean(values))
+    assert fd.at[("sn", "dcgan"), "mean"] == pytest.approx(np.mean(values) + 10)
+    assert fd.at[("sn", "dcgan"), "std"] == pytest.approx(np.std(values, ddof=1))
+    assert (fd["n_seeds"] == 3).all()
+    assert "| variant | architecture | FD_rand |" in markdown
+    assert f"| sn | dcgan | {np.mean(values) + 10:.4g} ± " in markdown
+    assert "sn: 0 (`sn-r0`)" in markdown and "mean ± std over 3 seeds" in markdown
+    assert metrics["base.dcgan.FD_rand.mean"]["value"] == pytest.approx(np.mean(values))
+
+
+def test_learning_curves_and_figures_per_variant():
+    runs = select_seed_runs(with_variants(runs_table()), {"name": "demo"})
+    seed_table, _, _ = summarise_over_seeds(with_variants(comparison()), runs, {})
+    curves = build_learning_curves(with_variants(histories()), runs, seed_table, {})
+    assert list(curves.columns[:3]) == ["variant", "architecture", "step"]
+    assert list(dict.fromkeys(zip(curves["variant"], curves["architecture"], strict=True))) == [
+        ("base", "dcgan"), ("base", "lsgan"), ("sn", "dcgan"), ("sn", "lsgan")
+    ]  # pairs.* left out, as without variants
+    sn = curves[(curves["variant"] == "sn") & (curves["architecture"] == "dcgan")].set_index("step")
+    assert sn.at[20, "fd_mean"] == pytest.approx(np.mean([5.0 + s for s in (0, 1, 2)]) + 10)
+    figure = plot_learning_curves(curves, seed_table)
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == ["base/dcgan", "base/lsgan", "sn/dcgan", "sn/lsgan"]  # several architectures
+    bars = plot_seed_bars(seed_table, with_variants(comparison()), runs, {"bar_metrics": ["FID"]})
+    ticks = [t.get_text() for t in bars.axes[0].get_xticklabels()]
+    assert ticks == labels
+    heights = [patch.get_height() for patch in bars.axes[0].patches]
+    assert heights[2] == pytest.approx(heights[0] + 10)
+    dots = [line for line in bars.axes[0].get_lines() if line.get_marker() == "."]
+    assert [len(d.get_xdata()) for d in dots] == [3, 3, 3, 3]
+
+
+def test_one_architecture_labels_curves_and_bars_by_variant_alone():
+    one = lambda frame: frame[frame["architecture"] != "lsgan"]  # noqa: E731
+    runs = select_seed_runs(with_variants(runs_table()), {"name": "demo"})
+    seed_table, _, _ = summarise_over_seeds(one(with_variants(comparison())), runs, {})
+    curves = build_learning_curves(one(with_variants(histories())), runs, seed_table, {})
+    figure = plot_learning_curves(curves, seed_table)
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["base", "sn"]
+    bars = plot_seed_bars(seed_table, with_variants(comparison()), runs, {"bar_metrics": ["FID"]})
+    assert [t.get_text() for t in bars.axes[0].get_xticklabels()] == ["base", "sn"]

@@ -3,6 +3,11 @@ tables, learning curves at equal compute and bars with error bars out. No I/O he
 
 Every table says how many seeds stand behind a value; ``std`` is the sample standard deviation
 over seeds (n − 1 in the denominator), missing with a single seed.
+
+A study with variants (an ablation: ``variants:`` in the study file) has a ``variant`` column in
+every input (``MlflowStudyDataset``); then every aggregate is per variant *and* architecture, with
+a ``variant`` column in front, and the figures draw one curve/bar per variant (per
+``variant/architecture`` when the study trained several architectures).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pandas.api.types import is_numeric_dtype
 from cxr_synth.errors import UserError
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 
-ID_COLUMNS = ("seed", "run_id", "architecture")
+ID_COLUMNS = ("variant", "seed", "run_id", "architecture")
 SEED_TABLE_COLUMNS = ["architecture", "metric", "mean", "std", "n_seeds", "seeds", "values"]
 CURVE_COLUMNS = [
     "architecture", "step", "epoch", "n_seeds", "fd_mean", "fd_std",
@@ -26,20 +31,18 @@ CURVE_COLUMNS = [
 ]  # fmt: skip
 
 
-def select_seed_runs(runs: pd.DataFrame, study: StudyParams) -> pd.DataFrame:
-    """The seed runs to aggregate, one row per seed (``MlflowStudyDataset`` without artifact).
+def _keys(frame: pd.DataFrame) -> list[str]:
+    """The columns one aggregate row stands for: variant (if any) and architecture."""
+    return ["variant", "architecture"] if "variant" in frame.columns else ["architecture"]
 
-    With ``study.seeds`` every listed seed must have a finished run; with ``[]`` every finished
-    seed is used. All must come from the same study configuration (the runner's hash tag).
-    """
-    study = StudyParams.parse(study, prefix="study")
-    name = study.name or (str(runs["study"].iloc[0]) if len(runs) else "?")
+
+def _select_seeds(runs: pd.DataFrame, study: StudyParams, name: str, what: str) -> pd.DataFrame:
     finished = sorted(int(s) for s in runs["seed"])
     if study.seeds:
         missing = sorted(set(study.seeds) - set(finished))
         if missing:
             raise UserError(
-                f"Study '{name}': seeds {missing} have no finished MLflow run (finished: "
+                f"Study '{name}'{what}: seeds {missing} have no finished MLflow run (finished: "
                 f"{finished}). Run `kedro study run studies/<file>.yml` again to complete them."
             )
         runs = runs[runs["seed"].isin(study.seeds)]
@@ -47,14 +50,73 @@ def select_seed_runs(runs: pd.DataFrame, study: StudyParams) -> pd.DataFrame:
     if len(configs) > 1:
         by_config = {c: sorted(runs.loc[runs["config"] == c, "seed"]) for c in configs}
         raise UserError(
-            f"Study '{name}': its seed runs used different study configurations {by_config}; "
-            "rerun the study with `kedro study run <file> --force` so every seed uses one."
+            f"Study '{name}'{what}: its seed runs used different study configurations "
+            f"{by_config}; rerun the study with `kedro study run <file> --force` so every seed "
+            "uses one."
         )
-    return runs.sort_values("seed").reset_index(drop=True)
+    return runs.sort_values("seed")
+
+
+def select_seed_runs(runs: pd.DataFrame, study: StudyParams) -> pd.DataFrame:
+    """The seed runs to aggregate, one row per seed (``MlflowStudyDataset`` without artifact).
+
+    With ``study.seeds`` every listed seed must have a finished run; with ``[]`` every finished
+    seed is used. All must come from the same study configuration (the runner's hash tag).
+    With variants, this holds per variant: ``study.variants`` (in that order) must each have
+    the seeds, ``[]`` takes every variant found (by name).
+    """
+    study = StudyParams.parse(study, prefix="study")
+    name = study.name or (str(runs["study"].iloc[0]) if len(runs) else "?")
+    if "variant" not in runs.columns:
+        if study.variants:
+            raise UserError(
+                f"Study '{name}': study.variants {study.variants} given, but its seed runs have "
+                "no variant; run the study file with `variants:` first, or drop study.variants."
+            )
+        return _select_seeds(runs, study, name, "").reset_index(drop=True)
+    found = list(dict.fromkeys(sorted(runs["variant"])))
+    if study.variants:
+        missing = [v for v in study.variants if v not in found]
+        if missing:
+            raise UserError(
+                f"Study '{name}': variants {missing} have no finished MLflow run (found: "
+                f"{[v for v in found if v]}). Run `kedro study run studies/<file>.yml` again."
+            )
+        order = list(study.variants)
+    elif "" in found:
+        raise UserError(
+            f"Study '{name}' has seed runs with and without a variant; name the variants to "
+            "aggregate in study.variants (kedro study run passes the file's), or rename the study."
+        )
+    else:
+        order = found
+    parts = [
+        _select_seeds(runs[runs["variant"] == variant], study, name, f", variant '{variant}'")
+        for variant in order
+    ]
+    return pd.concat(parts).reset_index(drop=True)
 
 
 def _used(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["run_id"].isin(runs["run_id"])]
+    """The rows of the selected runs, in the runs' order (variants as selected, then seeds)."""
+    rank = {run_id: i for i, run_id in enumerate(runs["run_id"])}
+    used = frame[frame["run_id"].isin(rank)]
+    return used.iloc[np.argsort(used["run_id"].map(rank).to_numpy(), kind="stable")]
+
+
+def _order(table: pd.DataFrame) -> list[tuple[str, ...]]:
+    """The (variant,) architecture groups of a seed table, in its order."""
+    return list(dict.fromkeys(table[_keys(table)].itertuples(index=False, name=None)))
+
+
+def _labels(table: pd.DataFrame) -> dict[tuple[str, ...], str]:
+    """Figure labels of the groups: the architecture; with variants, the variant (or
+    ``variant/architecture`` when the study has several architectures)."""
+    groups = _order(table)
+    if "variant" not in table.columns:
+        return {g: g[0] for g in groups}
+    several = len({g[1] for g in groups}) > 1
+    return {g: f"{g[0]}/{g[1]}" if several else g[0] for g in groups}
 
 
 def _metric_columns(frame: pd.DataFrame, wanted: list[str] | None) -> list[str]:
@@ -101,13 +163,14 @@ def summarise_over_seeds(
     if used.empty:
         raise ValueError("no comparison-table row belongs to the selected seed runs")
     metrics = _metric_columns(used, params.metrics)
+    keys = _keys(used)
     rows = []
-    for architecture, group in used.groupby("architecture", sort=False):
+    for group_key, group in used.groupby(keys, sort=False):
         for metric in metrics:
             values = group[metric].dropna()
             rows.append(
                 {
-                    "architecture": architecture,
+                    **dict(zip(keys, group_key, strict=True)),
                     "metric": metric,
                     "mean": float(values.mean()) if len(values) else math.nan,
                     "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
@@ -116,41 +179,54 @@ def summarise_over_seeds(
                     "values": ";".join(f"{v:.6g}" for v in values),
                 }
             )
-    table = pd.DataFrame(rows, columns=SEED_TABLE_COLUMNS)
+    columns = [*keys, *SEED_TABLE_COLUMNS[1:]]
+    table = pd.DataFrame(rows, columns=columns)
     return table, _seed_markdown(table, runs, metrics), _seed_metrics(table)
+
+
+def _run_list(runs: pd.DataFrame) -> str:
+    seeds = lambda part: ", ".join(f"{int(r.seed)} (`{r.run_id}`)" for r in part.itertuples())  # noqa: E731
+    if "variant" not in runs.columns:
+        return f"Seeds and their MLflow runs: {seeds(runs)}."
+    per_variant = [
+        f"{variant}: {seeds(part)}" for variant, part in runs.groupby("variant", sort=False)
+    ]
+    return "Variants, seeds and their MLflow runs: " + "; ".join(per_variant) + "."
 
 
 def _seed_markdown(table: pd.DataFrame, runs: pd.DataFrame, metrics: list[str]) -> str:
     name = str(runs["study"].iloc[0])
-    seeds = ", ".join(f"{int(r.seed)} (`{r.run_id}`)" for r in runs.itertuples())
+    keys = _keys(table)
+    n_seeds = runs["seed"].nunique()
     lines = [
-        f"# Study `{name}`: mean ± std over {len(runs)} seeds",
+        f"# Study `{name}`: mean ± std over {n_seeds} seeds",
         "",
-        f"Seeds and their MLflow runs: {seeds}.",
+        _run_list(runs),
         "Cells: mean ± sample standard deviation (n − 1) over seeds, and how many seeds had a "
         "value. Every seed is measured against the same real images and feature network "
         "(evaluation seeds are fixed across study seeds; docs/studies.md).",
         "",
-        "| architecture | " + " | ".join(metrics) + " |",
-        "|---|" + "---|" * len(metrics),
+        "| " + " | ".join(keys) + " | " + " | ".join(metrics) + " |",
+        "|---|" * len(keys) + "---|" * len(metrics),
     ]
-    for architecture, group in table.groupby("architecture", sort=False):
+    for group_key, group in table.groupby(keys, sort=False):
         by_metric = group.set_index("metric")
         cells = [
             _cell(by_metric.at[m, "mean"], by_metric.at[m, "std"], int(by_metric.at[m, "n_seeds"]))
             for m in metrics
         ]
-        lines.append(f"| {architecture} | " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(map(str, group_key)) + " | " + " | ".join(cells) + " |")
     return "\n".join([*lines, ""])
 
 
 def _seed_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
+    keys = _keys(table)
     metrics = {}
-    for row in table.itertuples():
+    for row in table.to_dict("records"):
         for kind in ("mean", "std"):
-            value = getattr(row, kind)
+            value = row[kind]
             if math.isfinite(value):
-                key = f"{row.architecture}.{row.metric}.{kind}"
+                key = ".".join([*(str(row[k]) for k in keys), row["metric"], kind])
                 metrics[key] = {"value": float(value), "step": 0}
     return metrics
 
@@ -167,7 +243,8 @@ def build_learning_curves(
     column ``params.curve_column`` where evaluated, ``epoch_time_s``), with ``seed``, ``run_id``
     and ``architecture``. Wall-clock is the cumulative training time (``epoch_time_s``, which
     leaves out the FD evaluations) at each evaluated epoch. Only the architectures of the seed
-    table are kept (not the segmentation's ``pairs.<arch>`` GANs).
+    table are kept (not the segmentation's ``pairs.<arch>`` GANs). With variants: per variant
+    and architecture, a ``variant`` column in front.
     """
     params = StudySummaryParams.parse(params, prefix="study_summary")
     value = params.curve_column
@@ -177,15 +254,15 @@ def build_learning_curves(
             f"The seeds' history.csv artifacts have no {missing} column (columns: "
             f"{list(histories.columns)}); check study_summary.curve_column."
         )
-    order = list(dict.fromkeys(seed_table["architecture"]))
+    keys = _keys(seed_table)
+    rank = {group: i for i, group in enumerate(_order(seed_table))}
     used = _used(histories, runs)
-    used = used[used["architecture"].isin(order)].sort_values(["architecture", "seed", "epoch"])
-    used = used.assign(
-        wall_clock_s=used.groupby(["architecture", "seed"])["epoch_time_s"].cumsum()
-    )
+    groups = pd.Series(list(used[keys].itertuples(index=False, name=None)), index=used.index)
+    used = used[groups.isin(rank)].sort_values([*keys, "seed", "epoch"])
+    used = used.assign(wall_clock_s=used.groupby([*keys, "seed"])["epoch_time_s"].cumsum())
     points = used.dropna(subset=[value])
     curves = (
-        points.groupby(["architecture", "step"])
+        points.groupby([*keys, "step"])
         .agg(
             epoch=("epoch", "first"),
             n_seeds=("seed", "nunique"),
@@ -196,67 +273,88 @@ def build_learning_curves(
         )
         .reset_index()
     )
-    curves["architecture"] = pd.Categorical(curves["architecture"], categories=order)
-    curves = curves.sort_values(["architecture", "step"]).reset_index(drop=True)
-    curves["architecture"] = curves["architecture"].astype(str)
+    curves["_rank"] = [rank[g] for g in curves[keys].itertuples(index=False, name=None)]
+    curves = curves.sort_values(["_rank", "step"]).reset_index(drop=True)
+    for key in keys:
+        curves[key] = curves[key].astype(str)
     curves["step"] = curves["step"].astype(int)
     curves["epoch"] = curves["epoch"].astype(int)
-    return curves[CURVE_COLUMNS]
+    return curves[[*keys, *CURVE_COLUMNS[1:]]]
 
 
 def resolve_metric(name: str, available: list[str]) -> str | None:
     """The column for metric ``name``: itself, or its offline-backbone variant (``FID`` ->
     ``FD_rand``, ``KID_mean`` -> ``KID_rand_mean``, ``precision`` -> ``precision_rand``)."""
     variants = [name, "FD_rand" if name == "FID" else None]
-    variants.append(name.replace("KID", "KID_rand", 1) if name.startswith("KID") else f"{name}_rand")
+    variants.append(
+        name.replace("KID", "KID_rand", 1) if name.startswith("KID") else f"{name}_rand"
+    )
     return next((v for v in variants if v and v in available), None)
 
 
-def _colours(architectures: list[str]) -> dict[str, Any]:
+def _colours(labels: list[str]) -> dict[str, Any]:
     from matplotlib import colormaps
 
-    palette = colormaps["tab10"]
-    return {a: palette(i % 10) for i, a in enumerate(architectures)}
+    palette, n = (colormaps["tab10"], 10) if len(labels) <= 10 else (colormaps["tab20"], 20)
+    return {a: palette(i % n) for i, a in enumerate(labels)}
 
 
 def _seed_values(seed_table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    return seed_table[seed_table["metric"] == metric].set_index("architecture")
+    """One metric's rows of the seed table, indexed by the figure labels of their groups."""
+    labels = _labels(seed_table)
+    rows = seed_table[seed_table["metric"] == metric]
+    keys = _keys(seed_table)
+    index = [labels[g] for g in rows[keys].itertuples(index=False, name=None)]
+    return rows.set_index(pd.Index(index, name="label"))
+
+
+def _group_rows(frame: pd.DataFrame, keys: list[str], group: tuple[str, ...]) -> np.ndarray:
+    """Which rows of ``frame`` belong to ``group`` (values of ``keys``)."""
+    masks = [frame[k].astype(str).to_numpy() == str(v) for k, v in zip(keys, group, strict=True)]
+    return np.logical_and.reduce(masks)
 
 
 def plot_learning_curves(curves: pd.DataFrame, seed_table: pd.DataFrame) -> Figure:
     """One figure, every architecture: FD against optimiser steps (left) and training wall-clock
     (right), mean over seeds with a ±std band; below, precision and recall at the final
-    evaluation (mean ± std over seeds) at each architecture's total steps and time."""
-    order = list(dict.fromkeys(seed_table["architecture"]))
-    colours = _colours(order)
+    evaluation (mean ± std over seeds) at each architecture's total steps and time. With
+    variants: one curve per variant (and architecture)."""
+    keys = _keys(seed_table)
+    labels = _labels(seed_table)
+    colours = _colours(list(labels.values()))
     minutes = bool(len(curves)) and curves["wall_clock_s_mean"].max() > 300
     scale, unit = (60.0, "min") if minutes else (1.0, "s")
     n_seeds = int(curves["n_seeds"].max()) if len(curves) else 0
     figure = Figure(figsize=(10, 10))
     axes = figure.subplots(3, 2, squeeze=False)
     available = list(dict.fromkeys(seed_table["metric"]))
-    for architecture in order:
-        curve = curves[curves["architecture"] == architecture]
+    for group, label in labels.items():
+        curve = curves[_group_rows(curves, keys, group)]
         if curve.empty:
             continue
-        colour = colours[architecture]
+        colour = colours[label]
         std = curve["fd_std"].fillna(0.0)
-        for axis, x in ((axes[0, 0], curve["step"]), (axes[0, 1], curve["wall_clock_s_mean"] / scale)):
-            axis.plot(x, curve["fd_mean"], marker="o", markersize=3, color=colour, label=architecture)
-            axis.fill_between(x, curve["fd_mean"] - std, curve["fd_mean"] + std, color=colour, alpha=0.2)
+        for axis, x in (
+            (axes[0, 0], curve["step"]),
+            (axes[0, 1], curve["wall_clock_s_mean"] / scale),
+        ):
+            axis.plot(x, curve["fd_mean"], marker="o", markersize=3, color=colour, label=label)
+            axis.fill_between(
+                x, curve["fd_mean"] - std, curve["fd_mean"] + std, color=colour, alpha=0.2
+            )
         last = curve.iloc[-1]
         for row, name in ((1, "precision"), (2, "recall")):
             column = resolve_metric(name, available)
-            if column is None or architecture not in _seed_values(seed_table, column).index:
+            if column is None or label not in _seed_values(seed_table, column).index:
                 continue
-            value = _seed_values(seed_table, column).loc[architecture]
+            value = _seed_values(seed_table, column).loc[label]
             yerr = 0.0 if math.isnan(value["std"]) else value["std"]
             xerr = last["wall_clock_s_std"] / scale
             xerr = 0.0 if math.isnan(xerr) else xerr
             axes[row, 0].errorbar(last["step"], value["mean"], yerr=yerr, fmt="o", capsize=3,
-                                  color=colour, label=architecture)  # fmt: skip
+                                  color=colour, label=label)  # fmt: skip
             axes[row, 1].errorbar(last["wall_clock_s_mean"] / scale, value["mean"], xerr=xerr,
-                                  yerr=yerr, fmt="o", capsize=3, color=colour, label=architecture)  # fmt: skip
+                                  yerr=yerr, fmt="o", capsize=3, color=colour, label=label)  # fmt: skip
     axes[0, 0].set(xlabel="optimiser steps", ylabel="FD during training (lower is better)",
                    title=f"FD vs steps (mean ± std, {n_seeds} seeds)")  # fmt: skip
     axes[0, 1].set(xlabel=f"training wall-clock ({unit})", ylabel="FD during training",
@@ -282,7 +380,8 @@ def plot_seed_bars(
     params: StudySummaryParams,
 ) -> Figure:
     """Bars of the mean over seeds with ±std error bars, one panel per ``bar_metrics`` entry,
-    each seed's own value drawn as a dot on its bar."""
+    each seed's own value drawn as a dot on its bar; one bar per architecture (with variants:
+    per variant, or variant/architecture)."""
     params = StudySummaryParams.parse(params, prefix="study_summary")
     available = list(dict.fromkeys(seed_table["metric"]))
     panels = [m for m in (resolve_metric(n, available) for n in params.bar_metrics) if m]
@@ -291,17 +390,19 @@ def plot_seed_bars(
             f"study_summary.bar_metrics {params.bar_metrics}: none is a column of the seed "
             f"table (available: {available}); fix conf/base/parameters_study_summary.yml."
         )
-    order = list(dict.fromkeys(seed_table["architecture"]))
+    keys = _keys(seed_table)
+    labels = _labels(seed_table)
+    order = list(labels.values())
     used = _used(comparison, runs)
-    figure = Figure(figsize=(3.4 * len(panels), 3.6))
+    figure = Figure(figsize=(max(3.4, 0.45 * len(order) + 1.5) * len(panels), 3.6))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     x = np.arange(len(order))
     for axis, metric in zip(axes, panels, strict=True):
         values = _seed_values(seed_table, metric).reindex(order)
         axis.bar(x, values["mean"], yerr=values["std"].fillna(0.0), capsize=4, color="tab:blue",
                  alpha=0.7)  # fmt: skip
-        for i, architecture in enumerate(order):
-            seeds = used.loc[used["architecture"] == architecture, metric].dropna()
+        for i, group in enumerate(labels):
+            seeds = used.loc[_group_rows(used, keys, group), metric].dropna()
             axis.plot(np.full(len(seeds), i), seeds, "k.", markersize=4)
         axis.set_xticks(x, order, rotation=30, ha="right")
         n = int(values["n_seeds"].max())

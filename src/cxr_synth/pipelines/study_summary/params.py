@@ -8,10 +8,11 @@ from cxr_synth.schema import Int, StrictModel
 
 
 class StudyParams(StrictModel):
-    """Which study to summarise; ``kedro study run FILE`` fills both from the study file."""
+    """Which study to summarise; ``kedro study run FILE`` fills these from the study file."""
 
     name: str | None = None  # the cxr_synth.study tag of the seed runs
     seeds: list[Int] = []  # the seeds to aggregate; [] = every finished seed of the study
+    variants: list[str] = []  # the variants to aggregate, in this order; [] = every one found
 
 
 class StudySummaryParams(StrictModel):

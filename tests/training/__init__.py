@@ -75,6 +75,16 @@ class NaNAfter(NonSaturating):
         return loss, logs
 
 
+class MeanRegression:
+    """A single-network objective: ``G(z)`` regressed onto the real batch (G learns the mean
+    image), a stand-in for a denoising loss. Draws its noise from torch's global RNG."""
+
+    def generator_loss(self, generator, real):
+        z = torch.randn(len(real), LATENT_DIM, device=real.device)
+        loss = F.mse_loss(generator(z), real)
+        return loss, {"mse": loss.detach()}
+
+
 class Blobs(Dataset):
     """``n`` deterministic 1x16x16 images in [-1, 1] (a bright disc at a random place)."""
 
@@ -105,6 +115,20 @@ def make_tiny_gan(
         g_optimizer={"lr": 1e-3, "betas": [0.5, 0.999]},
         d_optimizer={"lr": 1e-3, "betas": [0.5, 0.999]},
         n_critic=n_critic,
+        ema_decay=ema_decay,
+    )
+
+
+def make_tiny_single(seed: int = 0, *, ema_decay: float | None = None) -> GAN:
+    """The tiny generator alone (no discriminator), trained by :class:`MeanRegression`."""
+    torch.manual_seed(seed)
+    return GAN(
+        name="tiny_single",
+        generator=TinyGenerator(),
+        discriminator=None,
+        objective=MeanRegression(),
+        latent_dim=LATENT_DIM,
+        g_optimizer={"lr": 1e-2, "betas": [0.9, 0.999]},
         ema_decay=ema_decay,
     )
 

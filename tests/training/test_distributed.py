@@ -13,7 +13,7 @@ import torch.multiprocessing as mp
 
 from cxr_synth.training import train_gan
 from cxr_synth.training.checkpoint import list_checkpoints
-from tests.training import Blobs, make_tiny_gan, states_equal, tiny_config
+from tests.training import Blobs, make_tiny_gan, make_tiny_single, states_equal, tiny_config
 
 WORLD_SIZE = 2
 
@@ -38,7 +38,8 @@ class CountingTracker:
         self.calls += 1
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
+def _as_rank(rank: int, port: int) -> None:
+    """Set what torchrun would for process ``rank``; one thread per process."""
     os.environ.update(
         RANK=str(rank),
         LOCAL_RANK=str(rank),
@@ -47,6 +48,10 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
+
+
+def _worker(rank: int, port: int, out_dir: str) -> None:
+    _as_rank(rank, port)
     calls = []
     tracker = CountingTracker()
     # Different initial weights per rank: DDP must broadcast rank 0's.
@@ -109,14 +114,7 @@ def _micro_batch_worker(rank: int, port: int, out_dir: str) -> None:
     """DDP with micro-batches (local batch 4 as 2 x 2) and the barrier after evaluation."""
     from cxr_synth.training import distributed
 
-    os.environ.update(
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(WORLD_SIZE),
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-    )
-    torch.set_num_threads(1)
+    _as_rank(rank, port)
     barriers = []
     original = distributed.barrier
     distributed.barrier = lambda info: barriers.append(1) or original(info)
@@ -150,3 +148,24 @@ def test_two_process_micro_batches_and_evaluation_barrier(tmp_path):
         assert states_equal(r0["final"][part], r1["final"][part]), part
     assert r0["evaluated"] == 2 and r1["evaluated"] == 0
     assert r0["barriers"] == r1["barriers"] == 2  # one per evaluation, on every rank
+
+
+def _single_network_worker(rank: int, port: int, out_dir: str) -> None:
+    """A model without D (different initial weights per rank), EMA, micro-batches."""
+    _as_rank(rank, port)
+    config = tiny_config(epochs=2, batch_size=8, micro_batch_size=2)
+    result = train_gan(make_tiny_single(seed=rank, ema_decay=0.9), Blobs(32), config)
+    torch.save(
+        {"final": result.final_state, "step": result.global_step, "history": result.history},
+        os.path.join(out_dir, f"single{rank}.pt"),
+    )
+
+
+def test_two_process_single_network(tmp_path):
+    _run_workers(_single_network_worker, tmp_path)
+    r0, r1 = (torch.load(tmp_path / f"single{r}.pt", weights_only=True) for r in range(WORLD_SIZE))
+    assert r0["step"] == r1["step"] == 8
+    assert r0["final"]["discriminator"] is None
+    for part in ("generator", "ema"):  # gradients and BN buffers kept in step across ranks
+        assert states_equal(r0["final"][part], r1["final"][part]), part
+    assert [h["g_loss"] for h in r0["history"]] == [h["g_loss"] for h in r1["history"]]

@@ -30,18 +30,34 @@ class Objective(Protocol):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
+class SingleNetworkObjective(Protocol):
+    """The loss of a model without a discriminator (e.g. a diffusion model's denoising loss):
+    one generator step per batch of real images, ``(loss, logs)`` as above.
+
+    ``generator`` is the network's training view (DDP-wrapped, compiled): call it, not
+    ``generator.module``, so that its gradients are all-reduced across processes. Draw noise
+    with ``torch`` (the loop seeds it, checkpoints its state and restores it on resume).
+    """
+
+    def generator_loss(
+        self, generator: nn.Module, real: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+
 @dataclass
 class GAN:
     """A built architecture: networks, objective and the optimiser settings its paper uses.
 
     ``generator(z)`` maps ``z`` of shape (B, latent_dim) to images (B, C, R, R) in [-1, 1];
-    ``discriminator(x)`` maps images to one score per sample, shape (B,).
+    ``discriminator(x)`` maps images to one score per sample, shape (B,). A single-network
+    model has ``discriminator=None`` and a :class:`SingleNetworkObjective` (``d_optimizer`` and
+    ``n_critic`` are then unused).
     """
 
     name: str
     generator: nn.Module
-    discriminator: nn.Module
-    objective: Objective
+    discriminator: nn.Module | None
+    objective: Objective | SingleNetworkObjective
     latent_dim: int = 100
     g_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})
     d_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})

@@ -7,6 +7,9 @@ brings G, D, the objective and its optimiser settings. Per step (one batch of re
 2. Every ``n_critic`` steps, a G step: ``objective.generator_loss(D, G(z))`` with D frozen,
    then the EMA of G's weights is updated (when ``gan.ema_decay`` is set).
 
+A single-network model (``discriminator=None``, e.g. diffusion) has one step per batch instead:
+``objective.generator_loss(G, real)``, then the EMA update; it has no D optimiser or scaler.
+
 Each step's batch may run as several micro-batches of ``micro_batch_size`` (gradients
 accumulated, losses weighted by their share, one optimiser step, one ``step`` for lazy
 regularisers and ``n_critic``); by default the whole batch is one micro-batch.
@@ -220,32 +223,36 @@ class _Trainer:
         )
 
     def _build_state(self) -> TrainState:
-        """G and D on the device (SyncBatchNorm where it applies) with optimisers, scalers and
-        EMA; sets their training views ``g_train``/``d_train`` (DDP, compiled)."""
+        """G and D (if any) on the device (SyncBatchNorm where it applies) with optimisers,
+        scalers and EMA; sets their training views ``g_train``/``d_train`` (DDP, compiled)."""
         gan, config, device, info = self.gan, self.config, self.device, self.info
         memory_format = torch.channels_last if config.channels_last else torch.preserve_format
         g, d = gan.generator, gan.discriminator
         self.sync_batchnorm = distributed.use_sync_batchnorm(config.sync_batchnorm, info, device)
         if self.sync_batchnorm:  # before DDP and the optimisers; parameters are kept
             g = distributed.convert_sync_batchnorm(g)
-            if needs_double_backward(gan.objective):  # SyncBatchNorm has no double backward
+            if d is not None and needs_double_backward(gan.objective):  # no double backward
                 self.sync_batchnorm = "generator"
-            else:
+            elif d is not None:
                 d = distributed.convert_sync_batchnorm(d)
         g = g.to(device, memory_format=memory_format)
-        d = d.to(device, memory_format=memory_format)
         self.g_train = distributed.wrap(g, info, device)  # DDP syncs rank 0's weights
-        self.d_train = distributed.wrap(d, info, device)
+        d_optimizer, d_scaler, self.d_train, self.d_params = None, None, None, []
+        if d is not None:
+            d = d.to(device, memory_format=memory_format)
+            self.d_train = distributed.wrap(d, info, device)
+            d_optimizer = torch.optim.Adam(d.parameters(), **adam_kwargs(gan.d_optimizer))
+            d_scaler = make_grad_scaler(device, self.precision)
+            self.d_params = [p for p in d.parameters() if p.requires_grad]
         state = TrainState(
             generator=g,
             discriminator=d,
-            ema=make_ema(g, gan.ema_decay) if gan.ema_decay is not None else None,
             g_optimizer=torch.optim.Adam(g.parameters(), **adam_kwargs(gan.g_optimizer)),
-            d_optimizer=torch.optim.Adam(d.parameters(), **adam_kwargs(gan.d_optimizer)),
+            d_optimizer=d_optimizer,
             g_scaler=make_grad_scaler(device, self.precision),
-            d_scaler=make_grad_scaler(device, self.precision),
+            d_scaler=d_scaler,
+            ema=make_ema(g, gan.ema_decay) if gan.ema_decay is not None else None,
         )
-        self.d_params = [p for p in d.parameters() if p.requires_grad]
         if self.compile_g:
             self.g_train = torch.compile(self.g_train)
         if self.compile_d:
@@ -354,7 +361,18 @@ class _Trainer:
         return batch.to(self.device, non_blocking=True, memory_format=memory_format)
 
     def _train_step(self, real: torch.Tensor) -> dict[str, float]:
-        """One D update and, every ``n_critic`` steps, one G update; returns rank-mean scalars."""
+        """One D update and, every ``n_critic`` steps, one G update (without D: one G update on
+        ``real``); returns rank-mean scalars."""
+        if self.d_train is None:
+            scalars = self._single_network_step(real)
+        else:
+            scalars = self._adversarial_step(real)
+        self.state.global_step += 1
+        values = torch.stack([v.detach().float().mean() for v in scalars.values()])
+        distributed.all_reduce_mean(values, self.info)
+        return dict(zip(scalars, values.tolist(), strict=True))
+
+    def _adversarial_step(self, real: torch.Tensor) -> Losses:
         gan, state, step = self.gan, self.state, self.state.global_step
         z = torch.randn(real.shape[0], gan.latent_dim, device=self.device)
 
@@ -368,10 +386,19 @@ class _Trainer:
         )
         if (step + 1) % gan.n_critic == 0:
             scalars.update(self._generator_step(real.shape[0]))
-        state.global_step += 1
-        values = torch.stack([v.detach().float().mean() for v in scalars.values()])
-        distributed.all_reduce_mean(values, self.info)
-        return dict(zip(scalars, values.tolist(), strict=True))
+        return scalars
+
+    def _single_network_step(self, real: torch.Tensor) -> Losses:
+        """``generator_loss(G, real)``: G trained on the real images alone, then the EMA update."""
+        state, objective = self.state, self.gan.objective
+
+        def g_loss(real_i: torch.Tensor) -> tuple[torch.Tensor, Losses]:
+            return objective.generator_loss(self.g_train, real_i)
+
+        logs = self._update(self.g_train, state.g_optimizer, state.g_scaler, "g_loss", g_loss, real)
+        if state.ema is not None:
+            state.ema.update_parameters(state.generator)
+        return logs
 
     def _generator_step(self, batch_size: int) -> Losses:
         """``generator_loss(D, G(z))`` with D frozen (no weight gradients: saves a third of its
@@ -426,7 +453,7 @@ class _Trainer:
         if bad:
             reason = f"non-finite {' and '.join(bad)}"
             raise TrainingDiverged(reason, epoch, state.global_step, values, self.last_checkpoint)
-        if config.collapse_threshold is None:
+        if config.collapse_threshold is None or "d_loss" not in values:  # without D: no collapse
             return
         collapsed = values["d_loss"] < config.collapse_threshold
         state.collapse_count = state.collapse_count + 1 if collapsed else 0
@@ -489,7 +516,8 @@ class _Trainer:
             )
             seed_everything(self.config.seed + self.info.rank + 1000 * ckpt["epoch"])
         apply_optimizer_settings(self.state.g_optimizer, self.gan.g_optimizer, "g_optimizer")
-        apply_optimizer_settings(self.state.d_optimizer, self.gan.d_optimizer, "d_optimizer")
+        if self.state.d_optimizer is not None:
+            apply_optimizer_settings(self.state.d_optimizer, self.gan.d_optimizer, "d_optimizer")
         self.last_checkpoint = path
 
     # ---------------------------------------------------------------------------- result
@@ -497,8 +525,8 @@ class _Trainer:
         state = self.state
         final = {
             "generator": cpu_copy(state.generator.state_dict()),
-            "discriminator": cpu_copy(state.discriminator.state_dict()),
-            "ema": cpu_copy(state.ema.module.state_dict()) if state.ema is not None else None,
+            "discriminator": _cpu_state(state.discriminator),
+            "ema": _cpu_state(state.ema.module if state.ema is not None else None),
         }
         best = state.best
         if best.generator is None:  # no FID: the final generator
@@ -521,8 +549,13 @@ def _no_metrics(generator: nn.Module) -> dict[str, float]:
     return {}
 
 
+def _cpu_state(module: nn.Module | None) -> StateDict | None:
+    return cpu_copy(module.state_dict()) if module is not None else None
+
+
 def _compile_plan(setting: bool | str, gan: GAN) -> tuple[bool, bool]:
-    """(compile G, compile D) for ``compile: true | false | generator``; refuses compiling a D
+    """(compile G, compile D) for ``compile: true | false | generator`` (D only if there is
+    one); refuses compiling a D
     whose objective needs double backward (the error names the option and the way out)."""
     if setting is True and needs_double_backward(gan.objective):
         raise ValueError(
@@ -531,7 +564,7 @@ def _compile_plan(setting: bool | str, gan: GAN) -> tuple[bool, bool]:
             "(gradient penalty or R1), and torch.compile does not support double backward. "
             "Set compile: generator to compile G only, or compile: false."
         )
-    return bool(setting), setting is True
+    return bool(setting), setting is True and gan.discriminator is not None
 
 
 def _micro_batches(

@@ -35,9 +35,11 @@ def log_start(gan: GAN, config: TrainConfig, tracker: Tracker, **run: Any) -> No
         config.channels_last,
         run["compile"],
         run["world_size"],
-        {True: "G and D", "generator": "G only (D needs double backward)", False: "off"}[
-            run["sync_batchnorm"]
-        ],
+        {
+            True: "G and D" if gan.discriminator is not None else "on",
+            "generator": "G only (D needs double backward)",
+            False: "off",
+        }[run["sync_batchnorm"]],
     )
     logger.info(
         "%d images, batch %d (%d per process), %d steps/epoch, epochs %d, n_critic %d, EMA %s"
@@ -59,12 +61,13 @@ def log_start(gan: GAN, config: TrainConfig, tracker: Tracker, **run: Any) -> No
             "gan.n_critic": gan.n_critic,
             "gan.ema_decay": gan.ema_decay,
             **{f"gan.g_optimizer.{k}": v for k, v in gan.g_optimizer.items()},
-            **{f"gan.d_optimizer.{k}": v for k, v in gan.d_optimizer.items()},
             "train.resolved_device": str(run["device"]),
             "train.resolved_precision": run["precision"],
             "train.world_size": run["world_size"],
         }
     )
+    if gan.discriminator is not None:
+        params.update({f"gan.d_optimizer.{k}": v for k, v in gan.d_optimizer.items()})
     tracker.log_params(params)
 
 
@@ -105,12 +108,9 @@ class EpochLog:
             self.window.clear()
         rate = self.steps * self.batch_size / (time.perf_counter() - self.began)
         self.bar.update(1)
-        self.bar.set_postfix(
-            d=f"{values['d_loss']:.3f}",
-            g=f"{self.sums.get('g_loss', math.nan) / max(self.counts.get('g_loss', 0), 1):.3f}",
-            img_s=f"{rate:.0f}",
-            refresh=False,
-        )
+        shown = {"d": f"{values['d_loss']:.3f}"} if "d_loss" in values else {}
+        g_mean = self.sums.get("g_loss", math.nan) / max(self.counts.get("g_loss", 0), 1)
+        self.bar.set_postfix(**shown, g=f"{g_mean:.3f}", img_s=f"{rate:.0f}", refresh=False)
 
     def close(self, epoch: int, global_step: int) -> dict[str, float]:
         """The history entry: epoch, step, mean values, images_per_s and epoch_time_s."""

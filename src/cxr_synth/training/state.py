@@ -1,9 +1,9 @@
 """Everything a training run changes, in one object: what a checkpoint holds and resume loads.
 
-:class:`TrainState` holds the networks (the plain modules, not their DDP or compiled views),
-their optimisers and grad scalers, the EMA of G, the counters, the per-epoch history and the
-best generator so far. ``state_dict()`` is a checkpoint's content, every process's RNG streams
-included; ``load_state_dict()`` is its inverse.
+:class:`TrainState` holds the networks (the plain modules, not their DDP or compiled views; D
+is None for a single-network model), their optimisers and grad scalers, the EMA of G, the
+counters, the per-epoch history and the best generator so far. ``state_dict()`` is a
+checkpoint's content, every process's RNG streams included; ``load_state_dict()`` its inverse.
 """
 
 from __future__ import annotations
@@ -46,21 +46,22 @@ class TrainState:
     """The mutable part of a run; see the module doc."""
 
     generator: nn.Module
-    discriminator: nn.Module
+    discriminator: nn.Module | None  # None, and no D optimiser or scaler: a single network
     g_optimizer: torch.optim.Optimizer
-    d_optimizer: torch.optim.Optimizer
+    d_optimizer: torch.optim.Optimizer | None
     g_scaler: torch.amp.GradScaler
-    d_scaler: torch.amp.GradScaler
+    d_scaler: torch.amp.GradScaler | None
     ema: EMA | None = None
     epoch: int = 0  # last completed epoch
-    global_step: int = 0  # completed steps (discriminator updates)
+    global_step: int = 0  # completed steps (D updates; G updates without D)
     collapse_count: int = 0  # consecutive steps with a collapsed discriminator
     history: list[dict[str, float]] = field(default_factory=list)  # one entry per epoch
     best: Best = field(default_factory=Best)
 
     def modules(self) -> list[nn.Module]:
         """The networks with buffers to keep in step: G, D and the EMA copy of G (if any)."""
-        return [self.generator, self.discriminator, *([self.ema.module] if self.ema else [])]
+        modules = [self.generator, self.discriminator, self.ema.module if self.ema else None]
+        return [m for m in modules if m is not None]
 
     def state_dict(self, info: distributed.DistInfo | None = None) -> dict[str, Any]:
         """The parts' state dicts, counters, history, best and ``"rng"``: a list of every
@@ -83,7 +84,7 @@ class TrainState:
         False when it was written by another number of processes (the RNGs are left as is)."""
         for name in PARTS:
             part, saved = getattr(self, name), state[name]
-            if part is not None and saved:  # None: no EMA; {}: a scaler saved without fp16
+            if part is not None and saved:  # None: no EMA or D; {}: a scaler saved without fp16
                 part.load_state_dict(saved)
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.collapse_count = state["collapse_count"]

@@ -361,8 +361,7 @@ class _Trainer:
         return batch.to(self.device, non_blocking=True, memory_format=memory_format)
 
     def _train_step(self, real: torch.Tensor) -> dict[str, float]:
-        """One D update and, every ``n_critic`` steps, one G update (without D: one G update on
-        ``real``); returns rank-mean scalars."""
+        """One step on a batch of real images; returns its rank-mean scalars."""
         if self.d_train is None:
             scalars = self._single_network_step(real)
         else:
@@ -373,6 +372,7 @@ class _Trainer:
         return dict(zip(scalars, values.tolist(), strict=True))
 
     def _adversarial_step(self, real: torch.Tensor) -> Losses:
+        """One D update and, every ``n_critic`` steps, one G update."""
         gan, state, step = self.gan, self.state, self.state.global_step
         z = torch.randn(real.shape[0], gan.latent_dim, device=self.device)
 

@@ -229,6 +229,9 @@ def test_the_summary_has_a_row_per_variant_and_architecture():
     assert fd.at[("sn", "dcgan"), "mean"] == pytest.approx(np.mean(values) + 10)
     assert fd.at[("sn", "dcgan"), "std"] == pytest.approx(np.std(values, ddof=1))
     assert (fd["n_seeds"] == 3).all()
+    header = next(line for line in markdown.splitlines() if line.startswith("| variant |"))
+    separator = markdown.splitlines()[markdown.splitlines().index(header) + 1]
+    assert separator == "|" + "---|" * header.count(" | ") + "---|" and "||" not in markdown
     assert "| variant | architecture | FD_rand |" in markdown
     assert f"| sn | dcgan | {np.mean(values) + 10:.4g} ± " in markdown
     assert "sn: 0 (`sn-r0`)" in markdown and "mean ± std over 3 seeds" in markdown

@@ -199,7 +199,7 @@ def _seed_markdown(table: pd.DataFrame, runs: pd.DataFrame, metrics: list[str]) 
     keys = _keys(table)
     n_seeds = runs["seed"].nunique()
     lines = [
-        f"# Study `{name}`: mean ± std over {n_seeds} seeds",
+        f"# Study `{name}`: mean ± std over {n_seeds} seed{'s' if n_seeds != 1 else ''}",
         "",
         _run_list(runs),
         "Cells: mean ± sample standard deviation (n − 1) over seeds, and how many seeds had a "
@@ -207,7 +207,7 @@ def _seed_markdown(table: pd.DataFrame, runs: pd.DataFrame, metrics: list[str]) 
         "(evaluation seeds are fixed across study seeds; docs/studies.md).",
         "",
         "| " + " | ".join(keys) + " | " + " | ".join(metrics) + " |",
-        "|---|" * len(keys) + "---|" * len(metrics),
+        "|" + "---|" * (len(keys) + len(metrics)),
     ]
     for group_key, group in table.groupby(keys, sort=False):
         by_metric = group.set_index("metric")

@@ -37,13 +37,3 @@ def test_mixed_set_reports_the_copied_fraction(phantoms64):
     result = memorization_audit(train, heldout, fake)
     assert result.fraction == pytest.approx(0.25, abs=0.05)
     assert set(result.closest_pairs[:15, 0]) == set(range(15))
-
-
-def test_feature_space_audit():
-    rng = np.random.default_rng(0)
-    train, heldout, fresh = (rng.normal(size=(n, 8)) for n in (400, 300, 100))
-    copies = train[:100] + rng.normal(scale=1e-3, size=(100, 8))
-    assert memorization_audit(train, heldout, copies, space="features").fraction == 1.0
-    assert memorization_audit(train, heldout, fresh, space="features").fraction < 0.05
-    with pytest.raises(ValueError):
-        memorization_audit(train, heldout, fresh, space="latent")

@@ -4,8 +4,6 @@ Images are uint8 (N, H, W) or (N, 1, H, W), or float in [-1, 1] from a generator
 (``to_uint8_images``). Distribution metrics run on the features of a backbone
 (``build_backbone``): Inception-v3 for real FID, or the offline random network, whose values are
 labelled ``FD_rand``/``KID_rand``/... and are never called FID. See docs/metrics.md.
-
-``METRICS`` maps each metric's name to the function that computes it.
 """
 
 from cxr_synth.metrics.evaluate import distribution_metrics, evaluate_generator_samples
@@ -22,7 +20,6 @@ from cxr_synth.metrics.features import (
 from cxr_synth.metrics.fid import (
     FeatureStats,
     FeatureStatsAccumulator,
-    FrechetDistance,
     feature_stats,
     fid_from_samples,
     fid_warnings,
@@ -57,26 +54,15 @@ from cxr_synth.metrics.similarity import (
     ssim_psnr,
 )
 
-METRICS = {
-    "frechet_distance": frechet_distance,
-    "kid": kernel_inception_distance,
-    "prdc": prdc,
-    "nearest_real_similarity": nearest_real_similarity,
-    "ms_ssim_diversity": ms_ssim_diversity,
-    "memorization": memorization_audit,
-}
-
 __all__ = [
     "INCEPTION_WEIGHTS_ENV",
     "INCEPTION_WEIGHTS_FILE",
     "INCEPTION_WEIGHTS_SHA256_PREFIX",
     "INCEPTION_WEIGHTS_URL",
-    "METRICS",
     "DiversityResult",
     "FeatureBackbone",
     "FeatureStats",
     "FeatureStatsAccumulator",
-    "FrechetDistance",
     "InceptionBackbone",
     "InceptionWeightsMismatch",
     "InceptionWeightsUnavailable",

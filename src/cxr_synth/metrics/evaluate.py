@@ -79,7 +79,6 @@ def evaluate_generator_samples(
     nn_candidates: int = 5,
     ms_ssim_pairs: int = 1000,
     memorization_percentile: float = 1.0,
-    real_baseline: bool = True,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Compute every metric of one architecture's synthetic images.
@@ -87,8 +86,8 @@ def evaluate_generator_samples(
     ``real``: reference real images (uint8) for the distribution metrics; ``real_features`` /
     ``real_stats`` are optional caches of its features/statistics on ``backbone``. ``train``:
     the images the GAN was trained on, for nearest-image similarity and memorization (default:
-    ``real``). ``heldout``: real images not trained on; enables the memorization audit and the
-    real-vs-real baseline. ``fake``: uint8, or float in [-1, 1].
+    ``real``). ``heldout``: real images not trained on; enables the memorization audit (the real-vs-real
+    baseline is ``distribution_metrics`` of held-out against reference features). ``fake``: uint8, or float in [-1, 1].
 
     Returns ``{"metrics": {column: float}, "warnings": [str], "backbone": identifier,
     "closest_pairs": (P, 2) int array, "closest_distances": (P,), "seconds": {step: s}}``.
@@ -144,7 +143,7 @@ def evaluate_generator_samples(
     closest_pairs = np.zeros((0, 2), dtype=np.int64)
     closest_distances = np.zeros(0)
     if heldout is None:
-        notes.append("memorization audit and real baseline skipped: no held-out real images given")
+        notes.append("memorization audit skipped: no held-out real images given")
     else:
         audit = memorization_audit(
             train_images, heldout, fake_u8, percentile=memorization_percentile
@@ -153,21 +152,6 @@ def evaluate_generator_samples(
         closest_pairs, closest_distances = audit.closest_pairs, audit.closest_distances
         notes += audit.warnings
         lap("memorization")
-        if real_baseline:
-            held_features = extract_features(backbone, heldout, batch_size)
-            baseline, _ = distribution_metrics(
-                real_features, held_features, backbone, real_stats=real_stats, resolution=side,
-                kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, k_pr=k_pr, k_dc=k_dc,
-                seed=seed,
-            )  # fmt: skip
-            metrics.update({f"baseline_{key}": value for key, value in baseline.items()})
-            if len(held_features) != fake_u8.shape[0]:
-                notes.append(
-                    f"baseline_ columns use {len(held_features)} held-out images but there are "
-                    f"{fake_u8.shape[0]} synthetic ones; N-dependent metrics (FD, precision/"
-                    f"recall, density/coverage) are comparable only at equal N."
-                )
-            lap("baseline")
 
     metrics["n_real"] = float(len(real_features))
     metrics["n_fake"] = float(fake_u8.shape[0])

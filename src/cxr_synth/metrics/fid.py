@@ -224,45 +224,6 @@ def fid_from_samples(
     return frechet_distance(real_stats, feature_stats(backbone, fake_images, batch_size))
 
 
-class FrechetDistance:
-    """Streaming FID/FD_rand in torchmetrics' shape: ``update(images, real=...)``, ``compute()``.
-
-    Pass cached ``real_stats`` to skip the real images. ``reset()`` clears the fake side only
-    (the real statistics rarely change between evaluations).
-    """
-
-    def __init__(
-        self,
-        backbone: FeatureBackbone,
-        real_stats: FeatureStats | None = None,
-        batch_size: int = 64,
-    ) -> None:
-        if real_stats is not None and real_stats.backbone != backbone.identifier:
-            raise ValueError(
-                f"real statistics come from {real_stats.backbone!r}, not {backbone.identifier!r}"
-            )
-        self.backbone, self.batch_size = backbone, batch_size
-        self.name = backbone.name
-        self.real_stats = real_stats
-        self._real = FeatureStatsAccumulator(backbone.identifier)
-        self._fake = FeatureStatsAccumulator(backbone.identifier)
-
-    def update(self, images: ImageBatches, real: bool = False) -> None:
-        acc = self._real if real else self._fake
-        if real and self.real_stats is not None:
-            raise ValueError("real statistics were given at construction; do not update them")
-        for batch in iter_batches(images, self.batch_size):
-            _check_resolution(acc, batch.shape[-1])
-            acc.update(self.backbone(batch).numpy())
-
-    def compute(self) -> float:
-        real = self.real_stats if self.real_stats is not None else self._real.compute()
-        return frechet_distance(real, self._fake.compute())
-
-    def reset(self) -> None:
-        self._fake = FeatureStatsAccumulator(self.backbone.identifier)
-
-
 def fid_warnings(n_real: int, n_fake: int, num_features: int, label: str = "FID") -> list[str]:
     """Caveats a table of ``label`` values computed from these sample sizes must carry."""
     notes = []

@@ -16,7 +16,7 @@ Default space: pixels, area-downsampled to 64x64 and standardised per image, so 
 pixel-level event (the same patient's anatomy, at the same place), and correlation ignores the
 global brightness/contrast shifts GANs add; features of ImageNet-trained or random networks are
 built to be invariant to exactly the details that identify one radiograph, and place every chest
-X-ray close to every other. ``space="features"`` audits given (N, D) feature arrays instead.
+X-ray close to every other.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cxr_synth.metrics.features import ImageBatches
-from cxr_synth.metrics.neighbours import as_tensor, nearest_neighbours_streamed
+from cxr_synth.metrics.neighbours import nearest_neighbours_streamed
 from cxr_synth.metrics.similarity import pixel_chunks, pixel_vectors
 
 MEMORIZATION_MIN_HELDOUT = 1000  # the 1st percentile then rests on >= 10 held-out images
@@ -44,7 +44,6 @@ class MemorizationResult:
     heldout_distance: np.ndarray  # (H,)
     closest_pairs: np.ndarray  # (P, 2) [synthetic index, training index], closest first
     closest_distances: np.ndarray  # (P,)
-    space: str
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
@@ -61,7 +60,6 @@ def memorization_audit(
     heldout: ImageBatches | np.ndarray,
     fake: ImageBatches | np.ndarray,
     *,
-    space: str = "pixels",
     size: int = 64,
     percentile: float = 1.0,
     n_pairs: int = 16,
@@ -69,25 +67,14 @@ def memorization_audit(
 ) -> MemorizationResult:
     """Audit ``fake`` against ``train`` with ``heldout`` as the calibration set.
 
-    ``space="pixels"``: uint8 images (any of the usual shapes), compared as standardised
-    ``size``² pixel vectors; the training set is streamed in chunks. ``space="features"``: the
-    three arguments are (N, D) feature arrays of one backbone.
+    Images are uint8 (any of the usual shapes), compared as standardised ``size``² pixel
+    vectors; the training set is streamed in chunks.
     """
-    if space not in ("pixels", "features"):
-        raise ValueError(f"space must be 'pixels' or 'features', not {space!r}")
-    if space == "pixels":
-        fake_v = pixel_vectors(fake, size, standardize=True)
-        held_v = pixel_vectors(heldout, size, standardize=True)
+    fake_v = pixel_vectors(fake, size, standardize=True)
+    held_v = pixel_vectors(heldout, size, standardize=True)
 
-        def train_chunks():
-            return pixel_chunks(train, size, standardize=True, chunk=chunk)
-    else:
-        fake_v = as_tensor(fake)
-        held_v = as_tensor(heldout)
-        train_arr = np.asarray(train)
-
-        def train_chunks():
-            return (train_arr[s : s + chunk] for s in range(0, len(train_arr), chunk))
+    def train_chunks():
+        return pixel_chunks(train, size, standardize=True, chunk=chunk)
 
     fake_d, fake_i = nearest_neighbours_streamed(fake_v, train_chunks(), 1)
     held_d, _ = nearest_neighbours_streamed(held_v, train_chunks(), 1)
@@ -113,6 +100,5 @@ def memorization_audit(
         heldout_distance=held_d,
         closest_pairs=np.stack([order, fake_i[order]], axis=1),
         closest_distances=fake_d[order],
-        space=space,
         warnings=notes,
     )

@@ -248,7 +248,7 @@ def ssim_psnr(
     return similarity, psnr
 
 
-def _take(images: np.ndarray | torch.Tensor, index: np.ndarray) -> np.ndarray | torch.Tensor:
+def _gather(images: np.ndarray | torch.Tensor, index: np.ndarray) -> np.ndarray | torch.Tensor:
     """Rows ``index`` of an array/tensor (memory-mapped arrays read only those rows)."""
     if torch.is_tensor(images):
         return images[torch.from_numpy(np.asarray(index))]
@@ -288,7 +288,7 @@ def nearest_real_similarity(
         stop = min(start + step, n)
         cand = candidates[start:stop]  # (c, k)
         query = fake_u8[start:stop].repeat_interleave(k, dim=0)
-        ssim, psnr = ssim_psnr(query, _take(train, cand.reshape(-1)))
+        ssim, psnr = ssim_psnr(query, _gather(train, cand.reshape(-1)))
         ssim, psnr = ssim.reshape(-1, k), psnr.reshape(-1, k)
         pick = ssim.argmax(axis=1)
         rows = np.arange(stop - start)
@@ -338,8 +338,8 @@ def ms_ssim_diversity(
     second = (first + rng.integers(1, n, num_pairs)) % n  # uniform over the other images
     values = []
     for start in range(0, num_pairs, batch_size):
-        a = _take(images, first[start : start + batch_size])
-        b = _take(images, second[start : start + batch_size])
+        a = _gather(images, first[start : start + batch_size])
+        b = _gather(images, second[start : start + batch_size])
         values.append(ms_ssim(a, b, betas))
     v = np.concatenate(values)
     notes = []

@@ -11,7 +11,7 @@ from cxr_synth.metrics import InceptionWeightsUnavailable
 from cxr_synth.pipelines.evaluation import nodes
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
-    compute_real_reference,
+    compute_evaluation_reference,
     evaluate_architecture,
     plot_closest_pairs,
     plot_distribution_bars,
@@ -54,7 +54,7 @@ def data():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (36, 32, 32), dtype=np.uint8)
     index = pd.DataFrame({"row": np.arange(36), "split": ["train"] * 24 + ["test"] * 12})
-    reference, baseline = compute_real_reference(images, index, params())
+    reference, baseline = compute_evaluation_reference(images, index, params())
     return images, index, reference, baseline
 
 
@@ -79,7 +79,7 @@ def test_real_reference_is_computed_once_from_the_right_splits(data):
 
 def test_n_real_caps_the_reference_but_not_the_training_set(data):
     images, index, _, _ = data
-    reference, _ = compute_real_reference(images, index, params(n_real=10))
+    reference, _ = compute_evaluation_reference(images, index, params(n_real=10))
     assert len(reference["real_rows"]) == 10 and len(reference["train_rows"]) == 24
 
 
@@ -174,7 +174,7 @@ def test_evaluation_device_and_weights_reach_the_backbone(data, monkeypatch):
         nodes, "build_backbone", lambda *a, **k: calls.append(k) or real_build(*a, **k)
     )
     weights = {"download": False, "path": None, "timeout": 5}
-    compute_real_reference(images, index, params(device="cpu", inception_weights=weights))
+    compute_evaluation_reference(images, index, params(device="cpu", inception_weights=weights))
     assert calls[0]["device"] == torch.device("cpu")
     assert calls[0]["allow_download"] is False and calls[0]["timeout"] == 5.0
 
@@ -206,10 +206,10 @@ def test_a_failed_download_falls_back_to_fd_rand_with_its_warning(data, tmp_path
         "backbone": "auto",
         "inception_weights": {"download": True, "url": url, "timeout": 2},
     }
-    _, baseline = compute_real_reference(images, index, EvaluationParams.parse(evaluation))
+    _, baseline = compute_evaluation_reference(images, index, EvaluationParams.parse(evaluation))
     assert baseline["fid_label"] == "FD_rand"
     assert any(url in note and "FD_rand" in note for note in baseline["warnings"])
     with pytest.raises(InceptionWeightsUnavailable, match=url):
-        compute_real_reference(
+        compute_evaluation_reference(
             images, index, EvaluationParams.parse({**evaluation, "backbone": "inception"})
         )

@@ -4,9 +4,9 @@ import pytest
 
 from cxr_synth.nih import OFFICIAL_COLUMNS
 from cxr_synth.pipelines.ingestion.nodes import (
-    assign_splits,
+    assign_patient_splits,
     filter_rows,
-    resolve_images,
+    resolve_image_files,
     summarise_ingestion,
     validate_metadata,
 )
@@ -122,8 +122,8 @@ def _assert_no_patient_in_two_splits(frame):
 
 def test_seeded_split_is_patient_level_and_reproducible():
     valid, _ = validate_metadata(metadata(n_patients=40, per_patient=3))
-    first, rejects = assign_splits(valid, None, None, TYPED)
-    second, _ = assign_splits(valid, None, None, TYPED)
+    first, rejects = assign_patient_splits(valid, None, None, TYPED)
+    second, _ = assign_patient_splits(valid, None, None, TYPED)
     _assert_no_patient_in_two_splits(first)
     assert rejects.empty and set(first["split"]) == {"train", "val", "test"}
     assert first["split"].tolist() == second["split"].tolist()
@@ -136,7 +136,7 @@ def test_official_lists_decide_test_and_unlisted_rows_are_rejected():
     train_names = [
         f"{p:08d}_{f:03d}.png" for p in range(3, 8) for f in range(2)
     ]  # patient 8 unlisted
-    frame, rejects = assign_splits(
+    frame, rejects = assign_patient_splits(
         valid, "\n".join(train_names) + "\n", "\n".join(test_names), TYPED
     )
     _assert_no_patient_in_two_splits(frame)
@@ -148,7 +148,7 @@ def test_official_lists_decide_test_and_unlisted_rows_are_rejected():
 def test_lists_that_put_a_patient_in_two_splits_are_an_error():
     valid, _ = validate_metadata(metadata(n_patients=2, per_patient=2))
     with pytest.raises(ValueError, match="more than one split"):
-        assign_splits(
+        assign_patient_splits(
             valid,
             "00000001_000.png\n00000002_000.png\n00000002_001.png",
             "00000001_001.png",
@@ -159,7 +159,7 @@ def test_lists_that_put_a_patient_in_two_splits_are_an_error():
 def test_official_source_without_lists_explains_the_fix():
     valid, _ = validate_metadata(metadata())
     with pytest.raises(ValueError, match="seeded"):
-        assign_splits(
+        assign_patient_splits(
             valid,
             None,
             None,
@@ -170,12 +170,12 @@ def test_official_source_without_lists_explains_the_fix():
 def test_resolve_finds_images_across_folders_and_rejects_missing_ones():
     frame = metadata(n_patients=4, per_patient=2)
     valid, _ = validate_metadata(frame)
-    split, _ = assign_splits(valid, None, None, TYPED)
+    split, _ = assign_patient_splits(valid, None, None, TYPED)
     images = images_for(frame)
     del images["images_002/images/00000001_001"]
     images["images_003/elsewhere/00000002_000"] = lambda: None  # not an images_* folder: ignored
     del images["images_001/images/00000002_000"]
-    manifest, rejects, counts = resolve_images(split, images, TYPED)
+    manifest, rejects, counts = resolve_image_files(split, images, TYPED)
     assert len(manifest) == 6 and counts["with_image_on_disk"] == 6
     assert sorted(rejects["image_index"]) == ["00000001_001.png", "00000002_000.png"]
     assert set(rejects["reason"]) == {"image: file not found in any images_*/images/ folder"}
@@ -188,11 +188,11 @@ def test_resolve_finds_images_across_folders_and_rejects_missing_ones():
 def test_resolve_fail_policy_stops_with_the_count(caplog):
     frame = metadata(n_patients=2, per_patient=2)
     valid, _ = validate_metadata(frame)
-    split, _ = assign_splits(valid, None, None, TYPED)
+    split, _ = assign_patient_splits(valid, None, None, TYPED)
     images = images_for(frame)
     images.pop("images_001/images/00000001_000")
     with pytest.raises(FileNotFoundError, match="3 of 4 selected rows have an image on disk"):
-        resolve_images(
+        resolve_image_files(
             split, images, IngestionParams.parse({**PARAMS, "on_missing_images": "fail"})
         )
 
@@ -200,17 +200,17 @@ def test_resolve_fail_policy_stops_with_the_count(caplog):
 def test_resolve_with_no_image_at_all_points_at_the_catalog():
     valid, _ = validate_metadata(metadata(n_patients=2))
     with pytest.raises(FileNotFoundError, match="nih_images"):
-        resolve_images(valid.assign(split="train"), {"other/x": lambda: None}, TYPED)
+        resolve_image_files(valid.assign(split="train"), {"other/x": lambda: None}, TYPED)
 
 
 def test_max_images_is_a_seeded_cap():
     frame = metadata(n_patients=10, per_patient=2)
     valid, _ = validate_metadata(frame)
-    split, _ = assign_splits(valid, None, None, TYPED)
-    first, _, counts = resolve_images(
+    split, _ = assign_patient_splits(valid, None, None, TYPED)
+    first, _, counts = resolve_image_files(
         split, images_for(frame), IngestionParams.parse({**PARAMS, "max_images": 5})
     )
-    second, _, _ = resolve_images(
+    second, _, _ = resolve_image_files(
         split, images_for(frame), IngestionParams.parse({**PARAMS, "max_images": 5})
     )
     assert len(first) == 5 == counts["after_max_images"]
@@ -222,10 +222,10 @@ def test_summary_counts_every_row_once():
     frame.loc[0, "Patient Gender"] = "?"
     valid, metadata_rejects = validate_metadata(frame)
     selected, filter_counts = filter_rows(valid, TYPED)
-    split, split_rejects = assign_splits(selected, None, None, TYPED)
+    split, split_rejects = assign_patient_splits(selected, None, None, TYPED)
     images = images_for(frame)
     images.pop("images_001/images/00000002_000")
-    manifest, image_rejects, resolve_counts = resolve_images(split, images, TYPED)
+    manifest, image_rejects, resolve_counts = resolve_image_files(split, images, TYPED)
     rejects, summary, metrics = summarise_ingestion(
         manifest, filter_counts, resolve_counts, metadata_rejects, split_rejects, image_rejects
     )

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from cxr_synth.models.registry import ARCHITECTURES, build_gan
 from cxr_synth.pipelines.reporting.nodes import add_dice_to_comparison
 from cxr_synth.pipelines.segmentation.nodes import (
-    plot_dice,
+    plot_segmentation_dice,
     run_segmentation_experiment,
     sample_labelled_pairs,
     split_segmentation_set,
@@ -137,7 +137,7 @@ def test_dice_fills_the_comparison_table_and_figure_10():
     assert metrics["dcgan.dice"]["value"] == pytest.approx(0.8)
     assert metrics["none.dice"]["value"] == pytest.approx(0.7)
     assert "none.dice_delta" not in metrics  # undefined for the baseline itself: not logged
-    assert isinstance(plot_dice(summary), Figure)
+    assert isinstance(plot_segmentation_dice(summary), Figure)
 
 
 def _disc_set(n: int = 12, size: int = 32):

@@ -20,12 +20,12 @@ def test_registered_apart_from_the_default_run():
 
     pipelines = register_pipelines()
     external = {n.name for n in pipelines["segmentation_external"].nodes}
-    assert {f"segmentation_external.{m}.evaluate_unets" for m in METHODS} <= external
+    assert {f"segmentation_external.{m}.evaluate_external" for m in METHODS} <= external
     assert not external & {n.name for n in pipelines["__default__"].nodes}
     baselines = {n.name for n in pipelines["segmentation_external_baselines"].nodes}
-    assert {n for n in baselines if n.endswith("evaluate_unets")} == {
-        "segmentation_external.none.evaluate_unets",
-        "segmentation_external.classic.evaluate_unets",
+    assert {n for n in baselines if n.endswith("evaluate_external")} == {
+        "segmentation_external.none.evaluate_external",
+        "segmentation_external.classic.evaluate_external",
     }
     assert {f"{m}_unets" for m in METHODS} <= create_pipeline().inputs()
 

@@ -8,7 +8,7 @@ from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.synthesis.nodes import (
     generate_images,
     plot_synthesis_grid,
-    to_png_partitions,
+    write_synthetic_pngs,
 )
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.synthesis.pipeline import create_pipeline
@@ -61,7 +61,7 @@ def test_wrong_weights_are_refused():
 
 def test_png_partitions_are_lazy_named_images():
     images = np.arange(3 * 32 * 32, dtype=np.uint8).reshape(3, 32, 32)
-    partitions = to_png_partitions(images)
+    partitions = write_synthetic_pngs(images)
     assert list(partitions) == ["synthetic_00000", "synthetic_00001", "synthetic_00002"]
     image = partitions["synthetic_00001"]()
     assert isinstance(image, Image.Image) and image.mode == "L"

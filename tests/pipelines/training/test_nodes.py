@@ -10,7 +10,7 @@ from cxr_synth.metrics.fid import FeatureStats
 from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.training.nodes import (
     _fid_evaluator,
-    compute_reference_stats,
+    compute_fid_reference_stats,
     plot_fid_curve,
     plot_loss_curves,
     train_generator,
@@ -56,18 +56,18 @@ def data():
 
 def test_reference_stats_use_only_training_images_and_are_seeded(data):
     images, index = data
-    first = FeatureStats.from_dict(compute_reference_stats(images, index, typed()))
-    second = FeatureStats.from_dict(compute_reference_stats(images, index, typed()))
+    first = FeatureStats.from_dict(compute_fid_reference_stats(images, index, typed()))
+    second = FeatureStats.from_dict(compute_fid_reference_stats(images, index, typed()))
     assert first.n == 24 and first.resolution == 32
     np.testing.assert_array_equal(first.mean, second.mean)
     only_test = index.assign(split="test")
     with pytest.raises(ValueError, match="training.data.splits"):
-        compute_reference_stats(images, only_test, typed())
+        compute_fid_reference_stats(images, only_test, typed())
 
 
 def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_path):
     images, index = data
-    reference = compute_reference_stats(images, index, typed())
+    reference = compute_fid_reference_stats(images, index, typed())
     training = {**TRAINING, "checkpoint_root": str(tmp_path)}
     model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
     generator, spec, history, metrics, grid = train(images, index, reference, model, {}, training)
@@ -91,7 +91,7 @@ def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_pa
 def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
     images, index = data
     masks = (images > 127).astype(np.uint8)
-    reference = compute_reference_stats(images, index, typed())
+    reference = compute_fid_reference_stats(images, index, typed())
     training = {
         **TRAINING,
         "checkpoint_root": str(tmp_path),
@@ -110,7 +110,7 @@ def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):
 
 def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp_path, monkeypatch):
     images, index = data
-    reference = compute_reference_stats(images, index, typed())
+    reference = compute_fid_reference_stats(images, index, typed())
     model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
     pretrained = build_gan("dcgan", resolution=32, g_width=4, d_width=4).generator.state_dict()
     calls = []
@@ -129,7 +129,7 @@ def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp
 
 def test_loop_overrides_win_over_shared_settings(data, tmp_path):
     images, index = data
-    reference = compute_reference_stats(images, index, typed())
+    reference = compute_fid_reference_stats(images, index, typed())
     training = {**TRAINING, "checkpoint_root": str(tmp_path)}
     model = {"architecture": "lsgan", "options": {"g_width": 4, "d_width": 4}}
     _, spec, history, _, _ = train(images, index, reference, model, {"epochs": 1}, training)
@@ -154,7 +154,7 @@ def test_plots_are_figures():
     assert isinstance(fid, Figure) and list(fid.axes[0].lines[0].get_xdata()) == [2, 3]
 
 
-# ------------------------------------------------- FID network placement (compute_reference_stats,
+# ------------------------------------------------- FID network placement (compute_fid_reference_stats,
 # _fid_evaluator): on the training device, and only on rank 0 under torchrun
 def _spy_backbones(monkeypatch) -> list[dict]:
     """Record every ``build_backbone`` call of the training nodes, and every ``.to`` of what
@@ -189,19 +189,19 @@ def test_reference_stats_run_on_the_evaluation_device(data, monkeypatch):
     images, index = data
     calls = _spy_backbones(monkeypatch)
     evaluation = {**TRAINING["evaluation"], "device": "cpu"}
-    compute_reference_stats(images, index, typed(evaluation=evaluation))
+    compute_fid_reference_stats(images, index, typed(evaluation=evaluation))
     assert calls[0]["device"] == torch.device("cpu")
-    compute_reference_stats(images, index, typed())
+    compute_fid_reference_stats(images, index, typed())
     assert calls[1]["device"] == resolve_device("auto")  # no key: the loop's "auto" rule
 
 
 def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
     images, index = data
     monkeypatch.delenv("RANK", raising=False)
-    rank0 = compute_reference_stats(images, index, typed())
+    rank0 = compute_fid_reference_stats(images, index, typed())
     monkeypatch.setenv("RANK", "1")
     _refuse_backbones(monkeypatch)
-    rank1 = compute_reference_stats(images, index, typed())
+    rank1 = compute_fid_reference_stats(images, index, typed())
     assert rank1.keys() == rank0.keys()
     assert {k: np.shape(v) for k, v in rank1.items()} == {k: np.shape(v) for k, v in rank0.items()}
     placeholder = FeatureStats.from_dict(rank1)
@@ -211,7 +211,7 @@ def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
 def test_fid_evaluator_runs_on_the_generators_device(data, monkeypatch):
     images, index = data
     monkeypatch.delenv("RANK", raising=False)
-    reference = FeatureStats.from_dict(compute_reference_stats(images, index, typed()))
+    reference = FeatureStats.from_dict(compute_fid_reference_stats(images, index, typed()))
     calls = _spy_backbones(monkeypatch)
     evaluate, label = _fid_evaluator(reference, typed().evaluation, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
@@ -236,7 +236,7 @@ def test_fid_evaluator_follows_a_cuda_generator(data, monkeypatch):
     evaluation = {**TRAINING["evaluation"], "device": "cuda"}
     calls = _spy_backbones(monkeypatch)
     reference = FeatureStats.from_dict(
-        compute_reference_stats(images, index, typed(evaluation=evaluation))
+        compute_fid_reference_stats(images, index, typed(evaluation=evaluation))
     )
     assert calls[0]["device"] == torch.device("cuda")
     evaluate, _ = _fid_evaluator(reference, typed(evaluation=evaluation).evaluation, latent_dim=16)

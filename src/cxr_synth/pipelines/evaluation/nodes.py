@@ -23,6 +23,7 @@ from cxr_synth.metrics import (
     stats_from_features,
 )
 from cxr_synth.pipelines.evaluation.params import EvaluationParams, FeatureParams
+from cxr_synth.splits import rows_in_splits, seeded_subset
 from cxr_synth.tables import markdown_table, metric_records
 from cxr_synth.training.devices import resolve_device
 
@@ -43,21 +44,7 @@ SAMPLE_COLUMNS = ("n_real", "n_fake")  # the N of both sets behind every feature
 TRAINING_COLUMNS = ("dice", "train_hours", "images_per_s", "best_epoch", "epochs")
 
 
-def _split_rows(
-    index: pd.DataFrame, splits: list[str], limit: int | None, seed: int, what: str
-) -> np.ndarray:
-    rows = index.loc[index["split"].isin(splits), "row"].to_numpy()
-    if rows.size == 0:
-        raise ValueError(
-            f"No preprocessed image is in the splits {splits} for the {what} set "
-            f"(nih_images_index has {index['split'].value_counts().to_dict()})."
-        )
-    if limit is not None and rows.size > int(limit):
-        rows = np.random.default_rng(seed).choice(rows, size=int(limit), replace=False)
-    return np.sort(rows)
-
-
-def _take(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _rows_view(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``images[rows]``; a contiguous run of rows stays a view (memory-mapped, not read)."""
     if rows.size and rows[-1] - rows[0] + 1 == rows.size:
         return images[int(rows[0]) : int(rows[-1]) + 1]
@@ -84,7 +71,7 @@ def _column(name: str, label: str) -> str:
     return name + suffix
 
 
-def compute_real_reference(
+def compute_evaluation_reference(
     images: np.ndarray, index: pd.DataFrame, evaluation: EvaluationParams
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The real sets, their backbone features, and the real-vs-real baseline, computed once.
@@ -96,17 +83,17 @@ def compute_real_reference(
     the values a perfect generator would get.
     """
     seed = evaluation.seed
-    real_rows = _split_rows(index, evaluation.real_splits, evaluation.n_real, seed, "reference")
-    train_rows = _split_rows(index, evaluation.real_splits, None, seed, "training")
-    heldout_rows = _split_rows(
-        index, evaluation.heldout_splits, evaluation.n_heldout, seed, "held-out"
-    )
+    training = rows_in_splits(index, evaluation.real_splits, "evaluation reference")
+    real_rows = seeded_subset(training, evaluation.n_real, seed)  # as training's FID reference
+    train_rows = np.sort(training)
+    heldout = rows_in_splits(index, evaluation.heldout_splits, "held-out evaluation set")
+    heldout_rows = seeded_subset(heldout, evaluation.n_heldout, seed)
     backbone = _backbone(evaluation)
     batch_size = evaluation.batch_size
     side = int(images.shape[-1])
-    real_features = extract_features(backbone, _take(images, real_rows), batch_size)
+    real_features = extract_features(backbone, _rows_view(images, real_rows), batch_size)
     stats = stats_from_features(real_features, backbone.identifier, side)
-    held_features = extract_features(backbone, _take(images, heldout_rows), batch_size)
+    held_features = extract_features(backbone, _rows_view(images, heldout_rows), batch_size)
     metrics, notes = distribution_metrics(
         real_features, held_features, backbone, real_stats=stats, resolution=side,
         kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
@@ -162,7 +149,7 @@ def evaluate_architecture(
 ) -> dict[str, Any]:
     """Every metric of one architecture's synthetic images, and how that generator was trained.
 
-    ``reference`` and ``baseline`` come from ``compute_real_reference`` (real features are not
+    ``reference`` and ``baseline`` come from ``compute_evaluation_reference`` (real features are not
     recomputed here). Returns a JSON-ready report: ``metrics`` (columns of docs/metrics.md plus
     the ``baseline_`` ones), ``training``, ``warnings``, ``closest_pairs`` as [synthetic index,
     ``nih_images_array`` row] and ``seconds`` per step.
@@ -178,17 +165,16 @@ def evaluate_architecture(
         )
     real_rows, train_rows = reference["real_rows"], reference["train_rows"]
     heldout_rows = reference["heldout_rows"]
-    train = _take(images, train_rows)
-    real = train if np.array_equal(real_rows, train_rows) else _take(images, real_rows)
+    train = _rows_view(images, train_rows)
+    real = train if np.array_equal(real_rows, train_rows) else _rows_view(images, real_rows)
     result = evaluate_generator_samples(
         real, synthetic, backbone, real_stats=stats, real_features=reference["real_features"],
-        train=train, heldout=_take(images, heldout_rows),
+        train=train, heldout=_rows_view(images, heldout_rows),
         batch_size=evaluation.batch_size,
         kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
         k_pr=evaluation.k_pr, k_dc=evaluation.k_dc, nn_candidates=evaluation.nn_candidates,
         ms_ssim_pairs=evaluation.ms_ssim_pairs,
         memorization_percentile=evaluation.memorization_percentile,
-        real_baseline=False,  # computed once in compute_real_reference
         seed=evaluation.seed,
     )  # fmt: skip
     metrics = {**result["metrics"], **baseline["metrics"]}

@@ -7,7 +7,7 @@ from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
-    compute_real_reference,
+    compute_evaluation_reference,
     evaluate_architecture,
     plot_closest_pairs,
     plot_distribution_bars,
@@ -27,7 +27,7 @@ def reference_pipeline() -> Pipeline:
     return Pipeline(
         [
             Node(
-                compute_real_reference,
+                compute_evaluation_reference,
                 inputs=["nih_images_array", "nih_images_index", "params:evaluation"],
                 outputs=["evaluation_real_reference", "evaluation_baseline"],
                 name="compute_evaluation_reference",

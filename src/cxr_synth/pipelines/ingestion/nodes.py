@@ -17,6 +17,7 @@ import pandas as pd
 
 from cxr_synth.nih import OFFICIAL_COLUMNS
 from cxr_synth.pipelines.ingestion.params import IngestionParams
+from cxr_synth.splits import split_patients
 from cxr_synth.tables import metric_records
 
 logger = logging.getLogger(__name__)
@@ -198,18 +199,7 @@ def _split_names(text: str | None) -> set[str]:
     return {line.strip() for line in (text or "").splitlines() if line.strip()}
 
 
-def _seeded_patient_split(
-    patients: np.ndarray, fractions: Mapping[str, float], seed: int
-) -> dict[int, str]:
-    rng = np.random.default_rng(seed)
-    shuffled = rng.permutation(np.unique(patients))
-    n_test = int(round(fractions.get("test", 0.0) * len(shuffled)))
-    n_val = int(round(fractions.get("val", 0.0) * len(shuffled)))
-    names = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(shuffled) - n_test - n_val)
-    return dict(zip(shuffled.tolist(), names, strict=True))
-
-
-def assign_splits(
+def assign_patient_splits(
     selected: pd.DataFrame,
     train_val_list: str | None,
     test_list: str | None,
@@ -239,19 +229,19 @@ def assign_splits(
         in_train_val = frame["image_index"].isin(_split_names(train_val_list))
         unlisted = ~(in_test | in_train_val)
         rejects = _rejects(
-            frame[unlisted], "assign_splits", "split: not in train_val_list.txt or test_list.txt"
+            frame[unlisted], "assign_patient_splits", "split: not in train_val_list.txt or test_list.txt"
         )
         frame, in_test = frame[~unlisted].copy(), in_test[~unlisted]
         frame["split"] = np.where(in_test, "test", "train")
         train_patients = frame.loc[~in_test, "patient_id"].to_numpy()
-        val_of = _seeded_patient_split(train_patients, {"val": split_params.val_fraction}, seed)
+        val_of = split_patients(train_patients, {"val": split_params.val_fraction}, seed)
         frame.loc[~in_test, "split"] = frame.loc[~in_test, "patient_id"].map(val_of)
     else:
         fractions = {"val": split_params.val_fraction, "test": split_params.test_fraction}
         frame["split"] = frame["patient_id"].map(
-            _seeded_patient_split(frame["patient_id"].to_numpy(), fractions, seed)
+            split_patients(frame["patient_id"].to_numpy(), fractions, seed)
         )
-    _log_rejects(rejects, "assign_splits")
+    _log_rejects(rejects, "assign_patient_splits")
 
     leaking = frame.groupby("patient_id")["split"].nunique()
     if (leaking > 1).any():
@@ -261,7 +251,7 @@ def assign_splits(
             "from the same NIH release, or set ingestion.split.source to 'seeded'."
         )
     logger.info(
-        "assign_splits (%s): %s images",
+        "assign_patient_splits (%s): %s images",
         "official lists" if have_lists and source != "seeded" else "seeded",
         frame["split"].value_counts().to_dict(),
     )
@@ -285,7 +275,7 @@ def _image_lookup(partition_ids: list[str]) -> tuple[dict[str, str], int]:
     return lookup, duplicates
 
 
-def resolve_images(
+def resolve_image_files(
     split_rows: pd.DataFrame,
     images: Mapping[str, Callable[[], Any]],
     params: IngestionParams,
@@ -302,7 +292,7 @@ def resolve_images(
     missing = frame["partition"].isna()
     n_found, n_rows = int((~missing).sum()), len(frame)
     summary = f"{n_found} of {n_rows} selected rows have an image on disk"
-    logger.info("resolve_images: %s (%d PNG files under the NIH root)", summary, len(images))
+    logger.info("resolve_image_files: %s (%d PNG files under the NIH root)", summary, len(images))
     if missing.any() and params.on_missing_images == "fail":
         raise FileNotFoundError(
             f"{summary}; first missing: {frame.loc[missing, 'image_index'].head(5).tolist()}. "
@@ -315,16 +305,16 @@ def resolve_images(
             "`nih_images` path in your catalog (it should be the folder holding images_001/ ...)."
         )
     rejects = _rejects(
-        frame[missing], "resolve_images", "image: file not found in any images_*/images/ folder"
+        frame[missing], "resolve_image_files", "image: file not found in any images_*/images/ folder"
     )
-    _log_rejects(rejects, "resolve_images")
+    _log_rejects(rejects, "resolve_image_files")
     frame = frame[~missing]
 
     counts = {"with_image_on_disk": n_found, "duplicate_image_files": duplicates}
     cap = params.max_images
     if cap is not None and len(frame) > cap:
         frame = frame.sample(n=cap, random_state=params.seed).sort_index()
-        logger.info("resolve_images: kept a seeded sample of %d images (ingestion.max_images)", cap)
+        logger.info("resolve_image_files: kept a seeded sample of %d images (ingestion.max_images)", cap)
     counts["after_max_images"] = len(frame)
     return frame.reset_index(drop=True), rejects, counts
 

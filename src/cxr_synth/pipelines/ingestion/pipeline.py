@@ -4,9 +4,9 @@ from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.pipelines import in_stage
 from cxr_synth.pipelines.ingestion.nodes import (
-    assign_splits,
+    assign_patient_splits,
     filter_rows,
-    resolve_images,
+    resolve_image_files,
     summarise_ingestion,
     validate_metadata,
 )
@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="filter_rows",
             ),
             Node(
-                assign_splits,
+                assign_patient_splits,
                 inputs=[
                     "nih_selected_rows",
                     "nih_train_val_list",
@@ -39,7 +39,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="assign_patient_splits",
             ),
             Node(
-                resolve_images,
+                resolve_image_files,
                 inputs=["nih_split_rows", "nih_images", "params:ingestion"],
                 outputs=["nih_manifest", "nih_image_rejects", "nih_resolve_counts"],
                 name="resolve_image_files",

@@ -28,6 +28,7 @@ from cxr_synth.segmentation import (
     train_unet,
     unet_spec,
 )
+from cxr_synth.splits import rows_in_splits, split_patients
 from cxr_synth.tables import markdown_table, mean_std
 from cxr_synth.training.tracking import child_run
 
@@ -51,19 +52,14 @@ def split_segmentation_set(
             "seg_index is empty: no image/mask pair was preprocessed (see seg_rejects)"
         )
     split = segmentation.split
-    rng = np.random.default_rng(split.seed)
-    patients = np.array(sorted(index["patient_id"].unique()))
-    rng.shuffle(patients)
-    n_test = max(1, round(len(patients) * split.test_fraction))
-    n_val = max(1, round(len(patients) * split.val_fraction))
-    if n_test + n_val >= len(patients):
+    fractions = {"test": split.test_fraction, "val": split.val_fraction}
+    assigned = split_patients(index["patient_id"], fractions, split.seed, at_least_one=True)
+    train_patients = [patient for patient, name in assigned.items() if name == "train"]
+    if not train_patients:
         raise ValueError(
-            f"{len(patients)} patients cannot fill train, val ({n_val}) and test ({n_test}); "
-            "lower segmentation.split.val_fraction/test_fraction or add images"
+            f"{len(assigned)} patients cannot fill train, val and test; lower "
+            "segmentation.split.val_fraction/test_fraction or add images"
         )
-    assigned = {p: "test" for p in patients[:n_test]}
-    assigned |= {p: "val" for p in patients[n_test : n_test + n_val]}
-    train_patients = patients[n_test + n_val :]
     counts = index["patient_id"].value_counts()
     wanted = _low_data_count(int(counts[train_patients].sum()), segmentation.low_data)
     kept = 0
@@ -130,13 +126,6 @@ def _empty_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, size, size), np.uint8), np.zeros((0, size, size), np.uint8)
 
 
-def _rows(split_index: pd.DataFrame, split: str) -> np.ndarray:
-    rows = split_index.loc[split_index["split"] == split, "row"].to_numpy()
-    if rows.size == 0:
-        raise ValueError(f"the segmentation split has no {split!r} image; see segmentation.split")
-    return rows
-
-
 def run_segmentation_experiment(
     images: np.ndarray,
     masks: np.ndarray,
@@ -160,7 +149,9 @@ def run_segmentation_experiment(
     """
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
         raise ValueError(f"seg images must be square (N, R, R), got {images.shape}")
-    train_rows, val_rows, test_rows = (_rows(split_index, s) for s in SPLITS)
+    train_rows, val_rows, test_rows = (
+        rows_in_splits(split_index, [s], "segmentation (see segmentation.split)") for s in SPLITS
+    )
     augmentation = (
         build_classic_augmentation(**segmentation.classic_augmentation.to_dict())
         if method == "classic"
@@ -311,7 +302,7 @@ def _markdown(table: pd.DataFrame) -> str:
     )
 
 
-def plot_dice(summary: pd.DataFrame) -> Figure:
+def plot_segmentation_dice(summary: pd.DataFrame) -> Figure:
     """Test Dice per augmentation method, mean ± std over seeds (the paper's Figure 10).
 
     Points with error bars rather than bars: the axis is zoomed to the data, which would make

@@ -8,7 +8,7 @@ from kedro.pipeline import Node, Pipeline
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines import for_architecture, in_stage, instantiate
 from cxr_synth.pipelines.segmentation.nodes import (
-    plot_dice,
+    plot_segmentation_dice,
     run_segmentation_experiment,
     sample_labelled_pairs,
     split_segmentation_set,
@@ -125,7 +125,7 @@ def summary_pipeline(methods: tuple[str, ...]) -> Pipeline:
                 name="summarise_segmentation",
             ),
             Node(
-                plot_dice,
+                plot_segmentation_dice,
                 inputs="segmentation_summary",
                 outputs="segmentation_dice_figure@matplotlib",
                 name="plot_segmentation_dice",

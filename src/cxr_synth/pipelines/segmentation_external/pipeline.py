@@ -43,7 +43,7 @@ def preprocessing_pipeline(methods: tuple[str, ...]) -> Pipeline:
                 pair_external_files,
                 inputs=["seg_external_raw", "seg_external_preprocessing"],
                 outputs=["seg_external_pairs", "seg_external_pair_rejects"],
-                name="pair_segmentation_files",
+                name="pair_external_files",
             ),
             Node(
                 preprocess_segmentation,
@@ -69,7 +69,7 @@ def evaluation_pipeline(method: str) -> Pipeline:
                 evaluate,
                 inputs=["unets", "unet_spec", *DATA, "params:segmentation_external"],
                 outputs="external_runs",
-                name="evaluate_unets",
+                name="evaluate_external",
                 tags=["gpu"],
             )
         ]

@@ -17,6 +17,7 @@ from PIL import Image
 
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.sampling import sample_images
+from cxr_synth.splits import rows_in_splits, seeded_subset
 
 
 def generate_images(
@@ -35,7 +36,7 @@ def generate_images(
     return np.ascontiguousarray(samples[:, 0])
 
 
-def to_png_partitions(images: np.ndarray) -> dict[str, Callable[[], Image.Image]]:
+def write_synthetic_pngs(images: np.ndarray) -> dict[str, Callable[[], Image.Image]]:
     """One lazily built grayscale PNG per image, named ``synthetic_00000`` ... (no patient ids)."""
     width = max(5, len(str(len(images) - 1)))
     return {
@@ -57,11 +58,8 @@ def plot_synthesis_grid(
     """
     grid = synthesis.grid
     n_columns = grid.n_columns
-    rows = index.loc[index["split"].isin(grid.real_splits), "row"].to_numpy()
-    if rows.size == 0:
-        raise ValueError(f"no real image in the splits {grid.real_splits} for the grid")
-    rng = np.random.default_rng(grid.seed)
-    chosen = np.sort(rng.choice(rows, size=min(n_columns, rows.size), replace=False))
+    rows = rows_in_splits(index, grid.real_splits, "synthesis grid (synthesis.grid.real_splits)")
+    chosen = seeded_subset(rows, n_columns, grid.seed)
     panels = {"real": np.asarray(real_images[chosen])}
     panels.update({name: np.asarray(images[:n_columns]) for name, images in synthetic.items()})
 

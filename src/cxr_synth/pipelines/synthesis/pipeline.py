@@ -7,7 +7,7 @@ from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.synthesis.nodes import (
     generate_images,
     plot_synthesis_grid,
-    to_png_partitions,
+    write_synthetic_pngs,
 )
 
 
@@ -23,7 +23,7 @@ def architecture_template() -> Pipeline:
                 tags=["gpu"],
             ),
             Node(
-                to_png_partitions,
+                write_synthetic_pngs,
                 inputs="synthetic_images",
                 outputs="synthetic_pngs",
                 name="write_synthetic_pngs",

@@ -35,6 +35,7 @@ from cxr_synth.pipelines.training.params import (
     TrainingFidParams,
     TrainingParams,
 )
+from cxr_synth.splits import rows_in_splits, seeded_subset
 from cxr_synth.tables import metric_records
 from cxr_synth.training import TrainConfig, train_gan
 from cxr_synth.training.devices import resolve_device
@@ -43,17 +44,7 @@ from cxr_synth.training.tracking import child_run
 logger = logging.getLogger(__name__)
 
 
-def _training_rows(index: pd.DataFrame, splits: list[str]) -> np.ndarray:
-    rows = index.loc[index["split"].isin(splits), "row"].to_numpy()
-    if rows.size == 0:
-        raise ValueError(
-            f"No preprocessed image is in the splits {splits} (nih_images_index has "
-            f"{index['split'].value_counts().to_dict()}); check training.data.splits."
-        )
-    return rows
-
-
-def compute_reference_stats(
+def compute_fid_reference_stats(
     images: np.ndarray, index: pd.DataFrame, training: TrainingParams
 ) -> dict[str, np.ndarray]:
     """Feature statistics of a fixed, seeded subset of the real training images (computed once).
@@ -72,9 +63,8 @@ def compute_reference_stats(
             np.zeros(dim), np.zeros((dim, dim)), 0, f"not computed on rank {rank}"
         )
         return placeholder.to_dict()
-    rows = _training_rows(index, training.data.splits)
-    rng = np.random.default_rng(evaluation.seed)
-    chosen = np.sort(rng.choice(rows, size=min(evaluation.n_real, rows.size), replace=False))
+    rows = rows_in_splits(index, training.data.splits, "FID reference (training.data.splits)")
+    chosen = seeded_subset(rows, evaluation.n_real, evaluation.seed)
     backbone = build_backbone(
         evaluation.backbone,
         device=resolve_device(evaluation.device),
@@ -159,7 +149,7 @@ def train_generator(
     dataset = ChestXrayDataset(
         images,
         masks=masks,
-        rows=_training_rows(index, training.data.splits),
+        rows=rows_in_splits(index, training.data.splits, "training (training.data.splits)"),
         augmentation=build_augmentation(
             training.data.rotation_degrees, training.data.horizontal_flip
         ),

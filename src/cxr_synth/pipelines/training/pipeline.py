@@ -5,7 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.training.nodes import (
-    compute_reference_stats,
+    compute_fid_reference_stats,
     plot_fid_curve,
     plot_loss_curves,
     train_generator,
@@ -19,7 +19,7 @@ def reference_pipeline() -> Pipeline:
     return Pipeline(
         [
             Node(
-                compute_reference_stats,
+                compute_fid_reference_stats,
                 inputs=["nih_images_array", "nih_images_index", "params:training"],
                 outputs="fid_reference_stats",
                 name="compute_fid_reference_stats",

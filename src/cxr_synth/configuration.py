@@ -47,7 +47,13 @@ SECTIONS: dict[str, type[BaseModel]] = {
 }
 ARCHITECTURE_SECTION = {"model": ModelParams, "loop": LoopOverrides}  # under each <arch>:
 # Runtime parameters the catalog reads (``--params nih_root=...``), not node inputs.
-CATALOG_KEYS = ("nih_root", "nih_metadata_file", "seg_root", "seg_external_root")
+CATALOG_KEYS = (
+    "nih_root",
+    "nih_metadata_file",
+    "seg_root",
+    "seg_external_root",
+    "eval_external_root",
+)
 
 
 class UnknownSection(UserError):

@@ -4,8 +4,8 @@ Distribution metrics (Fréchet distance, KID, precision/recall, density/coverage
 synthetic set with the reference ``real`` set in the backbone's feature space; similarity
 (SSIM/PSNR to the nearest training image) and the memorization audit compare it with the
 ``train`` images in pixel space; MS-SSIM diversity is computed within the real and the
-synthetic set. With ``heldout`` real images, the same distribution metrics for held-out vs
-reference give the real-vs-real floor ("baseline_" columns) that a reader needs to judge them.
+synthetic set. With ``external_features`` (real images from elsewhere, e.g. another hospital) the
+distribution metrics are also reported against that set (``<metric>_external`` columns).
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def evaluate_generator_samples(
     *,
     real_stats: FeatureStats | None = None,
     real_features: np.ndarray | None = None,
+    external_features: np.ndarray | None = None,
     train: np.ndarray | torch.Tensor | None = None,
     heldout: np.ndarray | torch.Tensor | None = None,
     batch_size: int = 64,
@@ -86,8 +87,10 @@ def evaluate_generator_samples(
     ``real``: reference real images (uint8) for the distribution metrics; ``real_features`` /
     ``real_stats`` are optional caches of its features/statistics on ``backbone``. ``train``:
     the images the GAN was trained on, for nearest-image similarity and memorization (default:
-    ``real``). ``heldout``: real images not trained on; enables the memorization audit (the real-vs-real
-    baseline is ``distribution_metrics`` of held-out against reference features). ``fake``: uint8, or float in [-1, 1].
+    ``real``). ``heldout``: real images not trained on; enables the memorization audit (the
+    real-vs-real baseline is ``distribution_metrics`` of held-out against reference features).
+    ``external_features``: features (same backbone) of another real set; adds every
+    distribution metric against it as ``<metric>_external``. ``fake``: uint8, or float in [-1, 1].
 
     Returns ``{"metrics": {column: float}, "warnings": [str], "backbone": identifier,
     "closest_pairs": (P, 2) int array, "closest_distances": (P,), "seconds": {step: s}}``.
@@ -124,6 +127,14 @@ def evaluate_generator_samples(
         kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, k_pr=k_pr, k_dc=k_dc, seed=seed,
     )  # fmt: skip
     notes += dist_notes
+    if external_features is not None and len(external_features):
+        external, external_notes = distribution_metrics(
+            external_features, fake_features, backbone, resolution=side,
+            kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, k_pr=k_pr, k_dc=k_dc,
+            seed=seed,
+        )  # fmt: skip
+        metrics.update({f"{key}_external": value for key, value in external.items()})
+        notes += [f"external reference: {note}" for note in external_notes]
     lap("distribution")
 
     train_images = real if train is None else train

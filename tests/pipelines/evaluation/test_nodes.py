@@ -43,6 +43,9 @@ def params(**overrides) -> EvaluationParams:
     return EvaluationParams.parse({**EVALUATION, **overrides})
 
 
+NO_EXTERNAL = (np.zeros((0, 32, 32), np.uint8), {"name": "external", "n_images": 0})
+
+
 SPEC = {"architecture": "dcgan", "best_epoch": 2, "epochs": 2}
 HISTORY = pd.DataFrame(
     {"epoch": [1, 2], "images_per_s": [10.0, 30.0], "epoch_time_s": [3600.0, 1800.0]}
@@ -54,7 +57,7 @@ def data():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (36, 32, 32), dtype=np.uint8)
     index = pd.DataFrame({"row": np.arange(36), "split": ["train"] * 24 + ["test"] * 12})
-    reference, baseline = compute_evaluation_reference(images, index, params())
+    reference, baseline = compute_evaluation_reference(images, index, *NO_EXTERNAL, params())
     return images, index, reference, baseline
 
 
@@ -79,7 +82,7 @@ def test_real_reference_is_computed_once_from_the_right_splits(data):
 
 def test_n_real_caps_the_reference_but_not_the_training_set(data):
     images, index, _, _ = data
-    reference, _ = compute_evaluation_reference(images, index, params(n_real=10))
+    reference, _ = compute_evaluation_reference(images, index, *NO_EXTERNAL, params(n_real=10))
     assert len(reference["real_rows"]) == 10 and len(reference["train_rows"]) == 24
 
 
@@ -96,6 +99,29 @@ def test_evaluate_architecture_reports_metrics_training_and_copies(report):
     assert sorted(f for f, _ in result["closest_pairs"][:4]) == [0, 1, 2, 3]
     assert all(f == row for f, row in result["closest_pairs"][:4])  # rows of nih_images_array
     assert any("held-out" in note for note in result["warnings"])
+
+
+def test_an_external_set_adds_every_distribution_metric_against_it(data, report):
+    images, index, _, _ = data
+    fake, plain = report
+    external = np.random.default_rng(7).integers(0, 128, (10, 32, 32), dtype=np.uint8)
+    reference, baseline = compute_evaluation_reference(
+        images, index, external, {"name": "montgomery", "n_images": 10}, params()
+    )
+    assert reference["external_features"].shape == (10, 544)
+    assert baseline["external"] == {"name": "montgomery", "n": 10}
+    assert math.isfinite(baseline["metrics"]["baseline_FD_rand_external"])
+    result = evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, params())
+    metrics = result["metrics"]
+    for column in ("FD_rand", "KID_rand_mean", "precision_rand", "coverage_rand"):
+        assert math.isfinite(metrics[f"{column}_external"])
+        assert metrics[column] == pytest.approx(plain["metrics"][column])  # in-split unchanged
+    assert metrics["FD_rand_external"] != pytest.approx(metrics["FD_rand"])
+    table, markdown, logged = build_comparison_table(baseline, result)
+    assert {"FD_rand_external", "KID_rand_mean_external"} <= set(table.columns)
+    assert "`montgomery` (10 images" in markdown
+    assert "baseline.FD_rand_external" in logged
+    assert "FD_rand_external" not in build_comparison_table(*data[3:], plain)[0]
 
 
 def test_a_different_backbone_than_the_cache_is_refused(data, report):
@@ -174,7 +200,9 @@ def test_evaluation_device_and_weights_reach_the_backbone(data, monkeypatch):
         nodes, "build_backbone", lambda *a, **k: calls.append(k) or real_build(*a, **k)
     )
     weights = {"download": False, "path": None, "timeout": 5}
-    compute_evaluation_reference(images, index, params(device="cpu", inception_weights=weights))
+    compute_evaluation_reference(
+        images, index, *NO_EXTERNAL, params(device="cpu", inception_weights=weights)
+    )
     assert calls[0]["device"] == torch.device("cpu")
     assert calls[0]["allow_download"] is False and calls[0]["timeout"] == 5.0
 
@@ -206,10 +234,15 @@ def test_a_failed_download_falls_back_to_fd_rand_with_its_warning(data, tmp_path
         "backbone": "auto",
         "inception_weights": {"download": True, "url": url, "timeout": 2},
     }
-    _, baseline = compute_evaluation_reference(images, index, EvaluationParams.parse(evaluation))
+    _, baseline = compute_evaluation_reference(
+        images, index, *NO_EXTERNAL, EvaluationParams.parse(evaluation)
+    )
     assert baseline["fid_label"] == "FD_rand"
     assert any(url in note and "FD_rand" in note for note in baseline["warnings"])
     with pytest.raises(InceptionWeightsUnavailable, match=url):
         compute_evaluation_reference(
-            images, index, EvaluationParams.parse({**evaluation, "backbone": "inception"})
+            images,
+            index,
+            *NO_EXTERNAL,
+            EvaluationParams.parse({**evaluation, "backbone": "inception"}),
         )

@@ -6,6 +6,7 @@ from PIL import Image
 
 from cxr_synth.pipelines.preprocessing.nodes import (
     pair_segmentation_files,
+    preprocess_external_images,
     preprocess_nih_images,
     preprocess_segmentation,
 )
@@ -67,6 +68,29 @@ def test_nih_images_decode_in_parallel_and_unreadable_files_are_rejects(tmp_path
     np.testing.assert_array_equal(
         array[index.index[index["image_index"] == "00000005_000.png"][0]], expected
     )
+
+
+def test_an_external_folder_keeps_the_included_pngs_at_the_training_resolution(tmp_path):
+    partitions = {f"CXR_png/MCUCXR_{i:04d}_0": xray(i) for i in range(6)}
+    partitions |= {f"ManualMask/leftMask/MCUCXR_{i:04d}_0": xray(i) for i in range(6)}
+    partitions["CXR_png/tiny"] = xray(9, size=(8, 8))
+    loaders = save_pngs(tmp_path, partitions)
+    external = {**RAW, "external": {"name": "montgomery", "include": "^CXR_png/"}}
+    array, summary, rejects = preprocess_external_images(
+        loaders, PreprocessingParams.parse(external)
+    )
+    assert array.shape == (6, 32, 32) and array.dtype == np.uint8
+    assert summary == {"name": "montgomery", "n_images": 6, "n_rejected": 1}
+    assert rejects["item"].tolist() == ["CXR_png/tiny.png"] and "minimum" in rejects["reason"][0]
+    with pytest.raises(ValueError, match=r"preprocessing.external.include '\^nothing/'"):
+        preprocess_external_images(
+            loaders, PreprocessingParams.parse({**external, "external": {"include": "^nothing/"}})
+        )
+
+
+def test_no_external_folder_gives_an_empty_set():
+    array, summary, rejects = preprocess_external_images(None, PARAMS)
+    assert array.shape == (0, 32, 32) and summary["n_images"] == 0 and rejects.empty
 
 
 def test_all_images_unreadable_is_an_error(tmp_path):

@@ -72,15 +72,21 @@ def _column(name: str, label: str) -> str:
 
 
 def compute_evaluation_reference(
-    images: np.ndarray, index: pd.DataFrame, evaluation: EvaluationParams
+    images: np.ndarray,
+    index: pd.DataFrame,
+    external_images: np.ndarray,
+    external_summary: Mapping[str, Any],
+    evaluation: EvaluationParams,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The real sets, their backbone features, and the real-vs-real baseline, computed once.
 
     Reference (``real_splits``, at most ``n_real``, seeded) and training images (all of
     ``real_splits``) are what the GANs learned from; held-out images (``heldout_splits``) were
-    never trained on. Returns the cache every architecture's evaluation reads (rows, features,
+    never trained on; external images (``eval_external_images_array``, may be empty) come from
+    elsewhere. Returns the cache every architecture's evaluation reads (rows, features,
     statistics, backbone identifier) and the baseline: held-out vs reference distribution metrics,
-    the values a perfect generator would get.
+    the values a perfect generator would get, and reference vs external (``_external``), what a
+    generator of the training distribution would get against the external set.
     """
     seed = evaluation.seed
     training = rows_in_splits(index, evaluation.real_splits, "evaluation reference")
@@ -94,11 +100,21 @@ def compute_evaluation_reference(
     real_features = extract_features(backbone, _rows_view(images, real_rows), batch_size)
     stats = stats_from_features(real_features, backbone.identifier, side)
     held_features = extract_features(backbone, _rows_view(images, heldout_rows), batch_size)
+    options = {"kid_subset_size": evaluation.kid_subset_size, "kid_subsets": evaluation.kid_subsets,
+               "k_pr": evaluation.k_pr, "k_dc": evaluation.k_dc, "seed": seed}  # fmt: skip
     metrics, notes = distribution_metrics(
-        real_features, held_features, backbone, real_stats=stats, resolution=side,
-        kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
-        k_pr=evaluation.k_pr, k_dc=evaluation.k_dc, seed=seed,
-    )  # fmt: skip
+        real_features, held_features, backbone, real_stats=stats, resolution=side, **options
+    )
+    external_features = np.zeros((0, backbone.num_features), np.float32)
+    external = None
+    if len(external_images):
+        external_features = extract_features(backbone, external_images, batch_size)
+        external = {"name": external_summary["name"], "n": len(external_features)}
+        against, external_notes = distribution_metrics(
+            external_features, real_features, backbone, resolution=side, **options
+        )
+        metrics.update({f"{key}_external": value for key, value in against.items()})
+        notes += [f"external reference: {note}" for note in external_notes]
     logger.info(
         "evaluation reference: %d real, %d training, %d held-out images; backbone %s",
         real_rows.size,
@@ -111,6 +127,7 @@ def compute_evaluation_reference(
         "train_rows": train_rows,
         "heldout_rows": heldout_rows,
         "real_features": real_features,
+        "external_features": external_features,
         **{f"stats_{key}": value for key, value in stats.to_dict().items()},
     }
     baseline = {
@@ -118,6 +135,7 @@ def compute_evaluation_reference(
         "fid_label": backbone.name,
         "n_real": int(real_rows.size),
         "n_heldout": int(heldout_rows.size),
+        "external": external,
         "metrics": {f"baseline_{key}": float(value) for key, value in metrics.items()},
         "warnings": list(backbone.warnings) + notes,
     }
@@ -169,7 +187,7 @@ def evaluate_architecture(
     real = train if np.array_equal(real_rows, train_rows) else _rows_view(images, real_rows)
     result = evaluate_generator_samples(
         real, synthetic, backbone, real_stats=stats, real_features=reference["real_features"],
-        train=train, heldout=_rows_view(images, heldout_rows),
+        external_features=reference.get("external_features"), train=train, heldout=_rows_view(images, heldout_rows),
         batch_size=evaluation.batch_size,
         kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
         k_pr=evaluation.k_pr, k_dc=evaluation.k_dc, nn_candidates=evaluation.nn_candidates,
@@ -259,6 +277,9 @@ def build_comparison_table(
         raise ValueError("no architecture was evaluated")
     label = _label(reports)
     feature_columns = [_column(name, label) for name in FEATURE_COLUMNS]
+    external = baseline.get("external")
+    if external:  # the same metrics against the external real set, next to the in-split ones
+        feature_columns += [f"{column}_external" for column in feature_columns]
     rows = []
     for report in reports:
         values = {**report["metrics"], **report["training"], "dice": math.nan}
@@ -302,6 +323,15 @@ def build_comparison_table(
             "are biased upwards and comparable only at equal N (docs/metrics.md).",
             "The last row is the real-vs-real baseline (held-out vs reference), the value a "
             "perfect generator would get at that N. Definitions: docs/metrics.md.",
+            *(
+                [
+                    f"`_external` columns: the same metrics against the external real set "
+                    f"`{external['name']}` ({external['n']} images, another source than the "
+                    "training data); their baseline is the reference images against it."
+                ]
+                if external
+                else []
+            ),
             "",
             markdown_table(with_baseline),
             "",

@@ -28,7 +28,13 @@ def reference_pipeline() -> Pipeline:
         [
             Node(
                 compute_evaluation_reference,
-                inputs=["nih_images_array", "nih_images_index", "params:evaluation"],
+                inputs=[
+                    "nih_images_array",
+                    "nih_images_index",
+                    "eval_external_images_array",
+                    "eval_external_summary",
+                    "params:evaluation",
+                ],
                 outputs=["evaluation_real_reference", "evaluation_baseline"],
                 name="compute_evaluation_reference",
             )

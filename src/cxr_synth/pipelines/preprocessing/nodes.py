@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,50 @@ def preprocess_nih_images(
         (len(kept), spec.resolution, spec.resolution),
     )
     return array[: len(kept)], index, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
+
+
+def preprocess_external_images(
+    images: Mapping[str, Loader] | None, params: PreprocessingParams
+) -> tuple[np.ndarray, dict[str, Any], pd.DataFrame]:
+    """An extra real image folder -> (N, R, R) uint8 at the training resolution, for evaluation's
+    external reference: every PNG under it whose path matches ``external.include`` (any layout:
+    NIH's ``images_*/images/``, Montgomery's ``CXR_png/``, a plain folder). No folder (``None``)
+    gives an empty array, and evaluation reports no external columns.
+
+    Returns the array, a summary (``name``, ``n_images``, ``n_rejected``; no file names) and the
+    rejects (undecodable or too small images, with the reason).
+    """
+    spec, external = params.spec(), params.external
+    empty = np.zeros((0, spec.resolution, spec.resolution), np.uint8)
+    if images is None:
+        logger.info("no external image folder (eval_external_raw): no external reference")
+        return empty, {"name": external.name, "n_images": 0, "n_rejected": 0}, pd.DataFrame(
+            columns=REJECT_COLUMNS
+        )
+    pattern = re.compile(external.include)
+    keys = sorted(key for key in images if pattern.search(key))
+    if not keys:
+        raise ValueError(
+            f"no PNG under the external image folder matches preprocessing.external.include "
+            f"{external.include!r} ({len(images)} PNGs there, e.g. {sorted(images)[:3]})"
+        )
+    array = np.empty((len(keys), spec.resolution, spec.resolution), dtype=np.uint8)
+    kept, rejects = 0, []
+    jobs = [(images[key], spec) for key in keys]
+    for index, pixels, error in parallel_map(
+        _decode_image, jobs, params.workers, "decode external"
+    ):
+        if error is None:
+            array[kept] = pixels
+            kept += 1
+        else:
+            reason = _reason(error, "unreadable image")
+            rejects.append((f"{keys[index]}.png", "preprocess_external_images", reason))
+    if rejects:
+        logger.warning("preprocess_external_images: %d rejected, e.g. %s", len(rejects), rejects[0])
+    summary = {"name": external.name, "n_images": kept, "n_rejected": len(rejects)}
+    logger.info("external reference %r: %d images", external.name, kept)
+    return array[:kept], summary, pd.DataFrame(rejects, columns=REJECT_COLUMNS)
 
 
 def _montgomery_pairs(keys: set[str]) -> tuple[dict[str, tuple[str, list[str]]], list[tuple]]:

@@ -47,6 +47,22 @@ class SegmentationPreprocessing(StrictModel):
         return value
 
 
+class ExternalImages(StrictModel):
+    """An extra real image folder (another hospital) that evaluation also measures against."""
+
+    name: str = "external"  # its label in the comparison table and docs
+    include: str = ".*"  # regex on each PNG's path under the folder (no .png); e.g. ^CXR_png/
+
+    @field_validator("include")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a regular expression ({error})") from None
+        return value
+
+
 class PreprocessingParams(StrictModel):
     """How raw PNGs become the training arrays (uint8, square)."""
 
@@ -59,6 +75,7 @@ class PreprocessingParams(StrictModel):
     min_image_size: MinSize = 64  # px; smaller images are rejected (counted, with the reason)
     workers: Annotated[Int, Field(ge=1)] | None = None  # decoding processes; null: all cores
     segmentation: SegmentationPreprocessing = SegmentationPreprocessing()
+    external: ExternalImages = ExternalImages()
 
     def spec(self, resolution: int | None = None) -> ResizeSpec:
         """The library's resize settings, at ``resolution`` (default: the images')."""

@@ -5,6 +5,7 @@ from kedro.pipeline import Node, Pipeline
 from cxr_synth.pipelines import in_stage
 from cxr_synth.pipelines.preprocessing.nodes import (
     pair_segmentation_files,
+    preprocess_external_images,
     preprocess_nih_images,
     preprocess_segmentation,
 )
@@ -18,6 +19,16 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["nih_manifest", "nih_images", "params:preprocessing"],
                 outputs=["nih_images_array", "nih_images_index", "nih_decode_rejects"],
                 name="preprocess_nih_images",
+            ),
+            Node(
+                preprocess_external_images,
+                inputs=["eval_external_raw", "params:preprocessing"],
+                outputs=[
+                    "eval_external_images_array",
+                    "eval_external_summary",
+                    "eval_external_rejects",
+                ],
+                name="preprocess_external_images",
             ),
             Node(
                 pair_segmentation_files,

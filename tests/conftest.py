@@ -96,6 +96,13 @@ TINY_DEMO = {
         "w_dim": 8,
         "mapping_layers": 2,
     },
+    "ddpm.model.options": {
+        "widths": [8, 8],
+        "layers_per_block": 1,
+        "attention_resolutions": [],
+        "patch_size": 4,
+        "sampling_steps": 2,
+    },
 }
 """Demo data, preprocessing and GAN training at the smallest sizes that still exercise them."""
 

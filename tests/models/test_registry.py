@@ -6,10 +6,16 @@ import torch
 from cxr_synth.models import ARCHITECTURES, architecture_options, build_gan
 
 TINY = {"g_width": 8, "d_width": 8}
+TINY_DDPM = {"widths": [8, 8], "layers_per_block": 1, "attention_resolutions": []}
 
 
-def test_architectures_are_the_five_names():
-    assert ARCHITECTURES == ("dcgan", "lsgan", "wgan_gp", "stylegan", "proposed")
+def tiny(name: str) -> dict:
+    """Small options for ``name``: ddpm's networks have their own (a U-Net, no D)."""
+    return TINY_DDPM if name == "ddpm" else TINY
+
+
+def test_architectures_are_the_five_gans_and_ddpm():
+    assert ARCHITECTURES == ("dcgan", "lsgan", "wgan_gp", "stylegan", "proposed", "ddpm")
 
 
 def test_unknown_name_lists_valid_names():
@@ -22,7 +28,7 @@ def test_unknown_name_lists_valid_names():
 @pytest.mark.parametrize("name", ARCHITECTURES)
 def test_unknown_option_lists_valid_options(name):
     with pytest.raises(ValueError, match=rf"{name}.options.not_an_option: unknown key") as err:
-        build_gan(name, resolution=32, not_an_option=1, **TINY)
+        build_gan(name, resolution=32, not_an_option=1, **tiny(name))
     for option in architecture_options(name):
         assert option in str(err.value)
 
@@ -99,11 +105,12 @@ def test_seeded_build_is_deterministic_and_leaves_global_rng_alone(name):
     torch.manual_seed(123)
     expected_next = torch.rand(3)
     torch.manual_seed(123)
-    a = build_gan(name, resolution=32, seed=7, **TINY)
+    a = build_gan(name, resolution=32, seed=7, **tiny(name))
     assert torch.equal(torch.rand(3), expected_next)  # global RNG untouched
-    b = build_gan(name, resolution=32, seed=7, **TINY)
-    c = build_gan(name, resolution=32, seed=8, **TINY)
-    for net in ("generator", "discriminator"):
+    b = build_gan(name, resolution=32, seed=7, **tiny(name))
+    c = build_gan(name, resolution=32, seed=8, **tiny(name))
+    networks = ["generator"] + (["discriminator"] if a.discriminator is not None else [])
+    for net in networks:
         sa, sb, sc = (getattr(g, net).state_dict() for g in (a, b, c))
         assert sa.keys() == sb.keys()
         assert all(torch.equal(sa[k], sb[k]) for k in sa)

@@ -1,4 +1,4 @@
-"""The GAN zoo by name: ``build_gan("proposed", resolution=128, **options)`` -> `GAN`.
+"""The zoo by name: ``build_gan("proposed", resolution=128, **options)`` -> `GAN`.
 
 One table maps each architecture to its builder and its options model
 (``cxr_synth.models.options``): the model validates YAML options (unknown keys with the
@@ -18,8 +18,10 @@ from cxr_synth.schema import StrictModel
 
 from .base import GAN
 from .dcgan import build_dcgan_family
+from .diffusion import build_ddpm
 from .options import (
     DCGANOptions,
+    DDPMOptions,
     LSGANOptions,
     ProposedOptions,
     StyleGANOptions,
@@ -42,6 +44,7 @@ REGISTRY: dict[str, Architecture] = {
     "wgan_gp": Architecture(partial(build_dcgan_family, "wgan_gp"), WGANGPOptions),
     "stylegan": Architecture(build_stylegan, StyleGANOptions),
     "proposed": Architecture(partial(build_dcgan_family, "proposed"), ProposedOptions),
+    "ddpm": Architecture(build_ddpm, DDPMOptions),
 }
 ARCHITECTURES: tuple[str, ...] = tuple(REGISTRY)  # every pipeline iterates these, in this order
 
@@ -93,5 +96,6 @@ def build_gan(
         if seed is not None:
             torch.manual_seed(seed)
         gan = spec.build(parsed, **shape)
+    shape["latent_dim"] = gan.latent_dim  # ddpm's is its noise, C·R², whatever was asked
     gan.options = {**parsed.to_dict(), **shape}  # the full description, defaults too
     return gan

@@ -63,8 +63,10 @@ def _blobs(n=8, size=16):
     return torch.stack(discs)[:, None] * 2 - 1
 
 
-@pytest.mark.parametrize("options", [{}, {"prediction_type": "v_prediction",
-                                           "beta_schedule": "cosine"}], ids=["eps", "v-cosine"])  # fmt: skip
+V_COSINE = {"prediction_type": "v_prediction", "beta_schedule": "cosine"}
+
+
+@pytest.mark.parametrize("options", [{}, V_COSINE], ids=["eps", "v-cosine"])
 def test_the_denoising_loss_decreases_on_a_tiny_set(options):
     gan = _ddpm(dropout=0.0, **options)
     real = _blobs()

@@ -1,11 +1,12 @@
-"""A denoising diffusion model in the zoo: ddpm (Ho et al. 2020), sampled with DDIM (Song et al. 2021).
+"""ddpm: denoising diffusion (Ho et al. 2020) in the zoo, sampled with DDIM (Song et al. 2021).
 
 The network and the noise schedules come from Hugging Face ``diffusers`` (``UNet2DModel``,
-``DDPMScheduler`` for the forward process in training, ``DDIMScheduler`` for sampling). It fits the
-zoo's `GAN` record without a discriminator: the "generator" is `DiffusionGenerator`, whose
-``forward(z)`` runs deterministic DDIM (eta = 0) from the initial noise x_T = z reshaped to an image,
-so ``z ~ N(0, I)`` of ``latent_dim = C·R²`` values plays the GAN latent's part (Song et al. 2021,
-§5.3: x_T as a latent code) and seeded latents give the same images anywhere the GANs' do.
+``DDPMScheduler`` for the forward process in training, ``DDIMScheduler`` for sampling). It fits
+the zoo's `GAN` record without a discriminator: the "generator" is `DiffusionGenerator`, whose
+``forward(z)`` runs deterministic DDIM (eta = 0) from the initial noise x_T = z reshaped to an
+image. With eta = 0, x_T is a latent code (Song et al. 2021), so ``z ~ N(0, I)`` of
+``latent_dim = C·R²`` values plays the GAN latent's part and seeded latents give the same images
+wherever the GANs' do.
 
 ``diffusers`` is imported when a model is built (it takes seconds, and most runs build none).
 """
@@ -36,7 +37,7 @@ def _schedule(options: DDPMOptions) -> dict:
 
 
 def _unet(options: DDPMOptions, channels: int, side: int) -> nn.Module:
-    """A diffusers ``UNet2DModel`` for ``channels`` x side x side inputs, as ``options`` describe."""
+    """A diffusers ``UNet2DModel`` for (channels, side, side) inputs, as ``options`` describe."""
     from diffusers import UNet2DModel
 
     widths = list(options.widths)
@@ -74,7 +75,7 @@ class DiffusionGenerator(nn.Module):
     x_T = ``z.reshape(B, C, R, R)``; ``forward(x_t, timesteps)``: the U-Net's prediction (noise or
     v) for noisy images at the given timesteps, which is what training calls (through the
     module's forward, so that DDP and ``torch.compile`` wrappers see it). With ``patch_size`` p
-    the U-Net sees (C p², R/p, R/p) tensors (pixel unshuffle; Hoogeboom et al. 2023, §3.2).
+    the U-Net sees (C p², R/p, R/p) tensors (pixel unshuffle, as in Hoogeboom et al. 2023).
     """
 
     def __init__(self, options: DDPMOptions, *, channels: int, resolution: int) -> None:

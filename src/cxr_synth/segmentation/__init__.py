@@ -8,6 +8,7 @@ save and rebuild trained U-Nets (one state dict per seed).
 
 from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augmentation
 from cxr_synth.segmentation.evaluate import evaluate_unet, predict_masks
+from cxr_synth.segmentation.intensity import normalise_intensity
 from cxr_synth.segmentation.metrics import dice_bce_loss, dice_per_image, iou_per_image
 from cxr_synth.segmentation.saved import build_unets, unet_spec
 from cxr_synth.segmentation.train import SegmentationConfig, SegmentationResult, train_unet
@@ -22,6 +23,7 @@ __all__ = [
     "dice_per_image",
     "evaluate_unet",
     "iou_per_image",
+    "normalise_intensity",
     "predict_masks",
     "train_unet",
     "unet_spec",

@@ -32,6 +32,7 @@ def unet_spec(
         "base_width": int(config.base_width),
         "depth": int(config.depth),
         "resolution": int(resolution),
+        "intensity": config.intensity,  # apply normalise_intensity(images, this) before predicting
         "seeds": [int(s) for s in seeds],
         **extra,
     }

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from cxr_synth.models.unet import UNet
 from cxr_synth.schema import Count, Device, Float, Int, StrictModel
 from cxr_synth.segmentation.evaluate import evaluate_unet
+from cxr_synth.segmentation.intensity import Intensity
 from cxr_synth.segmentation.metrics import dice_bce_loss
 from cxr_synth.training.devices import (
     autocast_context,
@@ -54,6 +55,8 @@ class SegmentationConfig(StrictModel):
     seed: Int = 0  # weights, batch order, augmentation (set per run from segmentation.seeds)
     num_workers: Annotated[Int, Field(ge=0)] = 0  # DataLoader workers
     max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
+    # input normalisation of every image the U-Net sees (train, test, external images)
+    intensity: Intensity = "none"
 
     @classmethod
     def from_dict(cls, params: Any = None, prefix: str = "") -> SegmentationConfig:

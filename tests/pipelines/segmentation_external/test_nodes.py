@@ -21,7 +21,12 @@ from cxr_synth.pipelines.segmentation_external.nodes import (
 )
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.schema import ParameterError
-from cxr_synth.segmentation import SegmentationConfig, evaluate_unet, unet_spec
+from cxr_synth.segmentation import (
+    SegmentationConfig,
+    evaluate_unet,
+    normalise_intensity,
+    unet_spec,
+)
 
 MAIN = PreprocessingParams.parse(
     {"resolution": 64, "resample": "bilinear", "min_image_size": 16, "workers": 1,
@@ -119,6 +124,22 @@ def test_every_seed_is_scored_on_every_external_image_under_a_pseudonym():
         np.testing.assert_allclose(runs.loc[runs["seed"] == seed, "dice"], expected)
     with pytest.raises(ValueError, match="trained at 64 px.*32 px"):
         evaluate_external(weights, _spec(64), images, masks, index, EXTERNAL, method="none")
+
+
+def test_the_external_images_get_the_intensity_normalisation_the_unets_were_trained_with():
+    masks = np.stack([_disc(32, 16, 10 + 3 * i, 8) for i in range(4)])
+    images = (60 + 40 * masks).astype(np.uint8)
+    index = pd.DataFrame({"row": range(4)})
+    weights = _weights()
+    config = SegmentationConfig(base_width=4, depth=2, intensity="histeq")
+    spec = unet_spec(config, 32, (0, 1), method="none")
+    assert spec["intensity"] == "histeq"
+    runs = evaluate_external(weights, spec, images, masks, index, EXTERNAL, method="none")
+    model = UNet(1, 1, 4, 2)
+    model.load_state_dict(weights[0])
+    normalised = normalise_intensity(images, "histeq")
+    expected = evaluate_unet(model, normalised, masks, device="cpu")["dice"]
+    np.testing.assert_allclose(runs.loc[runs["seed"] == 0, "dice"], expected)
 
 
 def test_summary_is_mean_and_std_over_seeds_with_mlflow_metrics():

@@ -25,6 +25,7 @@ from cxr_synth.segmentation import (
     SegmentationDataset,
     build_classic_augmentation,
     evaluate_unet,
+    normalise_intensity,
     train_unet,
     unet_spec,
 )
@@ -152,6 +153,10 @@ def run_segmentation_experiment(
     train_rows, val_rows, test_rows = (
         rows_in_splits(split_index, [s], "segmentation (see segmentation.split)") for s in SPLITS
     )
+    intensity = segmentation.unet.intensity  # every image the U-Nets see; their spec records it
+    images = normalise_intensity(images, intensity)
+    if synthetic_images is not None:
+        synthetic_images = normalise_intensity(synthetic_images, intensity)
     augmentation = (
         build_classic_augmentation(**segmentation.classic_augmentation.to_dict())
         if method == "classic"

@@ -20,7 +20,7 @@ from cxr_synth.pipelines.preprocessing.nodes import pair_segmentation_files
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.privacy import pseudonymous_ids
-from cxr_synth.segmentation import build_unets, evaluate_unet
+from cxr_synth.segmentation import build_unets, evaluate_unet, normalise_intensity
 from cxr_synth.tables import markdown_table, mean_std, metric_records
 
 logger = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ def evaluate_external(
     if len(index) != len(images):
         raise ValueError(f"seg_external_index has {len(index)} rows for {len(images)} images")
     models = build_unets(spec, unets)
+    images = normalise_intensity(images, spec.get("intensity", "none"))  # as in their training
     image_ids = pseudonymous_ids(index["row"])
     frames = []
     for seed, model in models.items():

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from cxr_synth.tables import add_dice, markdown_table, mean_std, metric_records
+from cxr_synth.tables import add_dice, interval, markdown_table, mean_std, metric_records
 
 
 def test_metric_records_leave_out_missing_and_non_finite_values():
@@ -34,3 +34,8 @@ def test_add_dice_puts_the_std_next_to_the_mean():
     assert list(table.columns) == ["architecture", "dice", "dice_std", "train_hours"]
     assert table["dice"].tolist()[0] == pytest.approx(0.8) and math.isnan(table["dice"][1])
     assert comparison["dice"].isna().all()  # the input is not changed
+
+
+def test_interval_cells():
+    assert interval(-0.012, 0.031) == "[-0.0120, +0.0310]"
+    assert interval(math.nan, math.nan) == ""

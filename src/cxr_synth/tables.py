@@ -25,6 +25,11 @@ def mean_std(mean: float, std: float, digits: int = 4) -> str:
     return f"{mean:.{digits}f} ± {spread}"
 
 
+def interval(low: float, high: float, digits: int = 4) -> str:
+    """``[-0.0120, +0.0310]``; an undefined interval (NaN) is an empty cell."""
+    return "" if math.isnan(low) else f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """``frame`` as a Markdown table: floats to 4 significant digits, NaN as an empty cell."""
 

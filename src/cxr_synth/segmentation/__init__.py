@@ -6,6 +6,7 @@ val_masks, SegmentationConfig.from_dict(params))`` returns the best model by val
 save and rebuild trained U-Nets (one state dict per seed).
 """
 
+from cxr_synth.segmentation.compare import PairedDifference, paired_difference
 from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augmentation
 from cxr_synth.segmentation.evaluate import evaluate_unet, predict_masks
 from cxr_synth.segmentation.intensity import normalise_intensity
@@ -14,6 +15,7 @@ from cxr_synth.segmentation.saved import build_unets, unet_spec
 from cxr_synth.segmentation.train import SegmentationConfig, SegmentationResult, train_unet
 
 __all__ = [
+    "PairedDifference",
     "SegmentationConfig",
     "SegmentationDataset",
     "SegmentationResult",
@@ -24,6 +26,7 @@ __all__ = [
     "evaluate_unet",
     "iou_per_image",
     "normalise_intensity",
+    "paired_difference",
     "predict_masks",
     "train_unet",
     "unet_spec",

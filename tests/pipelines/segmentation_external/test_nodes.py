@@ -159,7 +159,14 @@ def test_summary_is_mean_and_std_over_seeds_with_mlflow_metrics():
     assert (row["n_seeds"], row["n_images"], row["dataset"]) == (3, 3, "other_hospital")
     assert math.isnan(table.set_index("method").loc["classic", "dice_std"])  # one seed
     assert list(table.columns) == ["method", "n_seeds", "dice_mean", "dice_std", "iou_mean",
-                                   "iou_std", "n_images", "dataset"]  # fmt: skip
+                                   "iou_std", "dice_delta_vs_none", "dice_delta_ci_low",
+                                   "dice_delta_ci_high", "p_value", "n_images", "dataset"]  # fmt: skip
+    versus = table.set_index("method").loc["classic"]  # per image: classic - mean over none's seeds
+    assert versus["dice_delta_vs_none"] == pytest.approx(np.mean([0.9 - 2.2 / 3, 0.8 - 2.2 / 3,
+                                                                   0.7 - 1.9 / 3]))  # fmt: skip
+    assert versus["dice_delta_ci_low"] < versus["dice_delta_vs_none"] < versus["dice_delta_ci_high"]
+    assert math.isnan(table.set_index("method").loc["none", "dice_delta_vs_none"])
     assert metrics["none.dice"]["value"] == pytest.approx(np.mean(per_seed))
-    assert set(metrics) == {"none.dice", "none.iou", "classic.dice", "classic.iou"}
+    assert set(metrics) == {"none.dice", "none.iou", "classic.dice", "classic.iou",
+                            "classic.dice_delta"}  # fmt: skip
     assert "other_hospital" in markdown and "| none | 0.7000 ± 0.1000" in markdown

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from scipy import stats
 from torch.utils.data import ConcatDataset
 
 from cxr_synth.pipelines.segmentation.params import LowData, SegmentationParams
@@ -26,11 +25,12 @@ from cxr_synth.segmentation import (
     build_classic_augmentation,
     evaluate_unet,
     normalise_intensity,
+    paired_difference,
     train_unet,
     unet_spec,
 )
 from cxr_synth.splits import rows_in_splits, split_patients
-from cxr_synth.tables import markdown_table, mean_std
+from cxr_synth.tables import interval, markdown_table, mean_std
 from cxr_synth.training.tracking import child_run
 
 logger = logging.getLogger(__name__)
@@ -238,8 +238,9 @@ def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Dice/IoU per method (mean ± std over seeds) and the paired comparison with ``none``.
 
     ``dice_delta_vs_none``: mean over seeds of (method - none) test Dice, same seeds;
-    ``p_value``: Wilcoxon signed-rank test on per-image Dice (averaged over seeds) of the method
-    against ``none`` on the same real test images. Returns the table and its Markdown version.
+    ``dice_delta_ci_low``/``_high``: 95 % interval of the per-image difference (each image's Dice
+    averaged over seeds); ``p_value``: Wilcoxon signed-rank test on those per-image differences
+    (``cxr_synth.segmentation.paired_difference``). Returns the table and its Markdown version.
     """
     results = pd.concat(runs.values(), ignore_index=True)
     per_seed = results.groupby(["method", "seed"], sort=False).agg(
@@ -261,6 +262,8 @@ def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
             "iou_mean": seeds["iou"].mean(),
             "iou_std": seeds["iou"].std(ddof=1) if len(seeds) > 1 else math.nan,
             "dice_delta_vs_none": math.nan,
+            "dice_delta_ci_low": math.nan,
+            "dice_delta_ci_high": math.nan,
             "p_value": math.nan,
             "n_real": int(seeds["n_real"].iloc[0]),
             "n_synthetic": int(seeds["n_synthetic"].iloc[0]),
@@ -269,17 +272,12 @@ def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
         if "none" in per_seed.index and method != "none":
             paired = seeds["dice"] - per_seed.loc["none"]["dice"].reindex(seeds.index)
             row["dice_delta_vs_none"] = paired.mean()
-            row["p_value"] = _wilcoxon(per_image.loc[method], per_image.loc["none"])
+            versus = paired_difference(per_image.loc[method], per_image.loc["none"])
+            row["dice_delta_ci_low"], row["dice_delta_ci_high"] = versus.ci_low, versus.ci_high
+            row["p_value"] = versus.p_value
         rows.append(row)
     table = pd.DataFrame(rows)
     return table, _markdown(table)
-
-
-def _wilcoxon(method: pd.Series, baseline: pd.Series) -> float:
-    difference = method - baseline.reindex(method.index)
-    if len(difference) < 2 or np.allclose(difference, 0):
-        return math.nan
-    return float(stats.wilcoxon(difference.to_numpy()).pvalue)
 
 
 def _markdown(table: pd.DataFrame) -> str:
@@ -293,6 +291,9 @@ def _markdown(table: pd.DataFrame) -> str:
                 mean_std(m, s) for m, s in zip(table["iou_mean"], table["iou_std"], strict=True)
             ],
             "Δ Dice vs none": table["dice_delta_vs_none"],
+            "95 % CI (per image)": list(
+                map(interval, table["dice_delta_ci_low"], table["dice_delta_ci_high"])
+            ),
             "p (Wilcoxon)": table["p_value"],
             "real + synthetic": [
                 f"{r} + {s}" for r, s in zip(table["n_real"], table["n_synthetic"], strict=True)

@@ -20,8 +20,13 @@ from cxr_synth.pipelines.preprocessing.nodes import pair_segmentation_files
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.privacy import pseudonymous_ids
-from cxr_synth.segmentation import build_unets, evaluate_unet, normalise_intensity
-from cxr_synth.tables import markdown_table, mean_std, metric_records
+from cxr_synth.segmentation import (
+    build_unets,
+    evaluate_unet,
+    normalise_intensity,
+    paired_difference,
+)
+from cxr_synth.tables import interval, markdown_table, mean_std, metric_records
 
 logger = logging.getLogger(__name__)
 
@@ -132,15 +137,25 @@ def summarise_segmentation_external(
 ) -> tuple[pd.DataFrame, str, dict[str, dict[str, float]]]:
     """Dice/IoU per method on the external set, mean ± std over seeds (each seed: mean over images).
 
-    Returns the table (method, n_seeds, dice_mean, dice_std, iou_mean, iou_std, n_images,
-    dataset), its Markdown version and MLflow metrics ``<method>.dice`` / ``<method>.iou``.
+    With ``none`` among the methods, every other one gets the paired difference to it on the
+    same external images (``dice_delta_vs_none``, its 95 % interval over images and the Wilcoxon
+    p-value; ``cxr_synth.segmentation.paired_difference``). Returns the table (method, n_seeds,
+    dice_mean, dice_std, iou_mean, iou_std, dice_delta_vs_none, dice_delta_ci_low/_high, p_value,
+    n_images, dataset), its Markdown version and MLflow metrics ``<method>.dice`` / ``.iou`` /
+    ``.dice_delta``.
     """
     if not runs:
         raise ValueError("no external evaluation runs to summarise")
+    per_image = {method: frame.groupby("image")["dice"].mean() for method, frame in runs.items()}
     rows = []
     for method, frame in runs.items():
         per_seed = frame.groupby("seed")[["dice", "iou"]].mean()
         several = len(per_seed) > 1
+        versus = (
+            paired_difference(per_image[method], per_image["none"])
+            if "none" in runs and method != "none"
+            else None
+        )
         rows.append(
             {
                 "method": method,
@@ -149,6 +164,10 @@ def summarise_segmentation_external(
                 "dice_std": per_seed["dice"].std(ddof=1) if several else math.nan,
                 "iou_mean": per_seed["iou"].mean(),
                 "iou_std": per_seed["iou"].std(ddof=1) if several else math.nan,
+                "dice_delta_vs_none": versus.mean if versus else math.nan,
+                "dice_delta_ci_low": versus.ci_low if versus else math.nan,
+                "dice_delta_ci_high": versus.ci_high if versus else math.nan,
+                "p_value": versus.p_value if versus else math.nan,
                 "n_images": int(frame["image"].nunique()),
                 "dataset": external.name,
             }
@@ -158,7 +177,11 @@ def summarise_segmentation_external(
         {
             f"{row.method}.{name}": getattr(row, column)
             for row in table.itertuples()
-            for name, column in (("dice", "dice_mean"), ("iou", "iou_mean"))
+            for name, column in (
+                ("dice", "dice_mean"),
+                ("iou", "iou_mean"),
+                ("dice_delta", "dice_delta_vs_none"),
+            )
         }
     )
     return table, _markdown(table, external.name), metrics
@@ -172,6 +195,11 @@ def _markdown(table: pd.DataFrame, dataset: str) -> str:
                 map(mean_std, table["dice_mean"], table["dice_std"])
             ),
             "IoU": list(map(mean_std, table["iou_mean"], table["iou_std"])),
+            "Δ Dice vs none": table["dice_delta_vs_none"],
+            "95 % CI (per image)": list(
+                map(interval, table["dice_delta_ci_low"], table["dice_delta_ci_high"])
+            ),
+            "p (Wilcoxon)": table["p_value"],
             "seeds": table["n_seeds"],
             "images": table["n_images"],
         }
@@ -179,5 +207,6 @@ def _markdown(table: pd.DataFrame, dataset: str) -> str:
     return (
         f"External test set `{dataset}`: the saved U-Nets of every method, not retrained.\n\n"
         f"{markdown_table(shown)}\n\nEach seed's value is the mean over all images of the "
-        "external set (every image is a test image there); ± is the std over seeds.\n"
+        "external set (every image is a test image there); ± is the std over seeds. Δ, its "
+        "interval and p compare each image's Dice (mean over seeds) with `none`'s, paired.\n"
     )

@@ -75,6 +75,7 @@ def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_pa
     assert spec["architecture"] == "dcgan" and spec["resolution"] == 32 and spec["epochs"] == 2
     assert spec["best_epoch"] in (1, 2) and spec["fid_label"] == "FD_rand"
     assert spec["best_fid"] == pytest.approx(history["fid"].min())
+    assert history[["precision", "recall"]].notna().all().all()  # learning curves of P and R
     assert list(history["epoch"]) == [1, 2]
     assert metrics["dcgan.best_fd_rand"]["value"] == pytest.approx(spec["best_fid"])
     assert metrics["dcgan.images_per_s"]["value"] > 0
@@ -203,7 +204,9 @@ def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
     _refuse_backbones(monkeypatch)
     rank1 = compute_fid_reference_stats(images, index, typed())
     assert rank1.keys() == rank0.keys()
-    assert {k: np.shape(v) for k, v in rank1.items()} == {k: np.shape(v) for k, v in rank0.items()}
+    shapes = {k: np.shape(v) for k, v in rank0.items() if k != "features"}
+    assert {k: np.shape(v) for k, v in rank1.items() if k != "features"} == shapes
+    assert rank1["features"].shape == (0, rank0["features"].shape[1])
     placeholder = FeatureStats.from_dict(rank1)
     assert placeholder.n == 0 and "rank 1" in placeholder.backbone
 
@@ -211,11 +214,13 @@ def test_ranks_above_zero_compute_no_reference_features(data, monkeypatch):
 def test_fid_evaluator_runs_on_the_generators_device(data, monkeypatch):
     images, index = data
     monkeypatch.delenv("RANK", raising=False)
-    reference = FeatureStats.from_dict(compute_fid_reference_stats(images, index, typed()))
+    reference = compute_fid_reference_stats(images, index, typed())
     calls = _spy_backbones(monkeypatch)
     evaluate, label = _fid_evaluator(reference, typed().evaluation, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
-    assert label == "FD_rand" and np.isfinite(evaluate(generator)["fid"])
+    metrics = evaluate(generator)
+    assert label == "FD_rand" and np.isfinite(metrics["fid"])
+    assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
     assert calls[0]["moved"] == [torch.device("cpu")]  # to the device of the generator's weights
 
 
@@ -223,7 +228,7 @@ def test_fid_evaluator_on_ranks_above_zero_builds_nothing(data, monkeypatch):
     monkeypatch.setenv("RANK", "2")
     _refuse_backbones(monkeypatch)
     stats = FeatureStats(np.zeros(544), np.zeros((544, 544)), 0, "not computed on rank 2")
-    evaluate, label = _fid_evaluator(stats, typed().evaluation, latent_dim=16)
+    evaluate, label = _fid_evaluator(stats.to_dict(), typed().evaluation, latent_dim=16)
     assert label == "FD_rand"
     with pytest.raises(RuntimeError, match="rank 0 only"):
         evaluate(nn.Linear(16, 16))
@@ -235,9 +240,7 @@ def test_fid_evaluator_follows_a_cuda_generator(data, monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     evaluation = {**TRAINING["evaluation"], "device": "cuda"}
     calls = _spy_backbones(monkeypatch)
-    reference = FeatureStats.from_dict(
-        compute_fid_reference_stats(images, index, typed(evaluation=evaluation))
-    )
+    reference = compute_fid_reference_stats(images, index, typed(evaluation=evaluation))
     assert calls[0]["device"] == torch.device("cuda")
     evaluate, _ = _fid_evaluator(reference, typed(evaluation=evaluation).evaluation, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))

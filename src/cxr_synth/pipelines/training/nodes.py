@@ -25,8 +25,10 @@ from cxr_synth.metrics.features import (
     RandomConvBackbone,
     backbone_label,
     build_backbone,
+    extract_features,
 )
-from cxr_synth.metrics.fid import FeatureStats, feature_stats, fid_from_samples
+from cxr_synth.metrics.fid import FeatureStats, frechet_distance, stats_from_features
+from cxr_synth.metrics.precision_recall import prdc
 from cxr_synth.models.registry import build_gan
 from cxr_synth.models.transfer import load_matching_weights
 from cxr_synth.pipelines.training.params import (
@@ -47,12 +49,13 @@ logger = logging.getLogger(__name__)
 def compute_fid_reference_stats(
     images: np.ndarray, index: pd.DataFrame, training: TrainingParams
 ) -> dict[str, np.ndarray]:
-    """Feature statistics of a fixed, seeded subset of the real training images (computed once).
+    """Feature statistics and features of a fixed, seeded subset of the real training images
+    (computed once).
 
-    Every architecture's periodic FID during training is measured against these. The feature
-    network runs on ``training.evaluation.device``. Under torchrun only rank 0 evaluates, so the
-    other ranks return placeholder statistics (same keys and shapes, ``n = 0``) without computing
-    any feature.
+    Every architecture's periodic FID, precision and recall during training are measured against
+    these. The feature network runs on ``training.evaluation.device``. Under torchrun only rank 0
+    evaluates, so the other ranks return placeholder statistics (same keys, ``n = 0``, no
+    features) without computing any feature.
     """
     evaluation = training.evaluation
     rank = distributed_rank()
@@ -62,7 +65,7 @@ def compute_fid_reference_stats(
         placeholder = FeatureStats(
             np.zeros(dim), np.zeros((dim, dim)), 0, f"not computed on rank {rank}"
         )
-        return placeholder.to_dict()
+        return {**placeholder.to_dict(), "features": np.zeros((0, dim))}
     rows = rows_in_splits(index, training.data.splits, "FID reference (training.data.splits)")
     chosen = seeded_subset(rows, evaluation.n_real, evaluation.seed)
     backbone = build_backbone(
@@ -70,14 +73,19 @@ def compute_fid_reference_stats(
         device=resolve_device(evaluation.device),
         **evaluation.backbone_kwargs(),
     )
-    stats = feature_stats(backbone, np.asarray(images[chosen]), evaluation.batch_size)
+    features = extract_features(backbone, np.asarray(images[chosen]), evaluation.batch_size)
+    stats = stats_from_features(features, backbone.identifier, int(images.shape[-1]))
     logger.info("reference statistics: %d real images, backbone %s", stats.n, backbone.identifier)
-    return stats.to_dict()
+    return {**stats.to_dict(), "features": features}
 
 
-def _fid_evaluator(reference: FeatureStats, evaluation: TrainingFidParams, latent_dim: int):
-    """``(evaluate, label)``: ``evaluate(generator)`` is the FID of ``n_fake`` seeded samples,
-    its feature network on the generator's device (the one the loop resolved). Ranks > 0 never
+def _fid_evaluator(
+    reference: Mapping[str, np.ndarray], evaluation: TrainingFidParams, latent_dim: int
+):
+    """``(evaluate, label)``: ``evaluate(generator)`` gives the FID (``fid``; FD_rand on the
+    offline backbone), ``precision`` and ``recall`` (Kynkäänniemi et al. 2019, k = 3) of
+    ``n_fake`` seeded samples against the ``reference`` of ``compute_fid_reference_stats``, its
+    feature network on the generator's device (the one the loop resolved). Ranks > 0 never
     evaluate (see ``train_gan``), so they build no network and their ``evaluate`` refuses."""
     rank = distributed_rank()
     if rank > 0:
@@ -90,6 +98,12 @@ def _fid_evaluator(reference: FeatureStats, evaluation: TrainingFidParams, laten
         )
     backbone = build_backbone(evaluation.backbone, **evaluation.backbone_kwargs())
     n_fake, batch = evaluation.n_fake, evaluation.batch_size
+    stats, real_features = FeatureStats.from_dict(reference), reference.get("features")
+    if stats.backbone != backbone.identifier:
+        raise ValueError(
+            f"fid_reference_stats were computed with {stats.backbone!r}, not with "
+            f"{backbone.identifier!r}: rerun compute_fid_reference_stats"
+        )
 
     def evaluate(generator: nn.Module) -> dict[str, float]:
         device = next(generator.parameters()).device
@@ -101,7 +115,12 @@ def _fid_evaluator(reference: FeatureStats, evaluation: TrainingFidParams, laten
             )[:, :1].float()
             for start in range(0, n_fake, batch)
         )
-        return {"fid": fid_from_samples(reference, backbone, batches, batch)}
+        fake = extract_features(backbone, batches, batch)
+        metrics = {"fid": frechet_distance(stats, stats_from_features(fake, backbone.identifier))}
+        if real_features is not None and len(real_features):
+            manifold = prdc(real_features, fake)
+            metrics |= {"precision": manifold.precision, "recall": manifold.recall}
+        return metrics
 
     evaluate.label = backbone.name  # what the loop's log lines call it: FID or FD_rand
     return evaluate, backbone.name
@@ -154,9 +173,7 @@ def train_generator(
             training.data.rotation_degrees, training.data.horizontal_flip
         ),
     )
-    evaluate, fid_label = _fid_evaluator(
-        FeatureStats.from_dict(reference_stats), training.evaluation, gan.latent_dim
-    )
+    evaluate, fid_label = _fid_evaluator(reference_stats, training.evaluation, gan.latent_dim)
     logger.info(
         "training %s on %d %s at %d², Fréchet distance reported as %s",
         label,

@@ -1,6 +1,5 @@
-"""cxr-synth file for ensuring the package is executable
-as `cxr-synth` and `python -m cxr_synth`
-"""
+"""``python -m cxr_synth`` (and ``cxr-synth``): Kedro's ``run`` in the project, or
+``python -m cxr_synth generate SOURCE --n N --out DIR`` anywhere (no Kedro project needed)."""
 
 import sys
 from pathlib import Path
@@ -11,6 +10,10 @@ from kedro.framework.project import configure_project
 
 
 def main(*args, **kwargs) -> Any:
+    if sys.argv[1:2] == ["generate"]:
+        from cxr_synth.cli import generate_command
+
+        return generate_command(sys.argv[2:], prog_name="python -m cxr_synth generate")
     package_name = Path(__file__).parent.name
     configure_project(package_name)
 

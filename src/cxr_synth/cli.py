@@ -1,4 +1,6 @@
-"""Project commands: ``kedro study run studies/<file>.yml`` (multi-seed studies, docs/studies.md).
+"""Project commands: ``kedro study run studies/<file>.yml`` (multi-seed studies, docs/studies.md)
+and ``generate`` (synthetic PNGs from a trained generator, docs/sharing.md; also
+``python -m cxr_synth generate``, which needs no Kedro project).
 
 Kedro adds the commands of this module's ``cli`` group to the project's ``kedro`` command.
 ``run`` is Kedro's own ``kedro run``, re-exported because ``python -m cxr_synth`` looks for it
@@ -13,6 +15,8 @@ import click
 from kedro.framework.cli.project import run  # noqa: F401  (python -m cxr_synth)
 from kedro.framework.cli.utils import _split_params
 from kedro.utils import find_kedro_project
+
+from cxr_synth.errors import UserError
 
 
 @click.group(name="cxr_synth")
@@ -62,3 +66,35 @@ def run_study_command(study_file: Path, params: dict, force: bool, dry_run: bool
             f"summary: MLflow run {result.summary_run}, "
             f"data/08_reporting/studies/{result.study.name}/"
         )
+
+
+@cli.command("generate")
+@click.argument("source")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Noise seed.")
+@click.option("--truncation-psi", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="StyleGAN truncation (1 = none); ignored by the other generators.")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N, mps.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the PNGs (created; existing files are kept, new ones get fresh numbers).",
+)
+def generate_command(
+    source: str, n: int, seed: int, truncation_psi: float, batch_size: int, device: str, out: Path
+) -> None:
+    """Write N synthetic PNGs from SOURCE: a model folder (data/06_models/<arch>/), an MLflow
+    model URI (runs:/<run_id>/<arch>_generator, models:/<name>/<version>; the tracking server
+    from MLFLOW_TRACKING_URI) or a training checkpoint."""
+    from cxr_synth.sharing import generate, write_pngs
+
+    try:
+        images = generate(
+            source, n, seed, truncation_psi=truncation_psi, batch_size=batch_size, device=device
+        )
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    paths = write_pngs(images, out)
+    click.echo(f"{len(paths)} images in {out}: {paths[0].name} ... {paths[-1].name}")

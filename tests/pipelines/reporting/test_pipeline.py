@@ -30,16 +30,26 @@ INPUTS = {
 }
 
 
+CARDS = {f"{arch}_{name}" for arch in ARCHITECTURES for name in ("dataset_card", "dataset_card_md")}
+
+
 def test_the_stage_adds_dice_then_writes_the_report_from_the_agreed_datasets():
     pipeline = create_pipeline()
-    dice, report = pipeline.nodes  # topological order
+    dice, report = [n for n in pipeline.nodes if not n.name.endswith("write_dataset_card")]
     assert dice.name == "reporting.add_dice_to_comparison"
     assert report.name == "reporting.build_study_report" and report.tags == {"reporting"}
     assert report._inputs == INPUTS  # keyword -> dataset
+    card_inputs = {f"{arch}_{name}" for arch in ARCHITECTURES for name in ("synthesis_record", "report")}
     assert pipeline.inputs() == set(INPUTS.values()) - {"study_comparison_table"} | {
         "comparison_table"
-    }
-    assert pipeline.outputs() == {"study_report", "segmentation_metrics"}
+    } | card_inputs
+    assert pipeline.outputs() == {"study_report", "segmentation_metrics"} | CARDS
+
+
+def test_every_architecture_gets_a_dataset_card_node():
+    cards = [n for n in create_pipeline().nodes if n.name.endswith("write_dataset_card")]
+    assert {n.name for n in cards} == {f"reporting.{a}.write_dataset_card" for a in ARCHITECTURES}
+    assert all("reporting" in n.tags for n in cards)
 
 
 @pytest.fixture(scope="module")

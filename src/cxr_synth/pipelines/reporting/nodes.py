@@ -17,6 +17,7 @@ import pandas as pd
 from PIL import Image
 
 from cxr_synth import __version__
+from cxr_synth.cards import card_markdown, dataset_card
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.privacy import relative_to_project
 from cxr_synth.tables import add_dice, metric_records
@@ -251,3 +252,11 @@ def add_dice_to_comparison(
         }
     )
     return add_dice(comparison, summary), metrics
+
+
+def write_dataset_card(
+    record: Mapping[str, Any], report: Mapping[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """One architecture's synthetic-dataset card (``cxr_synth.cards``): JSON and Markdown."""
+    card = dataset_card(record, report)
+    return card, card_markdown(card)

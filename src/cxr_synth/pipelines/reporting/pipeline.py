@@ -1,10 +1,15 @@
-"""Reporting: the study's tables, run information and figures in one self-contained HTML file."""
+"""Reporting: the study's tables, run information and figures in one self-contained HTML file,
+and a synthetic-dataset card per architecture (``reporting.<arch>``)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.pipelines import in_stage
-from cxr_synth.pipelines.reporting.nodes import add_dice_to_comparison, build_study_report
+from cxr_synth.pipelines import for_architecture, in_stage
+from cxr_synth.pipelines.reporting.nodes import (
+    add_dice_to_comparison,
+    build_study_report,
+    write_dataset_card,
+)
 
 # build_study_report's figure keywords -> the `@png` datasets (PIL images) they read.
 FIGURES = {
@@ -20,9 +25,20 @@ FIGURES = {
 }
 
 
+def card_template() -> Pipeline:
+    """The synthesis record and the evaluation report -> the dataset card (JSON, Markdown)."""
+    card = Node(
+        write_dataset_card,
+        inputs=["synthesis_record", "report"],
+        outputs=["dataset_card", "dataset_card_md"],
+        name="write_dataset_card",
+    )
+    return Pipeline([card])
+
+
 def create_pipeline(**kwargs) -> Pipeline:
-    """``reporting``: the comparison table with Dice, and the study report (``study_report``, an
-    HTML file also logged to MLflow)."""
+    """``reporting``: the comparison table with Dice, the study report (``study_report``, an
+    HTML file also logged to MLflow) and every architecture's dataset card."""
     report = Node(
         build_study_report,
         inputs={
@@ -41,4 +57,5 @@ def create_pipeline(**kwargs) -> Pipeline:
         outputs=["study_comparison_table", "segmentation_metrics"],
         name="add_dice_to_comparison",
     )
-    return in_stage(Pipeline([dice, report]), "reporting")
+    cards = [for_architecture(card_template(), arch, "reporting") for arch in ARCHITECTURES]
+    return in_stage(Pipeline([dice, report]), "reporting") + sum(cards, Pipeline([]))

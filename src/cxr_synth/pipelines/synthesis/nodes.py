@@ -1,7 +1,8 @@
-"""Synthesis glue: a trained generator's weights and spec in, uint8 synthetic images out.
+"""Synthesis glue: a trained generator (the catalog's, or an MLflow model) in, uint8 synthetic
+images and the generator as an MLflow model out.
 
-Rebuilding and seeded sampling live in ``cxr_synth.sampling``; here the images are arranged
-for the catalog (array, PNG partitions, the grid figure).
+Loading, sampling and the MLflow model live in ``cxr_synth.sharing`` and ``cxr_synth.pyfunc``;
+here the images are arranged for the catalog (array, PNG partitions, the grid figure).
 """
 
 from __future__ import annotations
@@ -15,25 +16,82 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
+from cxr_synth.errors import UserError
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
-from cxr_synth.sampling import sample_images
+from cxr_synth.pipelines.training.params import TrainingParams
+from cxr_synth.pyfunc import ModelRelease, active_run_id, model_name
+from cxr_synth.sharing import Generator, load_generator, training_data_summary
 from cxr_synth.splits import rows_in_splits, seeded_subset
 
 
-def generate_images(
-    state_dict: Mapping[str, torch.Tensor], spec: Mapping[str, Any], synthesis: SynthesisParams
-) -> np.ndarray:
+def select_generator(
+    state_dict: Mapping[str, torch.Tensor] | None,
+    spec: Mapping[str, Any] | None,
+    index: pd.DataFrame,
+    training: TrainingParams,
+    synthesis: SynthesisParams,
+    *,
+    architecture: str,
+) -> Generator:
+    """The generator to sample: from ``synthesis.model_uri[architecture]`` when set, else the
+    catalog's weights and spec (with the counts of the images it learned from)."""
+    uri = synthesis.model_uri.get(architecture)
+    if uri:
+        generator = load_generator(uri)
+        if generator.architecture != architecture:
+            raise UserError(
+                f"synthesis.model_uri.{architecture} = {uri} holds a "
+                f"{generator.architecture} generator, not {architecture}"
+            )
+        return generator
+    if state_dict is None or spec is None:
+        raise UserError(
+            f"no trained {architecture} generator in data/06_models/{architecture}/: run "
+            f"`kedro run --pipelines train_{architecture}` first, or sample a logged one with "
+            f"--params synthesis.model_uri.{architecture}=models:/<name>/<version>"
+        )
+    summary = training_data_summary(index, training.data.splits)
+    return Generator(state_dict, spec, {"training_data": summary}, {"source": "catalog"})
+
+
+def generate_images(generator: Generator, synthesis: SynthesisParams) -> np.ndarray:
     """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded (``cxr_synth.sampling``)."""
-    samples = sample_images(
-        state_dict,
-        spec,
-        n_images=synthesis.n_images,
-        batch_size=synthesis.batch_size,
-        seed=synthesis.seed,
-        device=synthesis.device,
+    return generator.sample(
+        synthesis.n_images,
+        synthesis.seed,
         truncation_psi=synthesis.truncation_psi,
+        batch_size=synthesis.batch_size,
+        device=synthesis.device,
     )
-    return np.ascontiguousarray(samples[:, 0])
+
+
+def log_generator_model(
+    generator: Generator, synthesis: SynthesisParams
+) -> tuple[ModelRelease, dict[str, Any]]:
+    """The generator for the MLflow model dataset (registered as
+    ``synthesis.registered_model_name`` unless it came from a model URI: it is registered
+    already), and the synthesis record the dataset card reads: model, its runs, sampling."""
+    arch = generator.architecture
+    from_catalog = generator.origin.get("source") == "catalog"
+    name = synthesis.registered_model_name
+    registered = name.format(architecture=arch) if name and from_catalog else None
+    run_id = active_run_id()
+    record = {
+        "architecture": arch,
+        "source": dict(generator.origin),
+        "mlflow_run_id": run_id,
+        "mlflow_model_uri": f"runs:/{run_id}/{model_name(arch)}" if run_id else None,
+        "registered_model_name": registered,
+        "spec": dict(generator.spec),
+        "training_data": generator.metadata.get("training_data"),
+        "sampling": {
+            "n_images": synthesis.n_images,
+            "seed": synthesis.seed,
+            "truncation_psi": synthesis.truncation_psi,
+            "batch_size": synthesis.batch_size,
+        },
+    }
+    return ModelRelease(generator, registered), record
 
 
 def write_synthetic_pngs(images: np.ndarray) -> dict[str, Callable[[], Image.Image]]:

@@ -36,6 +36,7 @@ def tracking(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("sharing")  # not an experiment id another test's store left active
     yield uri
     end_stale_mlflow_runs()
     mlflow.set_tracking_uri(None)

@@ -12,7 +12,7 @@ from PIL import Image
 
 import cxr_synth
 from cxr_synth.errors import UserError
-from cxr_synth.models.registry import build_gan
+from cxr_synth.models.registry import ARCHITECTURES, build_gan
 from cxr_synth.sharing import Generator, generate, load_generator, write_pngs
 from cxr_synth.training import train_gan
 from cxr_synth.training.checkpoint import list_checkpoints
@@ -25,7 +25,7 @@ def tiny_generator(architecture: str = "dcgan", options: dict = OPTIONS, **shape
     """An untrained tiny generator with its spec (16 px unless ``resolution`` is given)."""
     shape = {"resolution": 16, "channels": 1, "latent_dim": 8, **shape}
     gan = build_gan(architecture, seed=0, **shape, **options)
-    spec = {"architecture": architecture, "options": options, **shape}
+    spec = {"architecture": architecture, "options": options, **shape, "latent_dim": gan.latent_dim}
     return Generator(gan.generator.state_dict(), spec)
 
 
@@ -42,6 +42,16 @@ def test_model_folder_gives_seeded_uint8_images(tmp_path):
     np.testing.assert_array_equal(images, generator.sample(5, 3, device="cpu"))
     np.testing.assert_array_equal(generate(folder / "generator.pt", 5, seed=3), images)
     assert not np.array_equal(generate(folder, 5, seed=4), images)
+
+
+@pytest.mark.skipif("ddpm" not in ARCHITECTURES, reason="ddpm is not in the registry yet")
+def test_the_diffusion_model_samples_like_the_gans(tmp_path):
+    options = {"widths": [8, 8], "layers_per_block": 1, "attention_resolutions": [],
+               "patch_size": 4, "sampling_steps": 2}  # fmt: skip
+    folder = tiny_generator("ddpm", options).save(tmp_path)
+    images = generate(folder, 2, seed=5)
+    assert images.shape == (2, 16, 16) and images.dtype == np.uint8
+    np.testing.assert_array_equal(generate(folder, 2, seed=5), images)
 
 
 def test_pair_generators_give_channels(tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cxr_synth.cards import card_markdown, dataset_card, memorization_result
+from cxr_synth.cards import card_markdown, memorization_result
 from cxr_synth.pipelines.reporting.nodes import write_dataset_card
 
 RECORD = {
@@ -13,8 +13,15 @@ RECORD = {
     "mlflow_run_id": "0123abcd",
     "mlflow_model_uri": "runs:/0123abcd/dcgan_generator",
     "registered_model_name": None,
-    "spec": {"architecture": "dcgan", "options": {"g_width": 4}, "resolution": 32,
-             "channels": 1, "latent_dim": 16, "best_epoch": 3, "epochs": 4},  # fmt: skip
+    "spec": {
+        "architecture": "dcgan",
+        "options": {"g_width": 4},
+        "resolution": 32,
+        "channels": 1,
+        "latent_dim": 16,
+        "best_epoch": 3,
+        "epochs": 4,
+    },  # fmt: skip
     "training_data": {"training_splits": ["train"], "training": {"images": 40, "patients": 12}},
     "sampling": {"n_images": 100, "seed": 7, "truncation_psi": 1.0, "batch_size": 8},
 }

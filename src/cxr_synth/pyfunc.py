@@ -58,7 +58,10 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
         params = params or {}
-        batch = {"batch_size": int(params.get("batch_size", 64)), "device": params.get("device", "auto")}
+        batch = {
+            "batch_size": int(params.get("batch_size", 64)),
+            "device": params.get("device", "auto"),
+        }
         images = []
         for row in pd.DataFrame(model_input).to_dict("records"):
             seed, psi = row.get("seed"), row.get("truncation_psi")

@@ -130,7 +130,11 @@ def write_pngs(images: np.ndarray, folder: str | os.PathLike) -> list[Path]:
     are written as C images side by side."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    taken = [int(m.group(1)) for p in folder.iterdir() if (m := re.fullmatch(r"synthetic_(\d+)\.png", p.name))]
+    taken = [
+        int(m.group(1))
+        for p in folder.iterdir()
+        if (m := re.fullmatch(r"synthetic_(\d+)\.png", p.name))
+    ]
     start = max(taken, default=-1) + 1
     width = max(5, len(str(start + len(images) - 1)))
     written = []
@@ -163,7 +167,9 @@ def training_data_summary(index: Any, splits: list[str]) -> dict[str, Any]:
 def _from_folder(folder: Path) -> Generator:
     missing = [name for name in (WEIGHTS, SPEC) if not (folder / name).is_file()]
     if missing:
-        raise UserError(f"{folder}: no {' or '.join(missing)}; a model folder holds {WEIGHTS} + {SPEC}")
+        raise UserError(
+            f"{folder}: no {' or '.join(missing)}; a model folder holds {WEIGHTS} + {SPEC}"
+        )
     state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
     spec = json.loads((folder / SPEC).read_text(encoding="utf-8"))
     return Generator(state, spec, origin={"source": "folder"})

@@ -39,10 +39,13 @@ def test_the_stage_adds_dice_then_writes_the_report_from_the_agreed_datasets():
     assert dice.name == "reporting.add_dice_to_comparison"
     assert report.name == "reporting.build_study_report" and report.tags == {"reporting"}
     assert report._inputs == INPUTS  # keyword -> dataset
-    card_inputs = {f"{arch}_{name}" for arch in ARCHITECTURES for name in ("synthesis_record", "report")}
-    assert pipeline.inputs() == set(INPUTS.values()) - {"study_comparison_table"} | {
-        "comparison_table"
-    } | card_inputs
+    card_inputs = {
+        f"{arch}_{name}" for arch in ARCHITECTURES for name in ("synthesis_record", "report")
+    }
+    assert (
+        pipeline.inputs()
+        == set(INPUTS.values()) - {"study_comparison_table"} | {"comparison_table"} | card_inputs
+    )
     assert pipeline.outputs() == {"study_report", "segmentation_metrics"} | CARDS
 
 

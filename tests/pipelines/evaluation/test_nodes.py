@@ -122,6 +122,8 @@ def test_an_external_set_adds_every_distribution_metric_against_it(data, report)
     assert "`montgomery` (10 images" in markdown
     assert "baseline.FD_rand_external" in logged
     assert "FD_rand_external" not in build_comparison_table(*data[3:], plain)[0]
+    _, absent = compute_evaluation_reference(images, index, None, None, params())
+    assert absent["external"] is None  # preprocessed before the external set existed
 
 
 def test_a_different_backbone_than_the_cache_is_refused(data, report):

@@ -74,16 +74,16 @@ def _column(name: str, label: str) -> str:
 def compute_evaluation_reference(
     images: np.ndarray,
     index: pd.DataFrame,
-    external_images: np.ndarray,
-    external_summary: Mapping[str, Any],
+    external_images: np.ndarray | None,
+    external_summary: Mapping[str, Any] | None,
     evaluation: EvaluationParams,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The real sets, their backbone features, and the real-vs-real baseline, computed once.
 
     Reference (``real_splits``, at most ``n_real``, seeded) and training images (all of
     ``real_splits``) are what the GANs learned from; held-out images (``heldout_splits``) were
-    never trained on; external images (``eval_external_images_array``, may be empty) come from
-    elsewhere. Returns the cache every architecture's evaluation reads (rows, features,
+    never trained on; external images (``eval_external_images_array``; empty, or None where
+    preprocessing has not made it) come from elsewhere. Returns the cache every architecture's evaluation reads (rows, features,
     statistics, backbone identifier) and the baseline: held-out vs reference distribution metrics,
     the values a perfect generator would get, and reference vs external (``_external``), what a
     generator of the training distribution would get against the external set.
@@ -107,9 +107,10 @@ def compute_evaluation_reference(
     )
     external_features = np.zeros((0, backbone.num_features), np.float32)
     external = None
-    if len(external_images):
+    if external_images is not None and len(external_images):
         external_features = extract_features(backbone, external_images, batch_size)
-        external = {"name": external_summary["name"], "n": len(external_features)}
+        name = (external_summary or {}).get("name", "external")
+        external = {"name": name, "n": len(external_features)}
         against, external_notes = distribution_metrics(
             external_features, real_features, backbone, resolution=side, **options
         )

@@ -153,6 +153,8 @@ def test_plots_are_figures():
     fid = plot_fid_curve(history, spec)
     assert isinstance(loss, Figure) and len(loss.axes[0].lines) == 2
     assert isinstance(fid, Figure) and list(fid.axes[0].lines[0].get_xdata()) == [2, 3]
+    single = plot_loss_curves(history.drop(columns="d_loss"), {**spec, "architecture": "ddpm"})
+    assert [line.get_label() for line in single.axes[0].lines] == ["loss"]
 
 
 # ------------------------------------------------- FID network placement (compute_fid_reference_stats,

@@ -220,10 +220,12 @@ def train_generator(
 
 
 def plot_loss_curves(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:
-    """Generator and discriminator losses per epoch (the paper's Figure 4)."""
+    """Generator and discriminator losses per epoch (the paper's Figure 4); a single-network
+    model (no ``d_loss``, e.g. ddpm) shows its one loss."""
     figure = Figure(figsize=(6, 3.5))
     axis = figure.subplots()
-    for column, label in (("g_loss", "generator"), ("d_loss", "discriminator")):
+    single = "d_loss" not in history
+    for column, label in (("g_loss", "loss" if single else "generator"), ("d_loss", "discriminator")):
         if column in history:
             axis.plot(history["epoch"], history[column], marker="o", markersize=3, label=label)
     axis.set(

@@ -95,5 +95,7 @@ def test_generate_reads_every_mlflow_uri_and_the_model_metadata(logged):
     artifacts = mlflow.artifacts.download_artifacts(info.model_uri)
     files = set(os.listdir(os.path.join(artifacts, "artifacts")))
     assert files == {"generator.pt", "generator_spec.json"}  # weights are not pickled
+    mlmodel = open(os.path.join(artifacts, "MLmodel")).read()
+    assert "artifact_path: stylegan_generator\n" in mlmodel and os.getcwd() not in mlmodel
     spec = json.loads(open(os.path.join(artifacts, "artifacts", "generator_spec.json")).read())
     assert spec == dict(generator.spec)

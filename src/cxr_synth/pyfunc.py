@@ -103,7 +103,7 @@ def log_generator_model(
         folder = generator.save(tmp)
         code = folder / "generator_model.py"
         code.write_text(MODEL_CODE, encoding="utf-8")
-        return mlflow.pyfunc.log_model(
+        info = mlflow.pyfunc.log_model(
             name=name,
             python_model=code,
             artifacts={"weights": str(folder / WEIGHTS), "spec": str(folder / SPEC)},
@@ -113,6 +113,23 @@ def log_generator_model(
             metadata={"cxr_synth": {"spec": dict(generator.spec), **generator.metadata}},
             pip_requirements=_requirements(),
         )
+    _keep_local_paths_out(info, name)
+    return info
+
+
+def _keep_local_paths_out(info: mlflow.models.model.ModelInfo, name: str) -> None:
+    """MLflow writes the model's artifact location into its MLmodel file: with a local store,
+    the project's absolute path (docs/reliability.md keeps those out of MLflow). Rewritten to
+    the model's name, which is what MLflow 2 recorded there."""
+    import yaml
+
+    location = mlflow.get_logged_model(info.model_id).artifact_location
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(mlflow.artifacts.download_artifacts(f"{location}/MLmodel", dst_path=tmp))
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        content["artifact_path"] = name
+        path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        mlflow.MlflowClient().log_model_artifact(info.model_id, str(path))
 
 
 def load_mlflow_generator(uri: str) -> Generator:

@@ -6,6 +6,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
+from cxr_synth.errors import UserError
 from cxr_synth.metrics.fid import FeatureStats
 from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.training.nodes import (
@@ -87,6 +88,25 @@ def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_pa
     with torch.no_grad():
         sample = rebuilt.eval()(torch.randn(2, spec["latent_dim"]))
     assert sample.shape == (2, 1, 32, 32) and sample.abs().max() <= 1
+
+
+def test_a_tiny_reference_gives_fid_without_precision_and_recall(data):
+    images, index = data
+    few = index.assign(split=["train"] * 3 + ["test"] * 37)  # at most k = 3 real images
+    reference = compute_fid_reference_stats(images, few, typed())
+    evaluate, _ = _fid_evaluator(reference, typed().evaluation, latent_dim=16)
+    generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
+    assert set(evaluate(generator)) == {"fid"}
+
+
+def test_pretrained_start_without_the_pretrained_generator_is_refused(data, tmp_path):
+    images, index = data
+    reference = compute_fid_reference_stats(images, index, typed())
+    training = {**TRAINING, "checkpoint_root": str(tmp_path), "init_from_pretrained": True}
+    model = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
+    masks = (images > 127).astype(np.uint8)
+    with pytest.raises(UserError, match="train_dcgan"):
+        train(images, index, reference, model, {}, training, masks, None)
 
 
 def test_with_masks_the_generator_learns_image_mask_pairs(data, tmp_path):

@@ -19,6 +19,7 @@ from PIL import Image
 from torch import nn
 
 from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
+from cxr_synth.errors import UserError
 from cxr_synth.hooks import distributed_rank
 from cxr_synth.metrics.features import (
     InceptionBackbone,
@@ -44,6 +45,8 @@ from cxr_synth.training.devices import resolve_device
 from cxr_synth.training.tracking import child_run
 
 logger = logging.getLogger(__name__)
+
+PR_K = 3  # k of precision/recall during training (Kynkäänniemi et al. 2019); more images needed
 
 
 def compute_fid_reference_stats(
@@ -83,8 +86,8 @@ def _fid_evaluator(
     reference: Mapping[str, np.ndarray], evaluation: TrainingFidParams, latent_dim: int
 ):
     """``(evaluate, label)``: ``evaluate(generator)`` gives the FID (``fid``; FD_rand on the
-    offline backbone), ``precision`` and ``recall`` (Kynkäänniemi et al. 2019, k = 3) of
-    ``n_fake`` seeded samples against the ``reference`` of ``compute_fid_reference_stats``, its
+    offline backbone), ``precision`` and ``recall`` (Kynkäänniemi et al. 2019, k = ``PR_K``; left
+    out when either set has at most k images) of ``n_fake`` seeded samples against the ``reference`` of ``compute_fid_reference_stats``, its
     feature network on the generator's device (the one the loop resolved). Ranks > 0 never
     evaluate (see ``train_gan``), so they build no network and their ``evaluate`` refuses."""
     rank = distributed_rank()
@@ -117,8 +120,8 @@ def _fid_evaluator(
         )
         fake = extract_features(backbone, batches, batch)
         metrics = {"fid": frechet_distance(stats, stats_from_features(fake, backbone.identifier))}
-        if real_features is not None and len(real_features):
-            manifold = prdc(real_features, fake)
+        if real_features is not None and min(len(real_features), len(fake)) > PR_K:
+            manifold = prdc(real_features, fake, k_pr=PR_K, k_dc=PR_K)
             metrics |= {"precision": manifold.precision, "recall": manifold.recall}
         return metrics
 
@@ -162,6 +165,12 @@ def train_generator(
     gan = build_gan(  # seeded: the initial weights depend on the config alone
         architecture, resolution=resolution, channels=channels, seed=config.seed, **options
     )
+    if training.init_from_pretrained and masks is not None and pretrained is None:
+        raise UserError(
+            f"pair_training.init_from_pretrained is true but there is no NIH-trained {architecture} "
+            f"generator ({architecture}_generator, data/06_models/{architecture}/generator.pt): run "
+            f"`kedro run --pipelines train_{architecture}` first, or set it to false"
+        )
     if training.init_from_pretrained and pretrained is not None:
         kept = load_matching_weights(gan.generator, pretrained)
         logger.info("%s: generator starts from pretrained weights; new: %s", label, kept or "none")

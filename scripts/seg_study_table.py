@@ -1,0 +1,74 @@
+"""The Dice table of a segmentation-only study (no GAN, so no study_summary): per variant, test
+set (in-domain / external) and method, Dice mean ± std over U-Net seeds and the paired per-image
+difference to `none` and to the variant `raw`, read from the runs' per-image CSV artifacts.
+
+    python scripts/seg_study_table.py mlflow.db seg_cross_intensity_montgomery_to_shenzhen_cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+
+import mlflow
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from cxr_synth.segmentation import paired_difference
+from cxr_synth.tables import markdown_table
+
+SETS = {"in": "segmentation", "ext": "segmentation_external"}
+METHODS = ("none", "classic")
+
+
+def _runs(study: str) -> pd.DataFrame:
+    runs = mlflow.search_runs(
+        experiment_names=["cxr_synth"],
+        filter_string=f"tags.`cxr_synth.study` = '{study}' and tags.`cxr_synth.study_role` = 'seed'",
+    )
+    return runs[(runs["status"] == "FINISHED") & runs["tags.mlflow.parentRunId"].isna()]
+
+
+def _versus(per_image: pd.Series, baseline: pd.Series) -> str:
+    d = paired_difference(per_image, baseline)
+    return f"{d.mean:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}], p={d.p_value:.2g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", help="the study's sqlite MLflow store (mlflow.db)")
+    parser.add_argument("study", help="the study name (tag cxr_synth.study)")
+    args = parser.parse_args()
+    mlflow.set_tracking_uri(f"sqlite:///{args.store}")
+    client, frames = MlflowClient(), {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _, run in _runs(args.study).iterrows():
+            variant = run["tags.cxr_synth.study_variant"]
+            print(f"{variant}: run {run['run_id']}")
+            for kind, folder in SETS.items():
+                for method in METHODS:
+                    path = client.download_artifacts(
+                        run["run_id"], f"{folder}/{method}_runs.csv", tmp
+                    )
+                    frames[variant, kind, method] = pd.read_csv(path)
+    per_image = {key: f.groupby("image")["dice"].mean() for key, f in frames.items()}
+    rows = []
+    for (variant, kind, method), frame in sorted(frames.items()):
+        per_seed = frame.groupby("seed")["dice"].mean()
+        row = {"variant": variant, "test set": kind, "method": method,
+               "dice": f"{per_seed.mean():.4f} ± {per_seed.std(ddof=1):.4f}",
+               "seeds": len(per_seed), "images": per_image[variant, kind, method].size}  # fmt: skip
+        if method != "none":
+            row["Δ vs none [95% CI], p"] = _versus(
+                per_image[variant, kind, method], per_image[variant, kind, "none"]
+            )
+        if variant != "raw" and ("raw", kind, method) in per_image:
+            row["Δ vs raw [95% CI], p"] = _versus(
+                per_image[variant, kind, method], per_image["raw", kind, method]
+            )
+        rows.append(row)
+    print(markdown_table(pd.DataFrame(rows).fillna("")))
+
+
+if __name__ == "__main__":
+    main()

@@ -47,6 +47,7 @@ NO_EXTERNAL = (np.zeros((0, 32, 32), np.uint8), {"name": "external", "n_images":
 
 
 SPEC = {"architecture": "dcgan", "best_epoch": 2, "epochs": 2}
+COST = {"n_images": 16, "seconds": 0.5, "images_per_s": 32.0, "device": "cpu", "batch_size": 8}
 HISTORY = pd.DataFrame(
     {"epoch": [1, 2], "images_per_s": [10.0, 30.0], "epoch_time_s": [3600.0, 1800.0]}
 )
@@ -66,7 +67,8 @@ def report(data):
     images, _, reference, baseline = data
     fake = np.concatenate([images[:4], np.random.default_rng(1).integers(0, 256, (12, 32, 32))])
     fake = fake.astype(np.uint8)
-    return fake, evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, params())
+    report = evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, COST, params())
+    return fake, report
 
 
 def test_real_reference_is_computed_once_from_the_right_splits(data):
@@ -95,6 +97,7 @@ def test_evaluate_architecture_reports_metrics_training_and_copies(report):
     assert metrics["n_exact_copies"] == 4  # the first four synthetic images are training images
     assert result["training"]["train_hours"] == pytest.approx(1.5)
     assert result["training"]["images_per_s"] == pytest.approx((10 * 3600 + 30 * 1800) / 5400)
+    assert result["training"]["sampling_images_per_s"] == 32.0  # the price of one image
     assert result["training"]["best_epoch"] == 2
     assert sorted(f for f, _ in result["closest_pairs"][:4]) == [0, 1, 2, 3]
     assert all(f == row for f, row in result["closest_pairs"][:4])  # rows of nih_images_array
@@ -111,7 +114,9 @@ def test_an_external_set_adds_every_distribution_metric_against_it(data, report)
     assert reference["external_features"].shape == (10, 544)
     assert baseline["external"] == {"name": "montgomery", "n": 10}
     assert math.isfinite(baseline["metrics"]["baseline_FD_rand_external"])
-    result = evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, params())
+    result = evaluate_architecture(
+        fake, images, reference, baseline, SPEC, HISTORY, COST, params()
+    )
     metrics = result["metrics"]
     for column in ("FD_rand", "KID_rand_mean", "precision_rand", "coverage_rand"):
         assert math.isfinite(metrics[f"{column}_external"])
@@ -131,7 +136,7 @@ def test_a_different_backbone_than_the_cache_is_refused(data, report):
     fake, _ = report
     bad = params(seed=1)
     with pytest.raises(ValueError, match="cached real features"):
-        evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, bad)
+        evaluate_architecture(fake, images, reference, baseline, SPEC, HISTORY, COST, bad)
 
 
 def test_closest_pairs_figure(data, report):
@@ -149,6 +154,7 @@ def test_comparison_table_one_row_per_architecture_and_markdown(data, report):
     assert list(table["architecture"]) == ["dcgan", "proposed"]
     assert "FD_rand" in table and "FID" not in table and "KID_rand_mean" in table
     assert table["dice"].isna().all() and (table["best_epoch"] == 2).all()
+    assert (table["sampling_images_per_s"] == 32.0).all()
     assert "real (held-out) baseline" in markdown and "only proposed (proposed)" in markdown
     assert "rand-vgg6" in markdown
     assert metrics["dcgan.FD_rand"]["value"] == pytest.approx(table["FD_rand"][0])

@@ -49,18 +49,19 @@ def _selected(architecture: str, options: dict, **synthesis) -> Generator:
 
 def test_generate_images_is_seeded_uint8_and_independent_of_batch_size():
     generator = _selected("dcgan", {"g_width": 4, "d_width": 4})
-    images = generate_images(generator, SynthesisParams.parse(SYNTHESIS))
+    images, cost = generate_images(generator, SynthesisParams.parse(SYNTHESIS))
     assert images.shape == (10, 32, 32) and images.dtype == np.uint8
-    again = generate_images(generator, SynthesisParams.parse({**SYNTHESIS, "batch_size": 10}))
+    assert cost["n_images"] == 10 and cost["images_per_s"] > 0 and cost["device"] == "cpu"
+    again, _ = generate_images(generator, SynthesisParams.parse({**SYNTHESIS, "batch_size": 10}))
     np.testing.assert_array_equal(images, again)
-    other = generate_images(generator, SynthesisParams.parse({**SYNTHESIS, "seed": 1}))
+    other, _ = generate_images(generator, SynthesisParams.parse({**SYNTHESIS, "seed": 1}))
     assert not np.array_equal(images, other)
 
 
 def test_stylegan_truncation_psi_is_applied():
     generator = _selected("stylegan", STYLEGAN)
-    full = generate_images(generator, SynthesisParams.parse({**SYNTHESIS, "n_images": 4}))
-    truncated = generate_images(
+    full, _ = generate_images(generator, SynthesisParams.parse({**SYNTHESIS, "n_images": 4}))
+    truncated, _ = generate_images(
         generator, SynthesisParams.parse({**SYNTHESIS, "n_images": 4, "truncation_psi": 0.0})
     )
     assert full.shape == truncated.shape == (4, 32, 32)

@@ -41,7 +41,14 @@ PIXEL_COLUMNS = (
     "nn_distance_ratio",
 )
 SAMPLE_COLUMNS = ("n_real", "n_fake")  # the N of both sets behind every feature metric
-TRAINING_COLUMNS = ("dice", "train_hours", "images_per_s", "best_epoch", "epochs")
+TRAINING_COLUMNS = (
+    "dice",
+    "train_hours",
+    "images_per_s",
+    "sampling_images_per_s",
+    "best_epoch",
+    "epochs",
+)
 
 
 def _rows_view(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -164,12 +171,14 @@ def evaluate_architecture(
     baseline: Mapping[str, Any],
     spec: Mapping[str, Any],
     history: pd.DataFrame,
+    sampling_cost: Mapping[str, Any] | None,
     evaluation: EvaluationParams,
 ) -> dict[str, Any]:
     """Every metric of one architecture's synthetic images, and how that generator was trained.
 
     ``reference`` and ``baseline`` come from ``compute_evaluation_reference`` (real features are not
-    recomputed here). Returns a JSON-ready report: ``metrics`` (columns of docs/metrics.md plus
+    recomputed here); ``sampling_cost`` from ``generate_images`` (None for images sampled before
+    it was recorded: the sampling rate is then NaN). Returns a JSON-ready report: ``metrics`` (columns of docs/metrics.md plus
     the ``baseline_`` ones), ``training``, ``warnings``, ``closest_pairs`` as [synthetic index,
     ``nih_images_array`` row] and ``seconds`` per step.
     """
@@ -217,7 +226,10 @@ def evaluate_architecture(
         "backbone": backbone.identifier,
         "fid_label": backbone.name,
         "metrics": {key: float(value) for key, value in metrics.items()},
-        "training": _training_summary(spec, history),
+        "training": {
+            **_training_summary(spec, history),
+            "sampling_images_per_s": float((sampling_cost or {}).get("images_per_s", math.nan)),
+        },
         "warnings": warnings,
         "closest_pairs": [[int(f), int(train_rows[t])] for f, t in pairs],
         "closest_distances": [float(d) for d in result["closest_distances"]],

@@ -56,6 +56,7 @@ def architecture_template() -> Pipeline:
                     "evaluation_baseline",
                     "generator_spec",
                     "history",
+                    "sampling_cost",
                     "params:evaluation",
                 ],
                 outputs="report",

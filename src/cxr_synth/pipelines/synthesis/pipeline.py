@@ -40,7 +40,7 @@ def architecture_template(architecture: str) -> Pipeline:
             Node(
                 generate_images,
                 inputs=["generator_model", "params:synthesis"],
-                outputs="synthetic_images",
+                outputs=["synthetic_images", "sampling_cost"],
                 name="generate_images",
                 tags=["gpu"],
             ),

@@ -415,3 +415,29 @@ def test_a_variant_study_of_one_architecture_ends_in_a_table_per_variant(tmp_pat
     assert "| variant | architecture |" in (folder / "seed_table.md").read_text(encoding="utf-8")
     (summary,) = _parents(workdir, "summary")
     assert "study.ema.dcgan.FD_rand.mean" in summary.data.metrics
+
+
+def test_an_interrupted_run_is_killed_not_finished_so_a_rerun_redoes_it(tmp_path, monkeypatch):
+    """Ctrl-C: Kedro leaves the MLflow run open and MLflow's exit handler would end it FINISHED."""
+    from kedro.framework.session import KedroSession
+
+    from cxr_synth.datasets.mlflow_study import finished_study_runs
+
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    file = _write(workdir / "tiny_seeds.yml", {"seeds": [0], "variants": {"a": {}}, "run": {}})
+
+    def interrupted(self, **kwargs):
+        mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+        mlflow.start_run()  # carries the study tags (MLFLOW_RUN_CONTEXT), as kedro-mlflow's does
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KedroSession, "run", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    (run,) = _parents(workdir, "seed")
+    assert run.info.status == "KILLED" and run.data.tags["cxr_synth.study_variant"] == "a"
+    assert finished_study_runs(_client(workdir), "tiny_seeds") == {}

@@ -507,6 +507,11 @@ def run_study(
         try:
             with _tagged_runs(tags), _session(project_path, study, overrides) as session:
                 session.run(**study.run_options)
+        except KeyboardInterrupt:
+            # Kedro leaves the run open on Ctrl-C and MLflow's exit handler would end it
+            # FINISHED: a rerun would skip this seed as done.
+            _end_stale_runs("KILLED")
+            raise
         except Exception as err:
             _end_stale_runs("FAILED")
             if result.seed_runs:
@@ -534,6 +539,9 @@ def run_study(
     try:
         with _tagged_runs(tags), _session(project_path, study, summary_params) as session:
             session.run(pipeline_names=[SUMMARY_PIPELINE])
+    except KeyboardInterrupt:
+        _end_stale_runs("KILLED")
+        raise
     except Exception as err:
         _end_stale_runs("FAILED")
         finished_runs = (f"seeds {sorted(result.seed_runs)}" if not study.variants

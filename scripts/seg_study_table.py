@@ -1,8 +1,12 @@
 """The Dice table of a segmentation-only study (no GAN, so no study_summary): per variant, test
 set (in-domain / external) and method, Dice mean ± std over U-Net seeds and the paired per-image
-difference to `none` and to the variant `raw`, read from the runs' per-image CSV artifacts.
+difference to `none` and to a baseline variant, read from the runs' per-image CSV artifacts.
 
     python scripts/seg_study_table.py mlflow.db seg_cross_intensity_montgomery_to_shenzhen_cpu
+    python scripts/seg_study_table.py mlflow.db seg_low_data_cross_cpu --suffix _clahe
+
+The baseline variant is `--baseline` (default `raw`), or with `--suffix S` each variant `X<S>` is
+compared with `X`.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", help="the study's sqlite MLflow store (mlflow.db)")
     parser.add_argument("study", help="the study name (tag cxr_synth.study)")
+    parser.add_argument(
+        "--baseline", default="raw", help="the variant the others are compared with"
+    )
+    parser.add_argument("--suffix", help="compare each variant X<suffix> with X instead")
     args = parser.parse_args()
     mlflow.set_tracking_uri(f"sqlite:///{args.store}")
     client, frames = MlflowClient(), {}
@@ -62,9 +70,16 @@ def main() -> None:
             row["Δ vs none [95% CI], p"] = _versus(
                 per_image[variant, kind, method], per_image[variant, kind, "none"]
             )
-        if variant != "raw" and ("raw", kind, method) in per_image:
-            row["Δ vs raw [95% CI], p"] = _versus(
-                per_image[variant, kind, method], per_image["raw", kind, method]
+        base = (
+            variant.removesuffix(args.suffix)
+            if args.suffix and variant.endswith(args.suffix)
+            else None
+            if args.suffix
+            else args.baseline
+        )
+        if base and base != variant and (base, kind, method) in per_image:
+            row["Δ vs baseline variant [95% CI], p"] = _versus(
+                per_image[variant, kind, method], per_image[base, kind, method]
             )
         rows.append(row)
     print(markdown_table(pd.DataFrame(rows).fillna("")))

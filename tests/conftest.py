@@ -83,6 +83,7 @@ TINY_DEMO = {
     "training.loop.epochs": 1,
     "training.loop.batch_size": 8,
     "training.loop.log_every": 1,
+    "training.loop.checkpoint_every": 1,  # the demo's 25 would leave multi-epoch tests none
     "training.evaluation.n_real": 16,
     "training.evaluation.n_fake": 16,
     "training.evaluation.backbone": "random",

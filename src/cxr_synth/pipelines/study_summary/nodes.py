@@ -22,6 +22,7 @@ from pandas.api.types import is_numeric_dtype
 
 from cxr_synth.errors import UserError
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
+from cxr_synth.tables import metric_records
 
 ID_COLUMNS = ("variant", "seed", "run_id", "architecture")
 SEED_TABLE_COLUMNS = ["architecture", "metric", "mean", "std", "n_seeds", "seeds", "values"]
@@ -221,14 +222,13 @@ def _seed_markdown(table: pd.DataFrame, runs: pd.DataFrame, metrics: list[str]) 
 
 def _seed_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     keys = _keys(table)
-    metrics = {}
-    for row in table.to_dict("records"):
-        for kind in ("mean", "std"):
-            value = row[kind]
-            if math.isfinite(value):
-                key = ".".join([*(str(row[k]) for k in keys), row["metric"], kind])
-                metrics[key] = {"value": float(value), "step": 0}
-    return metrics
+    return metric_records(
+        {
+            ".".join([*(str(row[k]) for k in keys), row["metric"], kind]): row[kind]
+            for row in table.to_dict("records")
+            for kind in ("mean", "std")
+        }
+    )
 
 
 def build_learning_curves(

@@ -190,6 +190,33 @@ def test_experiment_trains_one_unet_per_seed_and_scores_every_test_image(method)
         np.testing.assert_allclose(scores["dice"], runs.loc[runs["seed"] == seed, "dice"])
 
 
+@pytest.mark.parametrize(
+    ("method", "with_classic", "augmented"),
+    [("dcgan", False, False), ("dcgan", True, True), ("none", True, False), ("classic", False, True)],
+)
+def test_synthetic_with_classic_augments_a_gan_methods_real_and_synthetic_images(
+    monkeypatch, method, with_classic, augmented
+):
+    import cxr_synth.pipelines.segmentation.nodes as nodes
+
+    seen = []
+
+    def stop_at_training(train_set, *args, **kwargs):
+        seen.extend(train_set.datasets)
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(nodes, "train_unet", stop_at_training)
+    images, masks, split = _disc_set()
+    synthetic = {}
+    if method == "dcgan":
+        synthetic = {"synthetic_images": images[:5], "synthetic_masks": masks[:5]}
+    params = SegmentationParams.parse({**EXPERIMENT, "synthetic_with_classic": with_classic})
+    with pytest.raises(RuntimeError, match="stop"):
+        run_segmentation_experiment(images, masks, split, params, method, **synthetic)
+    assert len(seen) == (2 if method == "dcgan" else 1)
+    assert all((part.augmentation is not None) == augmented for part in seen)
+
+
 def test_pipeline_runs_every_method_and_feeds_the_report():
     pipeline = create_pipeline()
     experiments = {n.name for n in pipeline.nodes if n.name.endswith("run_segmentation_experiment")}

@@ -139,8 +139,9 @@ def run_segmentation_experiment(
     """Train one U-Net per seed with ``method``'s training set; Dice/IoU per real test image.
 
     ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
-    brightness/contrast) or an architecture name (real + that GAN's synthetic pairs, no classic
-    augmentation, so the GAN's effect is measured alone). Returns
+    brightness/contrast) or an architecture name (real + that GAN's synthetic pairs; no classic
+    augmentation, so the GAN's effect is measured alone, unless
+    ``segmentation.synthetic_with_classic`` asks for the combination). Returns
 
     - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.privacy``), never the
       source file name;
@@ -157,16 +158,21 @@ def run_segmentation_experiment(
     images = normalise_intensity(images, intensity)
     if synthetic_images is not None:
         synthetic_images = normalise_intensity(synthetic_images, intensity)
+    classic = method == "classic" or (
+        synthetic_images is not None and segmentation.synthetic_with_classic
+    )
     augmentation = (
         build_classic_augmentation(**segmentation.classic_augmentation.to_dict())
-        if method == "classic"
+        if classic
         else None
     )
     real = SegmentationDataset(images, masks, rows=train_rows, augmentation=augmentation)
     parts = [real]
     n_synthetic = 0 if synthetic_images is None else len(synthetic_images)
     if n_synthetic:
-        parts.append(SegmentationDataset(synthetic_images, synthetic_masks))
+        parts.append(
+            SegmentationDataset(synthetic_images, synthetic_masks, augmentation=augmentation)
+        )
     train_set = ConcatDataset(parts)
     image_ids = pseudonymous_ids(test_rows)
     test_images, test_masks = np.asarray(images[test_rows]), np.asarray(masks[test_rows])
@@ -187,7 +193,8 @@ def run_segmentation_experiment(
                 device=config.device,
             )
             tracker.log_params(
-                {"method": method, "seed": seed, "n_real": len(real), "n_synthetic": n_synthetic}
+                {"method": method, "seed": seed, "n_real": len(real), "n_synthetic": n_synthetic,
+                 "classic_augmentation": classic}  # fmt: skip
             )
             for row in result.history:
                 tracker.log_metrics(

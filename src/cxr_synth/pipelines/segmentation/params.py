@@ -53,6 +53,8 @@ class SegmentationParams(StrictModel):
     low_data: LowData = LowData()
     seeds: list[Int] = Field(default=[0, 1, 2], min_length=1)  # one U-Net per seed and method
     synthetic_ratio: Annotated[Float, Field(ge=0.0)] = 1.0  # synthetic pairs per real image
+    # GAN methods: classic augmentation on their real and synthetic images too (the combination)
+    synthetic_with_classic: Bool = False
     synthesis: SamplingParams = SamplingParams()
     classic_augmentation: ClassicAugmentation = ClassicAugmentation()
     unet: SegmentationConfig = SegmentationConfig()

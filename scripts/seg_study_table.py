@@ -4,9 +4,12 @@ difference to `none` and to a baseline variant, read from the runs' per-image CS
 
     python scripts/seg_study_table.py mlflow.db seg_cross_intensity_montgomery_to_shenzhen_cpu
     python scripts/seg_study_table.py mlflow.db seg_low_data_cross_cpu --suffix _clahe
+    python scripts/seg_study_table.py mlflow.db seg_low_data_gan_cpu \
+        --also ../segstudy3/mlflow.db:seg_low_data_cross_cpu --versus shenzhen_to_montgomery_clahe/classic
 
 The baseline variant is `--baseline` (default `raw`), or with `--suffix S` each variant `X<S>` is
-compared with `X`.
+compared with `X`. `--also STORE:STUDY` adds another study's variants (same split and test images:
+the pseudonyms pair them), `--versus VARIANT/METHOD` a column of differences to that cell.
 """
 
 from __future__ import annotations
@@ -22,15 +25,31 @@ from cxr_synth.segmentation import paired_difference
 from cxr_synth.tables import markdown_table
 
 SETS = {"in": "segmentation", "ext": "segmentation_external"}
-METHODS = ("none", "classic")
 
 
-def _runs(study: str) -> pd.DataFrame:
+def _runs(store: str, study: str) -> pd.DataFrame:
+    mlflow.set_tracking_uri(f"sqlite:///{store}")
     runs = mlflow.search_runs(
         experiment_names=["cxr_synth"],
         filter_string=f"tags.`cxr_synth.study` = '{study}' and tags.`cxr_synth.study_role` = 'seed'",
     )
     return runs[(runs["status"] == "FINISHED") & runs["tags.mlflow.parentRunId"].isna()]
+
+
+def _per_image_frames(store: str, study: str, tmp: str) -> dict[tuple[str, str, str], pd.DataFrame]:
+    """{(variant, test set, method): per-(seed, image) rows} of every finished run of ``study``."""
+    frames, client = {}, None
+    for _, run in _runs(store, study).iterrows():
+        client = client or MlflowClient()
+        variant = run["tags.cxr_synth.study_variant"]
+        print(f"{variant}: run {run['run_id']}")
+        for kind, folder in SETS.items():
+            for artifact in client.list_artifacts(run["run_id"], folder):
+                name = artifact.path.rsplit("/", 1)[-1]
+                if name.endswith("_runs.csv"):
+                    path = client.download_artifacts(run["run_id"], artifact.path, tmp)
+                    frames[variant, kind, name.removesuffix("_runs.csv")] = pd.read_csv(path)
+    return frames
 
 
 def _versus(per_image: pd.Series, baseline: pd.Series) -> str:
@@ -46,19 +65,15 @@ def main() -> None:
         "--baseline", default="raw", help="the variant the others are compared with"
     )
     parser.add_argument("--suffix", help="compare each variant X<suffix> with X instead")
+    parser.add_argument("--also", action="append", default=[], metavar="STORE:STUDY",
+                        help="add another study's variants (same split and test images)")
+    parser.add_argument("--versus", action="append", default=[], metavar="VARIANT/METHOD",
+                        help="a column of paired differences to that cell")
     args = parser.parse_args()
-    mlflow.set_tracking_uri(f"sqlite:///{args.store}")
-    client, frames = MlflowClient(), {}
+    frames = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for _, run in _runs(args.study).iterrows():
-            variant = run["tags.cxr_synth.study_variant"]
-            print(f"{variant}: run {run['run_id']}")
-            for kind, folder in SETS.items():
-                for method in METHODS:
-                    path = client.download_artifacts(
-                        run["run_id"], f"{folder}/{method}_runs.csv", tmp
-                    )
-                    frames[variant, kind, method] = pd.read_csv(path)
+        for store, study in [(args.store, args.study), *(a.split(":", 1) for a in args.also)]:
+            frames.update(_per_image_frames(store, study, tmp))
     per_image = {key: f.groupby("image")["dice"].mean() for key, f in frames.items()}
     rows = []
     for (variant, kind, method), frame in sorted(frames.items()):
@@ -66,10 +81,18 @@ def main() -> None:
         row = {"variant": variant, "test set": kind, "method": method,
                "dice": f"{per_seed.mean():.4f} ± {per_seed.std(ddof=1):.4f}",
                "seeds": len(per_seed), "images": per_image[variant, kind, method].size}  # fmt: skip
-        if method != "none":
+        if method != "none" and (variant, kind, "none") in per_image:
             row["Δ vs none [95% CI], p"] = _versus(
                 per_image[variant, kind, method], per_image[variant, kind, "none"]
             )
+        for cell in args.versus:
+            reference = (*cell.split("/", 1),)
+            key = (reference[0], kind, reference[1])
+            ours = per_image[variant, kind, method]
+            if key in per_image and key != (variant, kind, method) and ours.index.equals(
+                per_image[key].index  # the same test images (another direction has others)
+            ):
+                row[f"Δ vs {cell} [95% CI], p"] = _versus(ours, per_image[key])
         base = (
             variant.removesuffix(args.suffix)
             if args.suffix and variant.endswith(args.suffix)

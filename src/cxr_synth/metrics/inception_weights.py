@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 from typing import Annotated, Any
 
-import torch
 from pydantic import AfterValidator, Field
 from tqdm.auto import tqdm
 
@@ -73,6 +72,8 @@ class InceptionWeightsMismatch(InceptionWeightsUnavailable):
 
 def default_inception_weights_path() -> Path:
     """Where torch-fidelity/torchmetrics cache the file: ``torch.hub.get_dir()/checkpoints/``."""
+    import torch  # here: the parameter models import this module, and need no torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
 
 

@@ -3,31 +3,26 @@
 >>> import torch
 >>> gan = build_gan("proposed", resolution=128, g_width=32)
 >>> images = gan.generator(torch.randn(8, gan.latent_dim))  # (8, 1, 128, 128) in [-1, 1]
+
+Names load on first use (``cxr_synth.lazy``): ``cxr_synth.models.registry`` (the architecture
+names and options) imports no torch.
 """
 
-from .augment import DiffAugment
-from .base import GAN, Objective
-from .losses import (
-    LeastSquares,
-    NonSaturating,
-    NonSaturatingR1,
-    WassersteinGP,
-    gradient_penalty,
-    r1_penalty,
-)
-from .registry import ARCHITECTURES, architecture_options, build_gan
+from cxr_synth.lazy import lazy_exports
 
-__all__ = [
-    "ARCHITECTURES",
-    "GAN",
-    "DiffAugment",
-    "LeastSquares",
-    "NonSaturating",
-    "NonSaturatingR1",
-    "Objective",
-    "WassersteinGP",
-    "architecture_options",
-    "build_gan",
-    "gradient_penalty",
-    "r1_penalty",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "augment": ["DiffAugment"],
+        "base": ["GAN", "Objective"],
+        "losses": [
+            "LeastSquares",
+            "NonSaturating",
+            "NonSaturatingR1",
+            "WassersteinGP",
+            "gradient_penalty",
+            "r1_penalty",
+        ],
+        "registry": ["ARCHITECTURES", "architecture_options", "build_gan"],
+    },
+)

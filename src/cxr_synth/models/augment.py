@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from .policy import TRANSFORMS, parse_policy
+
 
 def _uniform(x: torch.Tensor) -> torch.Tensor:
     """One U[0, 1) draw per sample, shaped (B, 1, 1, 1) to broadcast over an image batch."""
@@ -59,35 +61,9 @@ def rand_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     return x * (~cut).unsqueeze(1).to(x.dtype)
 
 
-AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "brightness": rand_brightness,
-    "contrast": rand_contrast,
-    "translation": rand_translation,
-    "cutout": rand_cutout,
-}
-ALIASES: dict[str, tuple[str, ...]] = {
-    "color": ("brightness", "contrast")
-}  # no saturation: grayscale
-
-
-def parse_policy(policy: str | Iterable[str] | None) -> tuple[str, ...]:
-    """Turn "color,translation,cutout" (or a list; "" / None / False = off) into transform names."""
-    if policy is None or policy is False:
-        return ()
-    names = policy.split(",") if isinstance(policy, str) else list(policy)
-    ops: list[str] = []
-    for raw in names:
-        name = str(raw).strip().lower()
-        if not name:
-            continue
-        if name in ALIASES:
-            ops.extend(ALIASES[name])
-        elif name in AUGMENTATIONS:
-            ops.append(name)
-        else:
-            valid = sorted([*AUGMENTATIONS, *ALIASES])
-            raise ValueError(f"unknown DiffAugment transform {name!r}; valid: {valid}")
-    return tuple(ops)
+AUGMENTATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = dict(
+    zip(TRANSFORMS, (rand_brightness, rand_contrast, rand_translation, rand_cutout), strict=True)
+)  # by the names of cxr_synth.models.policy, which parses policies without torch
 
 
 class DiffAugment:

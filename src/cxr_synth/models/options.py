@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from cxr_synth.models.augment import parse_policy
+from cxr_synth.models.policy import parse_policy
 from cxr_synth.schema import Bool, Count, Float, Int, StrictModel
 
 Width = Annotated[Int, Field(ge=1)]

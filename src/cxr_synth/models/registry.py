@@ -2,23 +2,20 @@
 
 One table maps each architecture to its builder and its options model
 (``cxr_synth.models.options``): the model validates YAML options (unknown keys with the
-closest valid one, types, ranges), the builder turns them into networks and a loss.
+closest valid one, types, ranges), the builder turns them into networks and a loss. The table
+imports no torch (the pipelines and the parameter models read it): a builder's module is
+imported on its first build.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
-
-import torch
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from cxr_synth.schema import StrictModel
 
-from .base import GAN
-from .dcgan import build_dcgan_family
-from .diffusion import build_ddpm
 from .options import (
     DCGANOptions,
     DDPMOptions,
@@ -27,7 +24,18 @@ from .options import (
     StyleGANOptions,
     WGANGPOptions,
 )
-from .stylegan import build_stylegan
+
+if TYPE_CHECKING:
+    from .base import GAN
+
+
+def _builder(module: str, function: str, *args: str) -> Callable[..., GAN]:
+    """``cxr_synth.models.<module>.<function>`` with ``args`` first, imported when called."""
+
+    def build(*more: Any, **kwargs: Any) -> GAN:
+        return getattr(import_module(f"{__package__}.{module}"), function)(*args, *more, **kwargs)
+
+    return build
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,12 @@ class Architecture:
 
 
 REGISTRY: dict[str, Architecture] = {
-    "dcgan": Architecture(partial(build_dcgan_family, "dcgan"), DCGANOptions),
-    "lsgan": Architecture(partial(build_dcgan_family, "lsgan"), LSGANOptions),
-    "wgan_gp": Architecture(partial(build_dcgan_family, "wgan_gp"), WGANGPOptions),
-    "stylegan": Architecture(build_stylegan, StyleGANOptions),
-    "proposed": Architecture(partial(build_dcgan_family, "proposed"), ProposedOptions),
-    "ddpm": Architecture(build_ddpm, DDPMOptions),
+    "dcgan": Architecture(_builder("dcgan", "build_dcgan_family", "dcgan"), DCGANOptions),
+    "lsgan": Architecture(_builder("dcgan", "build_dcgan_family", "lsgan"), LSGANOptions),
+    "wgan_gp": Architecture(_builder("dcgan", "build_dcgan_family", "wgan_gp"), WGANGPOptions),
+    "stylegan": Architecture(_builder("stylegan", "build_stylegan"), StyleGANOptions),
+    "proposed": Architecture(_builder("dcgan", "build_dcgan_family", "proposed"), ProposedOptions),
+    "ddpm": Architecture(_builder("diffusion", "build_ddpm"), DDPMOptions),
 }
 ARCHITECTURES: tuple[str, ...] = tuple(REGISTRY)  # every pipeline iterates these, in this order
 
@@ -85,6 +93,8 @@ def build_gan(
     ``options`` are the architecture's own (its options model); ``seed`` makes the weights
     reproducible without touching the global RNG.
     """
+    import torch
+
     spec = architecture(name)
     parsed = spec.options.parse(options, prefix=f"{name}.options")
     shape = {

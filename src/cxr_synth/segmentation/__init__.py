@@ -3,31 +3,22 @@
 ``train_unet(SegmentationDataset(images, masks, rows, build_classic_augmentation()), val_images,
 val_masks, SegmentationConfig.from_dict(params))`` returns the best model by validation Dice;
 ``evaluate_unet(model, images, masks)`` scores it per image; ``unet_spec`` and ``build_unets``
-save and rebuild trained U-Nets (one state dict per seed).
+save and rebuild trained U-Nets (one state dict per seed). Names load on first use
+(``cxr_synth.lazy``): ``SegmentationConfig`` imports no torch.
 """
 
-from cxr_synth.segmentation.compare import PairedDifference, paired_difference
-from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augmentation
-from cxr_synth.segmentation.evaluate import evaluate_unet, predict_masks
-from cxr_synth.segmentation.intensity import normalise_intensity
-from cxr_synth.segmentation.metrics import dice_bce_loss, dice_per_image, iou_per_image
-from cxr_synth.segmentation.saved import build_unets, unet_spec
-from cxr_synth.segmentation.train import SegmentationConfig, SegmentationResult, train_unet
+from cxr_synth.lazy import lazy_exports
 
-__all__ = [
-    "PairedDifference",
-    "SegmentationConfig",
-    "SegmentationDataset",
-    "SegmentationResult",
-    "build_classic_augmentation",
-    "build_unets",
-    "dice_bce_loss",
-    "dice_per_image",
-    "evaluate_unet",
-    "iou_per_image",
-    "normalise_intensity",
-    "paired_difference",
-    "predict_masks",
-    "train_unet",
-    "unet_spec",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "compare": ["PairedDifference", "paired_difference"],
+        "config": ["SegmentationConfig"],
+        "data": ["SegmentationDataset", "build_classic_augmentation"],
+        "evaluate": ["evaluate_unet", "predict_masks"],
+        "intensity": ["normalise_intensity"],
+        "metrics": ["dice_bce_loss", "dice_per_image", "iou_per_image"],
+        "saved": ["build_unets", "unet_spec"],
+        "train": ["SegmentationResult", "train_unet"],
+    },
+)

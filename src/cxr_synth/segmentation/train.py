@@ -12,18 +12,16 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from cxr_synth.models.unet import UNet
-from cxr_synth.schema import Count, Device, Float, Int, StrictModel
+from cxr_synth.segmentation.config import SegmentationConfig
 from cxr_synth.segmentation.evaluate import evaluate_unet
-from cxr_synth.segmentation.intensity import Intensity
 from cxr_synth.segmentation.metrics import dice_bce_loss
 from cxr_synth.training.devices import (
     autocast_context,
@@ -34,34 +32,6 @@ from cxr_synth.training.devices import (
 from cxr_synth.training.util import cpu_copy, interactive
 
 logger = logging.getLogger("cxr_synth.segmentation")
-
-
-NonNegative = Annotated[Float, Field(ge=0.0)]
-
-
-class SegmentationConfig(StrictModel):
-    """How to train one U-Net (``segmentation.unet``); every field has a default. ``epochs`` and
-    ``patience`` count epochs. ``device`` "auto": cuda, else mps, else cpu. Precision: mixed
-    (autocast) on CUDA, fp32 elsewhere."""
-
-    epochs: Count = 50  # at most; early stopping may end sooner
-    batch_size: Count = 16  # images per optimiser step
-    learning_rate: NonNegative = 1e-3  # Adam
-    weight_decay: NonNegative = 0.0  # Adam's L2 penalty
-    patience: Count = 10  # epochs without a better validation Dice before stopping
-    base_width: Count = 16  # channels of the first level, doubling per level
-    depth: Count = 4  # down-sampling levels: image sides must be divisible by 2**depth
-    device: Device = "auto"  # auto = cuda, else mps, else cpu
-    seed: Int = 0  # weights, batch order, augmentation (set per run from segmentation.seeds)
-    num_workers: Annotated[Int, Field(ge=0)] = 0  # DataLoader workers
-    max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
-    # input normalisation of every image the U-Net sees (train, test, external images)
-    intensity: Intensity = "none"
-
-    @classmethod
-    def from_dict(cls, params: Any = None, prefix: str = "") -> SegmentationConfig:
-        """Build from YAML parameters (errors name ``prefix.key``)."""
-        return cls.parse(params, prefix=prefix)
 
 
 @dataclass

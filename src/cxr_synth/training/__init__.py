@@ -1,19 +1,17 @@
 """The architecture-agnostic GAN training loop (pure PyTorch; no Kedro).
 
 ``train_gan(gan, dataset, TrainConfig.from_dict(params), evaluate=..., tracker=...)`` trains any
-:class:`~cxr_synth.models.base.GAN` on one device, or on several under ``torchrun`` (DDP).
+:class:`~cxr_synth.models.base.GAN` on one device, or on several under ``torchrun`` (DDP). Names
+load on first use (``cxr_synth.lazy``): ``cxr_synth.training.config`` imports no torch.
 """
 
-from cxr_synth.training.config import TrainConfig
-from cxr_synth.training.loop import TrainingDiverged, TrainResult, train_gan
-from cxr_synth.training.tracking import MlflowTracker, NullTracker, Tracker
+from cxr_synth.lazy import lazy_exports
 
-__all__ = [
-    "MlflowTracker",
-    "NullTracker",
-    "TrainConfig",
-    "TrainResult",
-    "Tracker",
-    "TrainingDiverged",
-    "train_gan",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "config": ["TrainConfig"],
+        "loop": ["TrainResult", "TrainingDiverged", "train_gan"],
+        "tracking": ["MlflowTracker", "NullTracker", "Tracker"],
+    },
+)

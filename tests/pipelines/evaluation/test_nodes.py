@@ -7,8 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from cxr_synth.metrics import InceptionWeightsUnavailable
-from cxr_synth.pipelines.evaluation import nodes
+from cxr_synth.metrics import InceptionWeightsUnavailable, features
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
     compute_evaluation_reference,
@@ -203,9 +202,9 @@ def test_the_table_gives_the_n_of_both_sets_behind_each_number(data, report):
 def test_evaluation_device_and_weights_reach_the_backbone(data, monkeypatch):
     images, index, _, _ = data
     calls = []
-    real_build = nodes.build_backbone
+    real_build = features.build_backbone
     monkeypatch.setattr(
-        nodes, "build_backbone", lambda *a, **k: calls.append(k) or real_build(*a, **k)
+        features, "build_backbone", lambda *a, **k: calls.append(k) or real_build(*a, **k)
     )
     weights = {"download": False, "path": None, "timeout": 5}
     compute_evaluation_reference(

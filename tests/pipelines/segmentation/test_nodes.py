@@ -197,15 +197,13 @@ def test_experiment_trains_one_unet_per_seed_and_scores_every_test_image(method)
 def test_synthetic_with_classic_augments_a_gan_methods_real_and_synthetic_images(
     monkeypatch, method, with_classic, augmented
 ):
-    import cxr_synth.pipelines.segmentation.nodes as nodes
-
     seen = []
 
     def stop_at_training(train_set, *args, **kwargs):
         seen.extend(train_set.datasets)
         raise RuntimeError("stop")
 
-    monkeypatch.setattr(nodes, "train_unet", stop_at_training)
+    monkeypatch.setattr("cxr_synth.segmentation.train.train_unet", stop_at_training)
     images, masks, split = _disc_set()
     synthetic = {}
     if method == "dcgan":

@@ -136,7 +136,7 @@ def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp
     pretrained = build_gan("dcgan", resolution=32, g_width=4, d_width=4).generator.state_dict()
     calls = []
     monkeypatch.setattr(
-        "cxr_synth.pipelines.training.nodes.load_matching_weights",
+        "cxr_synth.models.transfer.load_matching_weights",
         lambda module, state: calls.append(state) or [],
     )
     loop = {**TRAINING["loop"], "epochs": 1, "eval_every": 1}
@@ -182,10 +182,10 @@ def test_plots_are_figures():
 def _spy_backbones(monkeypatch) -> list[dict]:
     """Record every ``build_backbone`` call of the training nodes, and every ``.to`` of what
     it built (``calls[i]["moved"]``)."""
-    from cxr_synth.pipelines.training import nodes
+    from cxr_synth.metrics import features
 
     calls: list[dict] = []
-    real_build = nodes.build_backbone
+    real_build = features.build_backbone
 
     def build(*args, **kwargs):
         backbone = real_build(*args, **kwargs)
@@ -195,17 +195,17 @@ def _spy_backbones(monkeypatch) -> list[dict]:
         calls.append(record)
         return backbone
 
-    monkeypatch.setattr(nodes, "build_backbone", build)
+    monkeypatch.setattr(features, "build_backbone", build)
     return calls
 
 
 def _refuse_backbones(monkeypatch) -> None:
-    from cxr_synth.pipelines.training import nodes
+    from cxr_synth.metrics import features
 
     def refuse(*args, **kwargs):
         raise AssertionError("a rank > 0 built a feature network")
 
-    monkeypatch.setattr(nodes, "build_backbone", refuse)
+    monkeypatch.setattr(features, "build_backbone", refuse)
 
 
 def test_reference_stats_run_on_the_evaluation_device(data, monkeypatch):

@@ -12,20 +12,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
-from cxr_synth.metrics import (
-    FeatureStats,
-    build_backbone,
-    distribution_metrics,
-    evaluate_generator_samples,
-    extract_features,
-    stats_from_features,
-)
 from cxr_synth.pipelines.evaluation.params import EvaluationParams, FeatureParams
+from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.splits import rows_in_splits, seeded_subset
 from cxr_synth.tables import markdown_table, metric_records
-from cxr_synth.training.devices import resolve_device
+
+# The metrics (torch, scipy) and matplotlib are imported in the nodes that use them: building
+# the pipelines stays light (cxr_synth.pipelines.node_types).
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +55,9 @@ def _rows_view(images: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _backbone(evaluation: FeatureParams):
     """The feature network ``evaluation.backbone`` names, on ``evaluation.device``, fetching the
     Inception weights only if ``evaluation.inception_weights.download``."""
+    from cxr_synth.metrics import build_backbone
+    from cxr_synth.training.devices import resolve_device
+
     return build_backbone(
         evaluation.backbone,
         device=resolve_device(evaluation.device),
@@ -95,6 +92,8 @@ def compute_evaluation_reference(
     the values a perfect generator would get, and reference vs external (``_external``), what a
     generator of the training distribution would get against the external set.
     """
+    from cxr_synth.metrics import distribution_metrics, extract_features, stats_from_features
+
     seed = evaluation.seed
     training = rows_in_splits(index, evaluation.real_splits, "evaluation reference")
     real_rows = seeded_subset(training, evaluation.n_real, seed)  # as training's FID reference
@@ -182,6 +181,8 @@ def evaluate_architecture(
     the ``baseline_`` ones), ``training``, ``warnings``, ``closest_pairs`` as [synthetic index,
     ``nih_images_array`` row] and ``seconds`` per step.
     """
+    from cxr_synth.metrics import FeatureStats, evaluate_generator_samples
+
     backbone = _backbone(evaluation)
     stats = FeatureStats.from_dict(
         {k[6:]: v for k, v in reference.items() if k.startswith("stats_")}
@@ -245,6 +246,8 @@ def plot_closest_pairs(
 ) -> Figure:
     """Synthetic images (top) above their nearest training images (bottom), closest first
     (``evaluation.closest_pairs`` of them)."""
+    from matplotlib.figure import Figure
+
     pairs = list(report["closest_pairs"])[: evaluation.closest_pairs]
     columns = max(1, len(pairs))
     figure = Figure(figsize=(1.4 * columns + 1.0, 3.4))
@@ -368,6 +371,8 @@ def build_comparison_table(
 def _bars(
     table: pd.DataFrame, panels: list[tuple[str, str | None, str]], baseline: Mapping[str, Any]
 ) -> Figure:
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(4.2 * len(panels), 3.6))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     x = np.arange(len(table))

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-import mlflow
 import pandas as pd
 from PIL import Image
 
@@ -21,6 +20,9 @@ from cxr_synth.cards import card_markdown, dataset_card
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.privacy import relative_to_project
 from cxr_synth.tables import add_dice, metric_records
+
+# mlflow is imported when the report is built: building the pipelines stays light
+# (cxr_synth.pipelines.node_types).
 
 STYLE = """
 body { font-family: sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; }
@@ -76,6 +78,8 @@ def _figure(image: Image.Image | None, caption: str) -> str:
 
 def _run_section() -> str:
     """The MLflow run this report is built in (kedro-mlflow opens one per ``kedro run``)."""
+    import mlflow
+
     run = mlflow.active_run()
     if run is None:
         return (

@@ -13,25 +13,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from matplotlib.figure import Figure
-from torch.utils.data import ConcatDataset
 
+from cxr_synth.pipelines.node_types import Figure, Tensor
 from cxr_synth.pipelines.segmentation.params import LowData, SegmentationParams
 from cxr_synth.privacy import pseudonymous_ids
-from cxr_synth.sampling import sample_images
-from cxr_synth.segmentation import (
-    SegmentationDataset,
-    build_classic_augmentation,
-    evaluate_unet,
-    normalise_intensity,
-    paired_difference,
-    train_unet,
-    unet_spec,
-)
 from cxr_synth.splits import rows_in_splits, split_patients
 from cxr_synth.tables import interval, markdown_table, mean_std
 from cxr_synth.training.tracking import child_run
+
+# torch (the U-Nets, sampling), scipy (the paired test) and matplotlib are imported in the nodes
+# that use them: building the pipelines stays light (cxr_synth.pipelines.node_types).
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +83,7 @@ def _low_data_count(n_available: int, low_data: LowData) -> int:
 
 
 def sample_labelled_pairs(
-    state_dict: Mapping[str, torch.Tensor],
+    state_dict: Mapping[str, Tensor],
     spec: Mapping[str, Any],
     split_index: pd.DataFrame,
     segmentation: SegmentationParams,
@@ -102,6 +93,8 @@ def sample_labelled_pairs(
     Returns uint8 images (N, H, W) and binary masks (N, H, W): the mask channel thresholded at
     the middle of its range (generator output 0 of [-1, 1]).
     """
+    from cxr_synth.sampling import sample_images
+
     if int(spec.get("channels", 1)) != 2:
         raise ValueError(
             f"{spec['architecture']} generator has {spec.get('channels', 1)} channel(s); labelled "
@@ -135,7 +128,7 @@ def run_segmentation_experiment(
     method: str,
     synthetic_images: np.ndarray | None = None,
     synthetic_masks: np.ndarray | None = None,
-) -> tuple[pd.DataFrame, dict[int, dict[str, torch.Tensor]], dict[str, Any]]:
+) -> tuple[pd.DataFrame, dict[int, dict[str, Tensor]], dict[str, Any]]:
     """Train one U-Net per seed with ``method``'s training set; Dice/IoU per real test image.
 
     ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
@@ -149,6 +142,17 @@ def run_segmentation_experiment(
     - their spec (``cxr_synth.segmentation.unet_spec``: base_width, depth, resolution, seeds,
       method, n_real, n_synthetic), so ``build_unets(spec, weights)`` rebuilds them.
     """
+    from torch.utils.data import ConcatDataset
+
+    from cxr_synth.segmentation import (
+        SegmentationDataset,
+        build_classic_augmentation,
+        evaluate_unet,
+        normalise_intensity,
+        train_unet,
+        unet_spec,
+    )
+
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
         raise ValueError(f"seg images must be square (N, R, R), got {images.shape}")
     train_rows, val_rows, test_rows = (
@@ -249,6 +253,8 @@ def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     averaged over seeds); ``p_value``: Wilcoxon signed-rank test on those per-image differences
     (``cxr_synth.segmentation.paired_difference``). Returns the table and its Markdown version.
     """
+    from cxr_synth.segmentation import paired_difference
+
     results = pd.concat(runs.values(), ignore_index=True)
     per_seed = results.groupby(["method", "seed"], sort=False).agg(
         dice=("dice", "mean"),
@@ -321,6 +327,8 @@ def plot_segmentation_dice(summary: pd.DataFrame) -> Figure:
     Points with error bars rather than bars: the axis is zoomed to the data, which would make
     bar heights misleading. The dashed line is the ``none`` mean.
     """
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(7, 3.5))
     axis = figure.subplots()
     positions = np.arange(len(summary))

@@ -14,19 +14,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
+from cxr_synth.pipelines.node_types import Tensor
 from cxr_synth.pipelines.preprocessing.nodes import pair_segmentation_files
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.privacy import pseudonymous_ids
-from cxr_synth.segmentation import (
-    build_unets,
-    evaluate_unet,
-    normalise_intensity,
-    paired_difference,
-)
 from cxr_synth.tables import interval, markdown_table, mean_std, metric_records
+
+# torch (the U-Nets) and scipy (the paired test) are imported in the nodes that use them:
+# building the pipelines stays light (cxr_synth.pipelines.node_types).
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +72,7 @@ def pair_external_files(
 
 
 def evaluate_external(
-    unets: Mapping[Any, Mapping[str, torch.Tensor]],
+    unets: Mapping[Any, Mapping[str, Tensor]],
     spec: Mapping[str, Any],
     images: np.ndarray,
     masks: np.ndarray,
@@ -88,6 +85,8 @@ def evaluate_external(
     Returns one row per (seed, image): method, seed, dataset, image (a pseudonym of the array
     row, never the source file name), dice, iou.
     """
+    from cxr_synth.segmentation import build_unets, evaluate_unet, normalise_intensity
+
     if images.shape[-1] != int(spec["resolution"]):
         raise ValueError(
             f"{method}: the U-Nets were trained at {spec['resolution']} px, the external set is "
@@ -144,6 +143,8 @@ def summarise_segmentation_external(
     n_images, dataset), its Markdown version and MLflow metrics ``<method>.dice`` / ``.iou`` /
     ``.dice_delta``.
     """
+    from cxr_synth.segmentation import paired_difference
+
     if not runs:
         raise ValueError("no external evaluation runs to summarise")
     per_image = {method: frame.groupby("image")["dice"].mean() for method, frame in runs.items()}

@@ -17,12 +17,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from pandas.api.types import is_numeric_dtype
 
 from cxr_synth.errors import UserError
+from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 from cxr_synth.tables import metric_records
+
+# matplotlib is imported in the nodes that draw: building the pipelines stays light
+# (cxr_synth.pipelines.node_types).
 
 ID_COLUMNS = ("variant", "seed", "run_id", "architecture")
 SEED_TABLE_COLUMNS = ["architecture", "metric", "mean", "std", "n_seeds", "seeds", "values"]
@@ -319,6 +322,8 @@ def plot_learning_curves(curves: pd.DataFrame, seed_table: pd.DataFrame) -> Figu
     (right), mean over seeds with a ±std band; below, precision and recall at the final
     evaluation (mean ± std over seeds) at each architecture's total steps and time. With
     variants: one curve per variant (and architecture)."""
+    from matplotlib.figure import Figure
+
     keys = _keys(seed_table)
     labels = _labels(seed_table)
     colours = _colours(list(labels.values()))
@@ -382,6 +387,8 @@ def plot_seed_bars(
     """Bars of the mean over seeds with ±std error bars, one panel per ``bar_metrics`` entry,
     each seed's own value drawn as a dot on its bar; one bar per architecture (with variants:
     per variant, or variant/architecture)."""
+    from matplotlib.figure import Figure
+
     params = StudySummaryParams.parse(params, prefix="study_summary")
     available = list(dict.fromkeys(seed_table["metric"]))
     panels = [m for m in (resolve_metric(n, available) for n in params.bar_metrics) if m]

@@ -13,21 +13,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from matplotlib.figure import Figure
 from PIL import Image
 
 from cxr_synth.errors import UserError
+from cxr_synth.pipelines.node_types import Figure, Generator, ModelRelease, Tensor
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.training.params import TrainingParams
-from cxr_synth.pyfunc import ModelRelease, active_run_id, model_name
-from cxr_synth.sharing import Generator, load_generator, training_data_summary
 from cxr_synth.splits import rows_in_splits, seeded_subset
-from cxr_synth.training.devices import resolve_device
+
+# torch (cxr_synth.sharing), mlflow (cxr_synth.pyfunc) and matplotlib are imported in the nodes
+# that use them: building the pipelines stays light (cxr_synth.pipelines.node_types).
 
 
 def select_generator(
-    state_dict: Mapping[str, torch.Tensor] | None,
+    state_dict: Mapping[str, Tensor] | None,
     spec: Mapping[str, Any] | None,
     index: pd.DataFrame,
     training: TrainingParams,
@@ -37,6 +36,8 @@ def select_generator(
 ) -> Generator:
     """The generator to sample: from ``synthesis.model_uri[architecture]`` when set, else the
     catalog's weights and spec (with the counts of the images it learned from)."""
+    from cxr_synth.sharing import Generator, load_generator, training_data_summary
+
     uri = synthesis.model_uri.get(architecture)
     if uri:
         generator = load_generator(uri)
@@ -62,6 +63,8 @@ def generate_images(
     """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded (``cxr_synth.sampling``),
     and what they cost: ``seconds``, ``images_per_s`` (wall clock of the sampling alone), the
     device and batch size — the price of a diffusion model's many steps, next to a GAN's one."""
+    from cxr_synth.training.devices import resolve_device
+
     start = time.perf_counter()
     images = generator.sample(
         synthesis.n_images,
@@ -87,6 +90,8 @@ def log_generator_model(
     """The generator for the MLflow model dataset (registered as
     ``synthesis.registered_model_name`` unless it came from a model URI: it is registered
     already), and the synthesis record the dataset card reads: model, its runs, sampling."""
+    from cxr_synth.pyfunc import ModelRelease, active_run_id, model_name
+
     arch = generator.architecture
     from_catalog = generator.origin.get("source") == "catalog"
     name = synthesis.registered_model_name
@@ -130,6 +135,8 @@ def plot_synthesis_grid(
     ``synthetic`` maps each architecture's name to its uint8 (N, H, W) images; the first
     ``grid.n_columns`` of each are shown, real ones are a seeded draw from ``grid.real_splits``.
     """
+    from matplotlib.figure import Figure
+
     grid = synthesis.grid
     n_columns = grid.n_columns
     rows = rows_in_splits(index, grid.real_splits, "synthesis grid (synthesis.grid.real_splits)")

@@ -13,25 +13,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from matplotlib.figure import Figure
 from PIL import Image
-from torch import nn
 
-from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
 from cxr_synth.errors import UserError
 from cxr_synth.hooks import distributed_rank
-from cxr_synth.metrics.features import (
-    InceptionBackbone,
-    RandomConvBackbone,
-    backbone_label,
-    build_backbone,
-    extract_features,
-)
-from cxr_synth.metrics.fid import FeatureStats, frechet_distance, stats_from_features
-from cxr_synth.metrics.precision_recall import prdc
-from cxr_synth.models.registry import build_gan
-from cxr_synth.models.transfer import load_matching_weights
+from cxr_synth.pipelines.node_types import Figure, Module, Tensor
 from cxr_synth.pipelines.training.params import (
     LoopOverrides,
     ModelParams,
@@ -40,9 +26,11 @@ from cxr_synth.pipelines.training.params import (
 )
 from cxr_synth.splits import rows_in_splits, seeded_subset
 from cxr_synth.tables import metric_records
-from cxr_synth.training import TrainConfig, train_gan
-from cxr_synth.training.devices import resolve_device
+from cxr_synth.training.config import TrainConfig
 from cxr_synth.training.tracking import child_run
+
+# torch, matplotlib and the metrics and training code are imported in the nodes that use them:
+# building the pipelines stays light (cxr_synth.pipelines.node_types).
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +48,16 @@ def compute_fid_reference_stats(
     evaluates, so the other ranks return placeholder statistics (same keys, ``n = 0``, no
     features) without computing any feature.
     """
+    from cxr_synth.metrics.features import (
+        InceptionBackbone,
+        RandomConvBackbone,
+        backbone_label,
+        build_backbone,
+        extract_features,
+    )
+    from cxr_synth.metrics.fid import FeatureStats, stats_from_features
+    from cxr_synth.training.devices import resolve_device
+
     evaluation = training.evaluation
     rank = distributed_rank()
     if rank > 0:
@@ -90,10 +88,16 @@ def _fid_evaluator(
     out when either set has at most k images) of ``n_fake`` seeded samples against the ``reference`` of ``compute_fid_reference_stats``, its
     feature network on the generator's device (the one the loop resolved). Ranks > 0 never
     evaluate (see ``train_gan``), so they build no network and their ``evaluate`` refuses."""
+    import torch
+
+    from cxr_synth.metrics.features import backbone_label, build_backbone, extract_features
+    from cxr_synth.metrics.fid import FeatureStats, frechet_distance, stats_from_features
+    from cxr_synth.metrics.precision_recall import prdc
+
     rank = distributed_rank()
     if rank > 0:
 
-        def not_on_this_rank(generator: nn.Module) -> dict[str, float]:
+        def not_on_this_rank(generator: Module) -> dict[str, float]:
             raise RuntimeError(f"FID is evaluated on rank 0 only, not on rank {rank}")
 
         return not_on_this_rank, backbone_label(
@@ -108,7 +112,7 @@ def _fid_evaluator(
             f"{backbone.identifier!r}: rerun compute_fid_reference_stats"
         )
 
-    def evaluate(generator: nn.Module) -> dict[str, float]:
+    def evaluate(generator: Module) -> dict[str, float]:
         device = next(generator.parameters()).device
         backbone.to(device)  # no-op after the first call
         noise = torch.Generator().manual_seed(evaluation.seed)
@@ -146,8 +150,8 @@ def train_generator(
     loop: LoopOverrides,
     training: TrainingParams,
     masks: np.ndarray | None = None,
-    pretrained: Mapping[str, torch.Tensor] | None = None,
-) -> tuple[nn.Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
+    pretrained: Mapping[str, Tensor] | None = None,
+) -> tuple[Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
     """Train one architecture on the preprocessed images; return the best-FID generator.
 
     ``model``: ``{architecture, options}`` (``cxr_synth.models.options``); ``loop``: this
@@ -156,6 +160,11 @@ def train_generator(
     measured on the image channel. With ``training.init_from_pretrained`` the generator starts
     from ``pretrained`` (e.g. the NIH-trained one) wherever the shapes agree.
     """
+    from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
+    from cxr_synth.models.registry import build_gan
+    from cxr_synth.models.transfer import load_matching_weights
+    from cxr_synth.training import train_gan
+
     architecture = model.architecture
     channels = 1 if masks is None else 2
     label = architecture if masks is None else f"pairs_{architecture}"
@@ -231,6 +240,8 @@ def train_generator(
 def plot_loss_curves(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:
     """Generator and discriminator losses per epoch (the paper's Figure 4); a single-network
     model (no ``d_loss``, e.g. ddpm) shows its one loss."""
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(6, 3.5))
     axis = figure.subplots()
     single = "d_loss" not in history
@@ -247,6 +258,8 @@ def plot_loss_curves(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:
 
 def plot_fid_curve(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:
     """Fréchet distance per evaluation and the best epoch (the paper's Figure 9)."""
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(6, 3.5))
     axis = figure.subplots()
     label = spec["fid_label"]

@@ -32,6 +32,10 @@ MAIN = PreprocessingParams.parse(
     {"resolution": 64, "resample": "bilinear", "min_image_size": 16, "workers": 1,
      "segmentation": {"resolution": 64, "layout": "montgomery"}}
 )  # fmt: skip
+SMALL = PreprocessingParams.parse(
+    {"resolution": 64, "resample": "bilinear", "min_image_size": 16, "workers": 1,
+     "segmentation": {"resolution": 32, "layout": "montgomery"}}
+)  # fmt: skip
 EXTERNAL = ExternalSetParams.parse(
     {"name": "other_hospital", "files": {"layout": "paired", "mask_suffix": "_mask"},
      "device": "cpu", "batch_size": 4}
@@ -43,16 +47,15 @@ def _spec(resolution=32, seeds=(0, 1), method="none"):
     return unet_spec(config, resolution, seeds, method=method)
 
 
-def test_external_preprocessing_keeps_the_main_settings_at_the_unets_resolution():
-    merged = external_preprocessing_params(MAIN, EXTERNAL, none=_spec(), classic=_spec())
-    assert merged.segmentation.resolution == 32  # the U-Nets', not the main set's 64
+def test_external_preprocessing_keeps_the_main_settings_and_segmentation_resolution():
+    merged = external_preprocessing_params(MAIN, EXTERNAL)
+    assert merged.segmentation.resolution == 64  # the main set's segmentation resolution
     assert (merged.segmentation.layout, merged.segmentation.mask_suffix) == ("paired", "_mask")
     assert (merged.resample, merged.resolution, merged.min_image_size) == ("bilinear", 64, 16)
     assert MAIN.segmentation.layout == "montgomery"  # the main section is untouched
-    with pytest.raises(ValueError, match="different resolutions"):
-        external_preprocessing_params(MAIN, EXTERNAL, none=_spec(32), classic=_spec(64))
-    with pytest.raises(ValueError, match="no U-Net spec"):
-        external_preprocessing_params(MAIN, EXTERNAL)
+    follows = MAIN.segmentation.model_copy(update={"resolution": None})  # null: the images'
+    unset = MAIN.model_copy(update={"resolution": 32, "segmentation": follows})
+    assert external_preprocessing_params(unset, EXTERNAL).segmentation.resolution == 32
 
 
 def test_external_parameters_refuse_a_resolution_and_unknown_keys():
@@ -86,15 +89,13 @@ def _external_folder(tmp_path, n=4, size=96):
 
 def test_the_external_set_is_read_with_the_preprocessing_functions(tmp_path):
     loaders = _external_folder(tmp_path)
-    merged = external_preprocessing_params(MAIN, EXTERNAL, none=_spec(32))
+    merged = external_preprocessing_params(SMALL, EXTERNAL)
     pairs, pair_rejects = pair_external_files(loaders, merged)
     assert len(pairs) == 4 and pair_rejects.empty
     images, masks, index, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, merged)
     assert images.shape == masks.shape == (4, 32, 32) and set(np.unique(masks)) == {0, 1}
     assert index["row"].tolist() == [0, 1, 2, 3] and rejects.empty
-    montgomery = external_preprocessing_params(
-        MAIN, ExternalSetParams.parse({"name": "m"}), none=_spec(32)
-    )
+    montgomery = external_preprocessing_params(SMALL, ExternalSetParams.parse({"name": "m"}))
     with pytest.raises(ValueError, match="seg_external_raw.*segmentation_external.files.layout"):
         pair_external_files(loaders, montgomery)  # wrong layout: names the external entries
 

@@ -1,8 +1,8 @@
 """External test sets: the saved U-Nets of every method on another lung-mask set.
 
 The external set is paired and decoded by the preprocessing pipeline's own functions, with the
-main set's preprocessing settings, the external set's file layout, and the resolution the U-Nets
-were trained at (from their spec). Nothing is retrained.
+main set's preprocessing settings (its segmentation resolution included: each U-Net's spec is
+checked against it) and the external set's file layout. Nothing is retrained.
 """
 
 from __future__ import annotations
@@ -31,24 +31,16 @@ RAW_DATASET = "seg_external_raw"
 
 
 def external_preprocessing_params(
-    preprocessing: PreprocessingParams, external: ExternalSetParams, **specs: Mapping[str, Any]
+    preprocessing: PreprocessingParams, external: ExternalSetParams
 ) -> PreprocessingParams:
-    """``preprocessing`` with the external set's ``files`` and the U-Nets' resolution.
+    """``preprocessing`` with the external set's ``files``, at the main set's segmentation
+    resolution (``preprocessing.segmentation.resolution``, else ``preprocessing.resolution``).
 
-    ``specs`` (one ``unet_spec`` per method) must agree on the resolution, which becomes the
-    segmentation resolution. Resampling, squaring, bit-depth scaling and the minimum image size
-    stay those of the main set.
+    Resampling, squaring, bit-depth scaling and the minimum image size stay those of the main
+    set. Each method's U-Nets are checked against that resolution when they are applied
+    (``evaluate_external``), so any subset of methods can be evaluated.
     """
-    if not specs:
-        raise ValueError("no U-Net spec given: the external evaluation needs trained U-Nets")
-    resolutions = {method: int(spec["resolution"]) for method, spec in specs.items()}
-    if len(set(resolutions.values())) != 1:
-        raise ValueError(
-            f"the U-Nets were trained at different resolutions {resolutions}; retrain every "
-            "method at one preprocessing.segmentation.resolution "
-            "(`kedro run --pipelines preprocessing,segmentation`)"
-        )
-    (resolution,) = set(resolutions.values())
+    resolution = preprocessing.segmentation.resolution or preprocessing.resolution
     segmentation = external.files.model_copy(update={"resolution": resolution})
     return preprocessing.model_copy(update={"segmentation": segmentation})
 

@@ -14,8 +14,8 @@ class ExternalSetParams(StrictModel):
     """An external lung-mask test set: its name, its files, how to run the U-Nets on it.
 
     ``files`` has the keys of ``preprocessing.segmentation`` (layout, mask_suffix, lung_labels,
-    patient_pattern, lung_fraction) except ``resolution``: the set is resized to the resolution
-    the U-Nets were trained at (their ``unet_spec``).
+    patient_pattern, lung_fraction) except ``resolution``: the set is resized to the main set's
+    segmentation resolution, which each method's ``unet_spec`` is checked against.
     """
 
     name: Annotated[str, Field(min_length=1)] = "external"  # the data set's name in the tables

@@ -20,12 +20,12 @@ NAMESPACE = "segmentation_external"
 DATA = ("seg_external_images_array", "seg_external_masks_array", "seg_external_index")
 
 
-def preprocessing_pipeline(methods: tuple[str, ...]) -> Pipeline:
+def preprocessing_pipeline() -> Pipeline:
     """``seg_external_raw`` -> ``seg_external_*`` arrays with the preprocessing functions.
 
-    Kedro cannot map a ``params:`` input to a dataset, and the resolution must be the U-Nets'
-    (from their specs), so the preprocessing functions are wired here as new nodes rather than
-    by re-namespacing the preprocessing pipeline.
+    Kedro cannot map a ``params:`` input to a dataset (the external set's parameters are the
+    main set's with its own file layout), so the preprocessing functions are wired here as new
+    nodes rather than by re-namespacing the preprocessing pipeline.
     """
     return Pipeline(
         [
@@ -34,7 +34,6 @@ def preprocessing_pipeline(methods: tuple[str, ...]) -> Pipeline:
                 inputs={
                     "preprocessing": "params:preprocessing",
                     "external": "params:segmentation_external",
-                    **{m: f"{m}_unet_spec" for m in methods},
                 },
                 outputs="seg_external_preprocessing",
                 name="external_preprocessing_params",
@@ -96,5 +95,5 @@ def create_pipeline(methods: tuple[str, ...] | None = None, **kwargs) -> Pipelin
         ],
         name="summarise_segmentation_external",
     )
-    stage = in_stage(preprocessing_pipeline(methods) + Pipeline([summary]), NAMESPACE)
+    stage = in_stage(preprocessing_pipeline() + Pipeline([summary]), NAMESPACE)
     return stage + sum((evaluation_pipeline(m) for m in methods), Pipeline([]))

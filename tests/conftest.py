@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +14,10 @@ import torch
 
 os.environ["DO_NOT_TRACK"] = "true"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+# CPU precision/layout "auto" is measured once per machine and cached (training/devices.py):
+# the suite (and the kedro processes it starts) caches in a throw-away folder, never the user's.
+os.environ["CXR_SYNTH_CACHE_DIR"] = tempfile.mkdtemp(prefix="cxr_synth_test_cache_")
+atexit.register(shutil.rmtree, os.environ["CXR_SYNTH_CACHE_DIR"], True)
 # Tests use tiny networks: one intra-op thread avoids OpenMP spin-waiting against the other
 # test processes (DDP workers, decoding pools), which made them 10-40x slower on 2 cores.
 torch.set_num_threads(1)

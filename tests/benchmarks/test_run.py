@@ -52,3 +52,13 @@ def test_quick_run_writes_one_table_and_keeps_the_gpu_section(bench, tmp_path):
 def test_unknown_row_is_refused(bench):
     with pytest.raises(SystemExit, match="unknown rows"):
         bench.main(["--quick", "--rows", "nope"])
+
+
+def test_quick_auto_row_runs_the_automatic_settings_against_bare_fp32(bench):
+    """The auto row trains with precision/channels_last auto (the suite's own cache: conftest)."""
+    rows = _table_rows(bench.main(["--quick", "--rows", "auto", "--archs", "dcgan"]))
+    assert len(rows) == 3
+    benchmark, baseline = rows[2][:2]
+    assert "precision/channels_last: auto, resolved here:" in benchmark
+    assert baseline == "bare fp32 loop"
+    assert "(" in rows[2][3] and rows[2][5] in {"met", "**missed**"}

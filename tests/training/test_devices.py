@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 import torch
 
 from cxr_synth.segmentation import train as segmentation_train
 from cxr_synth.segmentation.evaluate import segmentation_precision
+from cxr_synth.training import devices, train_gan
 from cxr_synth.training.devices import (
+    CACHE_ENV,
+    CACHE_FILE,
     autocast_context,
-    cpu_has_fast_bf16,
+    choose_variant,
+    cpu_auto_settings,
     gpu_mixed_precision,
     make_grad_scaler,
     resolve_device,
     resolve_precision,
 )
+from tests.training import Blobs, make_tiny_gan, tiny_config
+from tests.training.test_loop import RecordingTracker
 
 CPU = torch.device("cpu")
 
@@ -35,8 +44,12 @@ def test_forced_missing_cuda_is_a_clear_error():
         resolve_device("cuda")
 
 
-def test_resolve_precision():
-    assert resolve_precision(CPU, "auto") == ("bf16" if cpu_has_fast_bf16() else "fp32")
+def test_resolve_precision(cache, monkeypatch):
+    monkeypatch.setattr(devices, "measure_cpu_variants", lambda: seconds(bf16=0.5))
+    assert resolve_precision(CPU, "auto") == "bf16"  # measured (injected), then cached
+    monkeypatch.setattr(devices, "measure_cpu_variants", lambda: seconds())
+    assert resolve_precision(CPU, "auto") == "bf16"  # the cached decision, not a new one
+    assert resolve_precision(CPU, "fp32") == "fp32"
     assert resolve_precision(CPU, "bf16") == "bf16"
     assert resolve_precision(torch.device("mps"), "auto") == "fp32"
     with pytest.raises(ValueError):
@@ -84,3 +97,160 @@ def test_rocm_has_native_bf16(monkeypatch):
 
 def test_unet_training_uses_the_shared_helper():
     assert segmentation_train.gpu_mixed_precision is gpu_mixed_precision
+
+
+# ----------------------------------------------------------- CPU "auto": measured once, cached
+def seconds(**faster: float) -> dict[str, float]:
+    """Injected seconds per step: 1.0 for every variant but the ones given."""
+    return {"fp32": 1.0, "fp32+cl": 1.0, "bf16": 1.0, "bf16+cl": 1.0, **faster}
+
+
+class Measure:
+    """A measurement to inject: counts its calls, never times anything."""
+
+    def __init__(self, **faster: float) -> None:
+        self.result, self.calls = seconds(**faster), 0
+
+    def __call__(self) -> dict[str, float]:
+        self.calls += 1
+        return self.result
+
+
+def never() -> dict[str, float]:
+    raise AssertionError("measured although the decision is cached")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """The cache file in a throw-away folder (the suite never touches the user's cache)."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    return tmp_path / CACHE_FILE
+
+
+def test_cache_miss_measures_and_writes(cache):
+    measure = Measure(bf16=0.5)
+    settings = cpu_auto_settings(measure)
+    assert measure.calls == 1
+    assert (settings["precision"], settings["channels_last"]) == ("bf16", False)
+    entry = json.loads(cache.read_text())["machines"][devices.machine_fingerprint()]
+    assert entry["precision"] == "bf16" and entry["seconds_per_step"] == seconds(bf16=0.5)
+
+
+def test_cache_hit_does_not_measure(cache):
+    first = cpu_auto_settings(Measure(**{"fp32+cl": 0.8}))
+    assert cpu_auto_settings(never) == first
+    assert (first["precision"], first["channels_last"]) == ("fp32", True)
+
+
+def test_another_machine_measures_again_and_keeps_both(cache, monkeypatch):
+    cpu_auto_settings(Measure(bf16=0.5))
+    monkeypatch.setattr(devices, "machine_fingerprint", lambda: "another CPU | AVX2")
+    measure = Measure()
+    assert cpu_auto_settings(measure)["precision"] == "fp32" and measure.calls == 1
+    assert len(json.loads(cache.read_text())["machines"]) == 2
+    monkeypatch.undo()
+    monkeypatch.setenv(CACHE_ENV, str(cache.parent))
+    assert cpu_auto_settings(never)["precision"] == "bf16"  # the first machine's entry is kept
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[]",
+        '{"machines": []}',
+        '{"machines": {"x": "bf16"}}',
+        '{"machines": {"x": {"precision": "fp8", "channels_last": false}}}',
+    ],
+)
+def test_a_corrupt_cache_is_measured_again_with_a_warning(cache, caplog, text):
+    cache.write_text(text)
+    measure = Measure(bf16=0.5)
+    with caplog.at_level(logging.WARNING, logger=devices.__name__):
+        assert cpu_auto_settings(measure)["precision"] == "bf16"
+    assert measure.calls == 1 and "not a valid cache" in caplog.text
+    assert cpu_auto_settings(never)["precision"] == "bf16"  # rewritten, valid again
+
+
+def test_an_unusable_cache_folder_measures_without_caching(tmp_path, monkeypatch, caplog):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "file" / "cache"))
+    with caplog.at_level(logging.WARNING, logger=devices.__name__):
+        assert cpu_auto_settings(Measure(bf16=0.5))["precision"] == "bf16"
+    assert "cannot use the cache" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "faster, expected",
+    [
+        ({}, ("fp32", False)),  # all equal: the default
+        ({"bf16": 0.95}, ("fp32", False)),  # 5 % faster: within noise, not taken
+        ({"bf16": 0.91}, ("fp32", False)),  # 1.099x: just under the 10 % margin
+        ({"bf16": 0.85}, ("bf16", False)),
+        ({"bf16": 0.85, "bf16+cl": 0.6}, ("bf16", True)),  # the fastest of those that pay
+        ({"fp32": 0.5, "bf16": 0.55}, ("fp32", False)),  # bf16 slower than fp32 (AVX2)
+        ({"fp32+cl": 0.7, "bf16": 3.0}, ("fp32", True)),
+    ],
+)
+def test_a_variant_is_chosen_only_when_faster_by_the_margin(faster, expected):
+    assert choose_variant(seconds(**faster)) == expected
+
+
+def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "mine"))
+    assert devices.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert devices.cache_dir() == tmp_path / "xdg" / "cxr_synth"
+
+
+def test_the_real_measurement_times_every_variant_and_leaves_the_rng_alone():
+    state = torch.get_rng_state()
+    measured = devices.measure_cpu_variants(rounds=1, budget_s=1e-9, warmup=0)
+    assert set(measured) == {"fp32", "fp32+cl", "bf16", "bf16+cl"}
+    assert all(value > 0 for value in measured.values())
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize(
+    "precision, channels_last, expected",
+    [
+        ("auto", "auto", ("bf16", True)),  # the fastest of all four
+        ("auto", False, ("bf16", False)),  # the layout is given: fp32 vs bf16, contiguous
+        ("auto", True, ("bf16", True)),
+        ("fp32", "auto", ("fp32", True)),  # the precision is given: which layout pays for it
+        ("bf16", "auto", ("bf16", True)),
+    ],
+)
+def test_auto_settles_what_explicit_settings_leave(cache, precision, channels_last, expected):
+    cpu_auto_settings(Measure(**{"fp32+cl": 0.8, "bf16": 0.7, "bf16+cl": 0.5}))
+    assert devices.resolve_settings(CPU, precision, channels_last) == expected
+
+
+def test_explicit_settings_and_other_devices_never_measure(cache, monkeypatch):
+    monkeypatch.setattr(devices, "measure_cpu_variants", never)
+    assert devices.resolve_settings(CPU, "bf16", True) == ("bf16", True)
+    assert devices.resolve_settings(CPU, "fp16", "auto") == ("fp16", False)  # fp16 not measured
+    assert devices.resolve_settings(torch.device("mps"), "auto", "auto") == ("fp32", False)
+    monkeypatch.setattr(torch.version, "hip", None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert devices.resolve_settings(torch.device("cuda"), "auto", "auto") == ("bf16", False)
+    assert not cache.exists()
+    with pytest.raises(ValueError, match="channels_last must be"):
+        devices.resolve_settings(CPU, "auto", "yes")
+
+
+def test_the_loop_trains_with_and_records_the_cached_choice(cache):
+    cpu_auto_settings(Measure(**{"fp32+cl": 0.5}))
+    config = tiny_config(precision="auto", channels_last="auto", epochs=1)
+    runs = [train_gan(make_tiny_gan(), Blobs(), config, tracker=RecordingTracker()) for _ in "ab"]
+    first, again = (run.final_state["generator"] for run in runs)
+    assert all(torch.equal(first[k], again[k]) for k in first)  # a seed means a result
+    tracker, gan = RecordingTracker(), make_tiny_gan()
+    train_gan(gan, Blobs(), config, tracker=tracker)
+    weight = gan.generator.up1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    params = {k: v for logged in tracker.params for k, v in logged.items()}
+    assert params["train.resolved_precision"] == "fp32"
+    assert params["train.resolved_channels_last"] is True
+    assert params["train.channels_last"] == "auto"

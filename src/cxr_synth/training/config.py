@@ -57,9 +57,12 @@ class TrainConfig(StrictModel):
     # "auto": cuda, else mps, else cpu; "cuda" under torchrun means cuda:LOCAL_RANK.
     device: Device = "auto"
     # "auto": bf16 autocast on CUDA cards with native bf16 (compute capability >= 8.0), else fp16
-    # autocast + GradScaler; bf16 on CPUs with oneDNN bf16 kernels (AVX-512), else fp32; MPS fp32.
+    # autocast + GradScaler; on CPUs bf16 only where a one-off measurement, cached per machine,
+    # found it faster (training/devices.py); MPS fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    channels_last: Bool = False  # NHWC tensors for G, D and batches (faster convs with AMP)
+    # NHWC tensors for G, D and batches (faster convs with AMP); "auto": on CPUs where the same
+    # cached measurement found it faster, off on GPUs and MPS.
+    channels_last: Bool | Literal["auto"] = False
     # torch.compile: true = G and D; "generator" = G only. true is refused when the objective
     # needs double backward (gradient penalty, R1), which compiled graphs do not support.
     compile: Bool | Literal["generator"] = False

@@ -54,7 +54,7 @@ from cxr_synth.training.devices import (
     autocast_context,
     make_grad_scaler,
     resolve_device,
-    resolve_precision,
+    resolve_settings,
 )
 from cxr_synth.training.ema import make_ema
 from cxr_synth.training.resume import (
@@ -180,7 +180,9 @@ class _Trainer:
     ) -> None:
         self.gan, self.dataset, self.config = gan, dataset, config
         self.device, self.info, self.evaluate, self.tracker = device, info, evaluate, tracker
-        self.precision = resolve_precision(device, config.precision)
+        self.precision, self.channels_last = resolve_settings(
+            device, config.precision, config.channels_last
+        )
         self.last_checkpoint: Path | None = None
         self.samples: np.ndarray | None = None
         if config.batch_size % info.world_size:
@@ -226,7 +228,7 @@ class _Trainer:
         """G and D (if any) on the device (SyncBatchNorm where it applies) with optimisers,
         scalers and EMA; sets their training views ``g_train``/``d_train`` (DDP, compiled)."""
         gan, config, device, info = self.gan, self.config, self.device, self.info
-        memory_format = torch.channels_last if config.channels_last else torch.preserve_format
+        memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         g, d = gan.generator, gan.discriminator
         self.sync_batchnorm = distributed.use_sync_batchnorm(config.sync_batchnorm, info, device)
         if self.sync_batchnorm:  # before DDP and the optimisers; parameters are kept
@@ -278,6 +280,9 @@ class _Trainer:
                 steps_per_epoch=self.steps_per_epoch,
                 micro_batch=self.micro_batch,
             )
+            self.tracker.log_params({"train.resolved_channels_last": self.channels_last})
+            if config.channels_last == "auto":
+                logger.info("channels_last auto: %s on this machine", self.channels_last)
         train_time, images = 0.0, 0
         for epoch in range(state.epoch + 1, config.epochs + 1):
             entry = self._train_epoch(epoch)
@@ -357,7 +362,7 @@ class _Trainer:
     def _to_device(self, batch: Any) -> torch.Tensor:
         if isinstance(batch, (list, tuple)):  # (image, label) datasets: images only
             batch = batch[0]
-        memory_format = torch.channels_last if self.config.channels_last else torch.preserve_format
+        memory_format = torch.channels_last if self.channels_last else torch.preserve_format
         return batch.to(self.device, non_blocking=True, memory_format=memory_format)
 
     def _train_step(self, real: torch.Tensor) -> dict[str, float]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cxr_synth.nih import OFFICIAL_COLUMNS
 from cxr_synth.pipelines.ingestion.params import IngestionParams
@@ -70,6 +72,13 @@ def _numbers(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column.astype("string").str.strip(), errors="coerce")
 
 
+def _as_number(column: pd.Series) -> pd.Series:
+    """``pd.to_numeric(column, errors="coerce")``; a NumPy number column as it is (the same)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iuf":
+        return column
+    return pd.to_numeric(column, errors="coerce")
+
+
 def _age_years(column: pd.Series) -> pd.Series:
     """NIH ages are integers in years; older releases write them as e.g. '058Y', '006M'."""
     if pd.api.types.is_numeric_dtype(column):
@@ -77,6 +86,41 @@ def _age_years(column: pd.Series) -> pd.Series:
     parts = column.astype("string").str.extract(_AGE)
     unit = parts[1].str.upper().map(_AGE_UNIT_YEARS).astype(float)
     return pd.to_numeric(parts[0], errors="coerce") / unit
+
+
+def _flag(mask: pd.Series) -> np.ndarray:
+    """A check's result as a NumPy bool array, missing values counted as problems."""
+    return mask.to_numpy(dtype=bool, na_value=True)
+
+
+def _not_integer(source: pd.Series, values: pd.Series) -> np.ndarray:
+    """Rows whose ``values`` (``source`` as floats) are missing or fractional."""
+    if isinstance(source.dtype, np.dtype) and source.dtype.kind in "iu":  # NumPy ints: never
+        return np.zeros(len(values), dtype=bool)
+    return _flag(values.isna() | (values % 1 != 0))
+
+
+def _choice_column(column: pd.Series, allowed: list[str]) -> tuple[pd.Series, np.ndarray]:
+    """``column`` stripped and upper-cased, and the rows not in ``allowed`` then. A column
+    already all in ``allowed`` (the official file) is returned as it is: the same values."""
+    if set(column.unique().tolist()) <= set(allowed):  # a few distinct values, not every row
+        return column, np.zeros(len(column), dtype=bool)
+    upper = column.astype("string").str.strip().str.upper()
+    return upper, _flag(~upper.isin(allowed))
+
+
+def _png_name_problems(names: pd.Series) -> np.ndarray:
+    """Stripped names that are missing or do not end in .png (case-insensitive)."""
+    if names.str.endswith(".png").to_numpy(dtype=bool, na_value=False).all():
+        return np.zeros(len(names), dtype=bool)
+    return _flag(~names.str.lower().str.endswith(".png"))
+
+
+def _duplicates(names: pd.Series) -> np.ndarray:
+    """Rows whose name an earlier row has; a hash count first, as names are usually unique."""
+    if len(pc.unique(pa.array(names.array))) == len(names):
+        return np.zeros(len(names), dtype=bool)
+    return names.duplicated(keep="first").to_numpy(dtype=bool)
 
 
 def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -103,55 +147,57 @@ def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     frame = metadata[known].rename(columns=COLUMN_NAMES)
     frame.insert(1, "csv_line", np.arange(len(frame)) + 2)
 
-    numeric = {"patient_age", "patient_id", "follow_up"}
+    # Whole-column kernels only (Arrow strings); a row's reason is the first check it fails.
     text = {
-        col: frame[col].astype("string").str.strip()
-        for col in REQUIRED_COLUMNS_SNAKE
-        if col not in numeric
+        col: frame[col].astype("string").str.strip() for col in ("image_index", "finding_labels")
     }
+    gender, bad_gender = _choice_column(frame["patient_gender"], ["M", "F"])
+    view, bad_view = _choice_column(frame["view_position"], ["PA", "AP"])
     age = _age_years(frame["patient_age"])
     patient = _numbers(frame["patient_id"])
     follow_up = _numbers(frame["follow_up"])
-    problems = {
-        "image_index: empty or not a .png name": ~text["image_index"]
-        .fillna("")
-        .str.lower()
-        .str.endswith(".png"),
-        "finding_labels: empty": text["finding_labels"].fillna("").eq(""),
-        "patient_id: not an integer": patient.isna() | (patient % 1 != 0),
-        "follow_up: not an integer": follow_up.isna() | (follow_up % 1 != 0),
-        "patient_age: not an age in years": age.isna() | (age < 0) | (age > 130),
-        "patient_gender: not M or F": ~text["patient_gender"]
-        .str.upper()
-        .isin(["M", "F"])
-        .fillna(False),
-        "view_position: not PA or AP": ~text["view_position"]
-        .str.upper()
-        .isin(["PA", "AP"])
-        .fillna(False),
+    checks = {
+        "image_index: empty or not a .png name": _png_name_problems(text["image_index"]),
+        "finding_labels: empty": _flag(text["finding_labels"].eq("")),
+        "patient_id: not an integer": _not_integer(frame["patient_id"], patient),
+        "follow_up: not an integer": _not_integer(frame["follow_up"], follow_up),
+        "patient_age: not an age in years": _flag(age.isna() | (age < 0) | (age > 130)),
+        "patient_gender: not M or F": bad_gender,
+        "view_position: not PA or AP": bad_view,
     }
-    reason = pd.Series("", index=frame.index)
-    for message, bad in problems.items():
-        bad = bad.fillna(True).astype(bool)
-        reason[bad & reason.eq("")] = message
-    duplicated = text["image_index"].duplicated(keep="first") & reason.eq("")
-    reason[duplicated] = "image_index: duplicate of an earlier row"
+    code = np.zeros(len(frame), dtype=np.int8)  # 0: valid, i: the i-th message
+    for i, bad in enumerate(checks.values(), start=1):
+        code[bad & (code == 0)] = i
+    duplicate = _duplicates(text["image_index"])
+    code[duplicate & (code == 0)] = len(checks) + 1
+    messages = np.array(["", *checks, "image_index: duplicate of an earlier row"], dtype=object)
 
-    bad_rows = reason.ne("")
-    rejects = _rejects(frame[bad_rows], "validate_metadata", reason[bad_rows])
+    bad_rows = code != 0
+    rejects = _rejects(
+        frame[["image_index", "csv_line"]].iloc[np.flatnonzero(bad_rows)],
+        "validate_metadata",
+        pd.Series(messages[code[bad_rows]]),
+    )
     _log_rejects(rejects, "validate_metadata")
 
-    valid = frame[~bad_rows].copy()
-    valid["image_index"] = text["image_index"][~bad_rows].astype(str)
-    valid["finding_labels"] = text["finding_labels"][~bad_rows].astype(str)
-    valid["patient_id"] = patient[~bad_rows].astype("int64")
-    valid["follow_up"] = follow_up[~bad_rows].astype("int64")
-    valid["patient_age"] = age[~bad_rows]
-    valid["patient_gender"] = text["patient_gender"][~bad_rows].str.upper().astype(str)
-    valid["view_position"] = text["view_position"][~bad_rows].str.upper().astype(str)
-    for column in ("original_width", "original_height", "pixel_spacing_x", "pixel_spacing_y"):
-        if column in valid:
-            valid[column] = pd.to_numeric(valid[column], errors="coerce")
+    ok = ~bad_rows
+    every = bool(ok.all())  # the usual case: no row to take out
+
+    def kept(column: pd.Series) -> pd.Series:
+        return column if every else column[ok]
+
+    valid = kept(frame)
+    optional = ("original_width", "original_height", "pixel_spacing_x", "pixel_spacing_y")
+    valid = valid.assign(
+        image_index=kept(text["image_index"]).astype(str),
+        finding_labels=kept(text["finding_labels"]).astype(str),
+        patient_id=kept(patient).astype("int64"),
+        follow_up=kept(follow_up).astype("int64"),
+        patient_age=kept(age),
+        patient_gender=kept(gender).astype(str),
+        view_position=kept(view).astype(str),
+        **{col: _as_number(valid[col]) for col in optional if col in valid},
+    )
     logger.info("validate_metadata: %d of %d rows are valid", len(valid), len(frame))
     return valid.reset_index(drop=True), rejects
 
@@ -168,35 +214,49 @@ def filter_rows(
     counts = {"valid_rows": len(valid)}
     labels, n_variants = _label_matches(valid["finding_labels"], params)
     steps = [
-        ("finding_labels", lambda f: labels.loc[f.index]),
-        ("view_positions", lambda f: f["view_position"].isin(params.view_positions)),
-        ("age_range", lambda f: f["patient_age"].between(*params.age_range)),
-        ("genders", lambda f: f["patient_gender"].isin(params.genders)),
+        ("finding_labels", lambda: labels),
+        ("view_positions", lambda: _member(valid["view_position"], params.view_positions)),
+        ("age_range", lambda: valid["patient_age"].between(*params.age_range)),
+        ("genders", lambda: _member(valid["patient_gender"], params.genders)),
     ]
-    kept = valid
-    for name, keep in steps:
-        kept = kept[keep(kept)]
-        counts[f"after_{name}"] = len(kept)
-        if kept.empty:
+    keep = np.ones(len(valid), dtype=bool)  # one take at the end, not one per filter
+    for name, mask in steps:
+        keep &= np.asarray(mask(), dtype=bool)
+        counts[f"after_{name}"] = int(keep.sum())
+        if not counts[f"after_{name}"]:
             raise ValueError(
                 f"No rows left after the `ingestion.{name}` filter ({getattr(params, name)!r}); "
                 f"row counts so far: {counts}. Widen the filter in parameters_ingestion.yml."
             )
     counts["label_variants"] = n_variants
     logger.info("filter_rows: %s", counts)
-    return kept.reset_index(drop=True), counts
+    return valid[keep].reset_index(drop=True), counts
 
 
-def _normalised(labels: pd.Series) -> pd.Series:
-    """Case- and whitespace-folded labels, computed once per distinct value (a few hundred)."""
-    return labels.map({label: " ".join(label.split()).casefold() for label in labels.unique()})
+def _member(column: pd.Series, values: list[str]) -> np.ndarray:
+    """``column.isin(values)``; all true at once when every distinct value is wanted."""
+    if set(column.unique().tolist()) <= set(values):
+        return np.ones(len(column), dtype=bool)
+    return column.isin(values).to_numpy(dtype=bool)
 
 
-def _label_matches(labels: pd.Series, params: IngestionParams) -> tuple[pd.Series, int]:
+def _fold(label: str) -> str:
+    """A label case- and whitespace-folded, for near-miss matching."""
+    return " ".join(label.split()).casefold()
+
+
+def _label_matches(labels: pd.Series, params: IngestionParams) -> tuple[np.ndarray, int]:
     """Rows whose label is wanted, and the number of near-misses (case, spaces), warned about."""
-    exact = labels.isin(params.finding_labels)
-    wanted = {" ".join(label.split()).casefold() for label in params.finding_labels}
-    variants = ~exact & _normalised(labels).isin(wanted)
+    codes, distinct = pd.factorize(labels)  # a few hundred distinct labels are looked at
+    distinct = distinct.tolist()
+    wanted = {_fold(label) for label in params.finding_labels}
+    is_exact = [label in params.finding_labels for label in distinct]
+    is_near = [
+        not exact and _fold(label) in wanted
+        for exact, label in zip(is_exact, distinct, strict=True)
+    ]
+    exact = np.array([*is_exact, False])[codes]  # code -1 (missing): the trailing False
+    variants = np.array([*is_near, False])[codes]
     if variants.any():
         seen = labels[variants].value_counts().to_dict()
         logger.warning(

@@ -417,6 +417,56 @@ def test_a_variant_study_of_one_architecture_ends_in_a_table_per_variant(tmp_pat
     assert "study.ema.dcgan.FD_rand.mean" in summary.data.metrics
 
 
+# ------------------------------------------------------------------------ no GAN: segmentation
+SEGMENTATION_NODES = (
+    "preprocessing.pair_segmentation_files,preprocessing.preprocess_segmentation,"
+    "segmentation.split_segmentation_set,segmentation.none.run_segmentation_experiment,"
+    "segmentation.classic.run_segmentation_experiment,"
+    "segmentation_external.external_preprocessing_params,segmentation_external.pair_external_files,"
+    "segmentation_external.preprocess_segmentation,segmentation_external.none.evaluate_external,"
+    "segmentation_external.classic.evaluate_external"
+)  # as studies/seg_cross_*.yml: the none and classic U-Nets, in-domain and external
+
+
+def test_a_segmentation_only_study_ends_with_a_dice_table_in_a_finished_summary(
+    tmp_path, monkeypatch
+):
+    """Two variants x one seed of tiny U-Nets on the demo phantoms (about 25 s): no GAN, so no
+    comparison table, yet the summary finishes with the Dice table."""
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    file = _write(workdir / "tiny_seeds.yml", {
+        "seeds": [0],
+        "variants": {"raw": {}, "clahe": {"segmentation": {"unet": {"intensity": "clahe"}}}},
+        "run": {"pipelines": "preprocessing,segmentation,segmentation_external_baselines",
+                "node_names": SEGMENTATION_NODES, "params": nested(TINY_STUDY)},
+    })  # fmt: skip
+    try:
+        result = run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    (summary,) = _parents(workdir, "summary")
+    assert summary.info.status == "FINISHED" and summary.info.run_id == result.summary_run
+    folder = workdir / "data/08_reporting/studies/tiny_seeds"
+    table = pd.read_csv(folder / "segmentation_table.csv")
+    assert list(zip(table["variant"], table["test_set"], table["method"], strict=True)) == [
+        (v, t, m) for v in ("raw", "clahe") for t in ("in", "ext") for m in ("none", "classic")
+    ]
+    assert (table["n_seeds"] == 2).all() and table["dice_mean"].between(0, 1).all()
+    assert table["vs_reference_mean"].notna().tolist() == [False, True] * 4
+    clahe = table[table["variant"] == "clahe"]
+    assert (clahe["baseline_variant"] == "raw").all() and clahe["vs_baseline_mean"].notna().all()
+    # data/ holds the last run's files (clahe): its in-domain `none` U-Nets, mean over seeds
+    none = pd.read_csv(workdir / "data/08_reporting/segmentation/none_runs.csv")
+    row = table[(table["variant"] == "clahe") & (table["test_set"] == "in")].iloc[0]
+    assert row["dice_mean"] == pytest.approx(none.groupby("seed")["dice"].mean().mean())
+    assert "| clahe | ext | classic |" in (folder / "segmentation_table.md").read_text("utf-8")
+    assert pd.read_csv(folder / "seed_table.csv").empty  # no GAN: empty, not a failure
+    artifacts = {a.path for a in _client(workdir).list_artifacts(summary.info.run_id, "study")}
+    assert {"study/segmentation_table.csv", "study/segmentation_table.md",
+            "study/seed_table.csv", "study/seed_bars.png"} <= artifacts  # fmt: skip
+
+
 def test_an_interrupted_run_is_killed_not_finished_so_a_rerun_redoes_it(tmp_path, monkeypatch):
     """Ctrl-C: Kedro leaves the MLflow run open and MLflow's exit handler would end it FINISHED."""
     from kedro.framework.session import KedroSession

@@ -12,7 +12,12 @@ from cxr_synth.lazy import lazy_exports
 __all__, __getattr__ = lazy_exports(
     __name__,
     {
-        "compare": ["PairedDifference", "paired_difference"],
+        "compare": [
+            "PairedDifference",
+            "paired_difference",
+            "study_dice_markdown",
+            "study_dice_table",
+        ],
         "config": ["SegmentationConfig"],
         "data": ["SegmentationDataset", "build_classic_augmentation"],
         "evaluate": ["evaluate_unet", "predict_masks"],

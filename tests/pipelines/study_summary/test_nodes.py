@@ -8,11 +8,13 @@ from matplotlib.figure import Figure
 from cxr_synth.errors import UserError
 from cxr_synth.pipelines.study_summary.nodes import (
     build_learning_curves,
+    check_study_has_results,
     plot_learning_curves,
     plot_seed_bars,
     resolve_metric,
     select_seed_runs,
     summarise_over_seeds,
+    summarise_segmentation,
 )
 
 FD = {("dcgan", 0): 1.0, ("dcgan", 1): 2.0, ("dcgan", 2): 4.5,
@@ -67,6 +69,34 @@ def histories(seeds=(0, 1, 2)) -> pd.DataFrame:
                         "fid": 10.0 / epoch + s if epoch % 2 == 0 else np.nan,
                     }  # fmt: skip
                 )
+    return pd.DataFrame(rows)
+
+
+def no_rows(kind: str, variants: bool = False) -> pd.DataFrame:
+    """What the Optional/Files study datasets load when no seed run has the artifacts."""
+    columns = ["study_seed", "run_id", "folder", "name"] if kind == "segmentation" else [
+        "seed", "run_id"]  # fmt: skip
+    return pd.DataFrame(columns=["variant", *columns] if variants else columns)
+
+
+SEG_IMAGES = {"segmentation": ["img1", "img2", "img3", "img4"],
+              "segmentation_external": ["x1", "x2", "x3"]}  # fmt: skip
+
+
+def segmentation_runs(seeds=(0,), unet_seeds=(0, 1)) -> pd.DataFrame:
+    """Per-image Dice as MlflowStudyFilesDataset loads it: none 0.6 + 0.02 i (+0.01 per U-Net
+    seed), classic that + 0.01 (i + 1), so classic - none per image is 0.01, 0.02, ...."""
+    rows = []
+    for s in seeds:
+        for folder, images in SEG_IMAGES.items():
+            for method in ("classic", "none"):  # MLflow lists them alphabetically
+                for u in unet_seeds:
+                    for i, image in enumerate(images):
+                        gain = 0.01 * (i + 1) if method == "classic" else 0.0
+                        dice = 0.6 + 0.02 * i + 0.01 * u + gain
+                        rows.append({"study_seed": s, "run_id": f"r{s}", "folder": folder,
+                                     "name": method, "method": method, "seed": u, "image": image,
+                                     "dice": dice})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -269,3 +299,77 @@ def test_one_architecture_labels_curves_and_bars_by_variant_alone():
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["base", "sn"]
     bars = plot_seed_bars(seed_table, with_variants(comparison()), runs, {"bar_metrics": ["FID"]})
     assert [t.get_text() for t in bars.axes[0].get_xticklabels()] == ["base", "sn"]
+
+
+# ------------------------------------------------------------------------ studies without a GAN
+def test_a_segmentation_study_has_dice_and_paired_differences_per_test_set_and_method():
+    table, markdown = summarise_segmentation(segmentation_runs(), runs_table((0,)), {})
+    assert "variant" not in table.columns  # a study without variants, as the seed table
+    assert list(zip(table["test_set"], table["method"], strict=True)) == [
+        ("in", "none"), ("in", "classic"), ("ext", "none"), ("ext", "classic")
+    ]  # in-domain first, the reference method first  # fmt: skip
+    classic = table.iloc[1]
+    assert classic["n_seeds"] == 2 and classic["n_images"] == 4
+    # U-Net seed 0: mean of 0.61 + 0.03 i over i < 4 = 0.655; seed 1: 0.665
+    assert classic["dice_mean"] == pytest.approx(0.66)
+    assert classic["dice_std"] == pytest.approx(np.std([0.655, 0.665], ddof=1))
+    assert classic["vs_reference_mean"] == pytest.approx(0.025)  # mean of 0.01 .. 0.04
+    assert classic["vs_reference_p"] == pytest.approx(0.125)  # four positive: exact Wilcoxon
+    assert table.iloc[3]["vs_reference_mean"] == pytest.approx(0.02)  # ext: 0.01 .. 0.03
+    assert "| in | classic | 0.6600 ± 0.0071 | 2 | 4 | +0.0250 [" in markdown
+    assert "`r0`" in markdown and "over 2 U-Net seeds" in markdown
+
+
+def test_the_segmentation_table_compares_each_variant_with_the_baseline_variant():
+    runs = select_seed_runs(with_variants(runs_table((0,)), ("raw", "clahe")), {"name": "demo"})
+    seg = with_variants(segmentation_runs(), ("raw", "clahe"))
+    seg.loc[seg["variant"] == "clahe", "dice"] += 0.05
+    table, markdown = summarise_segmentation(seg, runs, {"segmentation": {"baseline": "raw"}})
+    assert list(dict.fromkeys(table["variant"])) == ["clahe", "raw"]  # the runs' order
+    clahe = table.set_index(["variant", "test_set", "method"]).loc[("clahe", "ext", "classic")]
+    assert clahe["baseline_variant"] == "raw"
+    assert clahe["vs_baseline_mean"] == pytest.approx(0.05)
+    assert "Δ vs raw [95 % CI], p" in markdown and "| clahe | ext | classic |" in markdown
+    paired = summarise_segmentation(seg, runs, {"segmentation": {"suffix": "_x"}})[0]
+    assert paired["vs_baseline_mean"].isna().all()  # no variant ends with _x
+
+
+def test_without_segmentation_artifacts_the_table_is_empty_with_a_warning(caplog):
+    table, markdown = summarise_segmentation(no_rows("segmentation"), runs_table(), {})
+    assert table.empty and {"test_set", "method", "dice_mean", "vs_reference_p"} <= set(table)
+    assert "ran no segmentation" in markdown
+    assert "segmentation table is empty" in caplog.text
+
+
+def test_without_comparison_tables_the_gan_outputs_are_empty_with_a_warning(caplog):
+    runs = runs_table((0,))
+    seed_table, markdown, metrics = summarise_over_seeds(no_rows("comparison"), runs, {})
+    assert seed_table.empty and list(seed_table.columns) == [
+        "architecture", "metric", "mean", "std", "n_seeds", "seeds", "values"
+    ]  # fmt: skip
+    assert metrics == {} and "no comparison tables" in markdown and "`r0`" in markdown
+    assert "no seed run has a comparison table" in caplog.text
+    curves = build_learning_curves(no_rows("histories"), runs, seed_table, {})
+    assert curves.empty and "fd_mean" in curves.columns
+    assert isinstance(plot_learning_curves(curves, seed_table), Figure)
+    bars = plot_seed_bars(seed_table, no_rows("comparison"), runs, {})
+    assert any("No bars" in text.get_text() for text in bars.texts)
+
+
+def test_without_histories_the_learning_curves_are_empty_with_a_warning(caplog):
+    seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})  # evaluation only
+    curves = build_learning_curves(no_rows("histories"), runs_table(), seed_table, {})
+    assert curves.empty and list(curves.columns[:2]) == ["architecture", "step"]
+    assert "no seed run has a <arch>/history.csv" in caplog.text
+    figure = plot_learning_curves(curves, seed_table)
+    assert any("No learning curves" in text.get_text() for text in figure.texts)
+
+
+def test_a_summary_with_neither_gan_nor_segmentation_results_fails():
+    seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})
+    segmentation, _ = summarise_segmentation(segmentation_runs(), runs_table((0,)), {})
+    empty = seed_table.iloc[:0]
+    check_study_has_results(runs_table(), seed_table, segmentation.iloc[:0])
+    check_study_has_results(runs_table(), empty, segmentation)
+    with pytest.raises(UserError, match="none of the artifacts .* the evaluation or the segm"):
+        check_study_has_results(runs_table(), empty, segmentation.iloc[:0])

@@ -10,10 +10,18 @@ from cxr_synth.datasets import MlflowStudyDataset
 from cxr_synth.pipelines.study_summary import create_pipeline
 from cxr_synth.settings import CONFIG_LOADER_ARGS
 from tests.conftest import make_project
-from tests.pipelines.study_summary.test_nodes import FD, comparison, histories, runs_table
+from tests.pipelines.study_summary.test_nodes import (
+    FD,
+    comparison,
+    histories,
+    no_rows,
+    runs_table,
+    segmentation_runs,
+)
 
 OUTPUTS = {"study_runs", "study_seed_table", "study_seed_table_md", "study_seed_metrics",
-           "study_learning_curves", "learning_curves@matplotlib", "study_seed_bars@matplotlib"}  # fmt: skip
+           "study_learning_curves", "learning_curves@matplotlib", "study_seed_bars@matplotlib",
+           "study_segmentation_table", "study_segmentation_table_md"}  # fmt: skip
 
 
 class KeptDataset(MemoryDataset):
@@ -32,6 +40,7 @@ def test_three_seed_runs_become_tables_curves_and_figures():
             "study_mlflow_runs": MemoryDataset(runs_table()),
             "study_mlflow_comparison_tables": MemoryDataset(comparison()),
             "study_mlflow_histories": MemoryDataset(histories()),
+            "study_mlflow_segmentation_runs": MemoryDataset(no_rows("segmentation")),
             "params:study": MemoryDataset({"name": "demo", "seeds": [0, 1, 2]}),
             "params:study_summary": MemoryDataset({"bar_metrics": ["FID", "recall"]}),
         }
@@ -46,6 +55,28 @@ def test_three_seed_runs_become_tables_curves_and_figures():
     assert "(3 seeds)" in catalog.load("study_seed_table_md")
     assert len(catalog.load("study_seed_bars@matplotlib").axes) == 2
     assert len(catalog.load("learning_curves@matplotlib").axes) == 6
+
+
+def test_a_segmentation_study_ends_with_a_dice_table_and_empty_gan_outputs():
+    catalog = DataCatalog(
+        {
+            **{name: KeptDataset() for name in OUTPUTS},
+            "study_mlflow_runs": MemoryDataset(runs_table((0,))),
+            "study_mlflow_comparison_tables": MemoryDataset(no_rows("comparison")),
+            "study_mlflow_histories": MemoryDataset(no_rows("histories")),
+            "study_mlflow_segmentation_runs": MemoryDataset(segmentation_runs()),
+            "params:study": MemoryDataset({"name": "demo", "seeds": [0]}),
+            "params:study_summary": MemoryDataset({}),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    table = catalog.load("study_segmentation_table")
+    assert list(zip(table["test_set"], table["method"], strict=True)) == [
+        ("in", "none"), ("in", "classic"), ("ext", "none"), ("ext", "classic")
+    ]  # fmt: skip
+    assert "| in | classic |" in catalog.load("study_segmentation_table_md")
+    assert catalog.load("study_seed_table").empty and catalog.load("study_learning_curves").empty
+    assert catalog.load("study_seed_metrics") == {}
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +96,13 @@ def test_the_catalog_reads_the_study_named_at_run_time_and_writes_under_its_fold
     assert histories_dataset._describe()["study"] == "demo_seeds"
     table = catalog.get("study_seed_table")
     assert "data/08_reporting/studies/demo_seeds/seed_table.csv" in str(table._filepath)
+    dice = catalog.get("study_segmentation_table")
+    assert "data/08_reporting/studies/demo_seeds/segmentation_table.csv" in str(dice._filepath)
+    segmentation = catalog.get("study_mlflow_segmentation_runs")
+    assert segmentation._describe()["study"] == "demo_seeds"
+    assert segmentation._describe()["artifact"] == [
+        "segmentation/*_runs.csv", "segmentation_external/*_runs.csv"
+    ]  # fmt: skip
     assert loader["parameters"]["study"] == {"name": "demo_seeds", "seeds": []}  # both agree
 
 

@@ -1,5 +1,12 @@
 """Study summary: the seed runs of one study (read from MLflow through the catalog) in, mean ± std
-tables, learning curves at equal compute and bars with error bars out. No I/O here.
+tables, learning curves at equal compute, bars with error bars and the segmentation Dice table
+out. No I/O here.
+
+A study need not have every input: one that trains no GAN (segmentation only) has no comparison
+tables or histories, one that evaluates a saved generator no histories, a GAN study no
+segmentation artifacts. What a study lacks becomes an empty output (a table of headers, a figure
+that says why) with a logged warning; only a study with neither comparison tables nor
+segmentation artifacts fails (``check_study_has_results``).
 
 Every table says how many seeds stand behind a value; ``std`` is the sample standard deviation
 over seeds (n − 1 in the denominator), missing with a single seed.
@@ -12,6 +19,7 @@ a ``variant`` column in front, and the figures draw one curve/bar per variant (p
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -22,7 +30,10 @@ from pandas.api.types import is_numeric_dtype
 from cxr_synth.errors import UserError
 from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
+from cxr_synth.segmentation.compare import study_dice_markdown, study_dice_table
 from cxr_synth.tables import metric_records
+
+logger = logging.getLogger(__name__)
 
 # matplotlib is imported in the nodes that draw: building the pipelines stays light
 # (cxr_synth.pipelines.node_types).
@@ -33,6 +44,8 @@ CURVE_COLUMNS = [
     "architecture", "step", "epoch", "n_seeds", "fd_mean", "fd_std",
     "wall_clock_s_mean", "wall_clock_s_std",
 ]  # fmt: skip
+# The per-image Dice artifacts of a seed run: folder -> test set (in-domain, external).
+TEST_SETS = {"segmentation": "in", "segmentation_external": "ext"}
 
 
 def _keys(frame: pd.DataFrame) -> list[str]:
@@ -164,10 +177,17 @@ def summarise_over_seeds(
     """
     params = StudySummaryParams.parse(params, prefix="study_summary")
     used = _used(comparison, runs)
-    if used.empty:
-        raise ValueError("no comparison-table row belongs to the selected seed runs")
-    metrics = _metric_columns(used, params.metrics)
     keys = _keys(used)
+    if used.empty:
+        logger.warning(
+            "Study '%s': no seed run has a comparison table (or <arch>/evaluation.json "
+            "reports), so the seed table, the learning curves and the bars are empty; as "
+            "expected for a study that evaluates no generator (e.g. segmentation only).",
+            _name(runs),
+        )
+        table = pd.DataFrame(columns=[*keys, *SEED_TABLE_COLUMNS[1:]])
+        return table, _empty_markdown(runs, "no comparison tables", NO_COMPARISON), {}
+    metrics = _metric_columns(used, params.metrics)
     rows = []
     for group_key, group in used.groupby(keys, sort=False):
         for metric in metrics:
@@ -186,6 +206,24 @@ def summarise_over_seeds(
     columns = [*keys, *SEED_TABLE_COLUMNS[1:]]
     table = pd.DataFrame(rows, columns=columns)
     return table, _seed_markdown(table, runs, metrics), _seed_metrics(table)
+
+
+NO_COMPARISON = (
+    "No seed run has a comparison table or `<arch>/evaluation.json` reports: the study "
+    "evaluated no generator (segmentation_table.md has the Dice of a segmentation study)."
+)
+NO_SEGMENTATION = (
+    "No seed run has per-image segmentation Dice (`segmentation/<method>_runs.csv`, "
+    "`segmentation_external/<method>_runs.csv`): the study ran no segmentation."
+)
+
+
+def _name(runs: pd.DataFrame) -> str:
+    return str(runs["study"].iloc[0]) if len(runs) else "?"
+
+
+def _empty_markdown(runs: pd.DataFrame, what: str, why: str) -> str:
+    return "\n".join([f"# Study `{_name(runs)}`: {what}", "", _run_list(runs), "", why, ""])
 
 
 def _run_list(runs: pd.DataFrame) -> str:
@@ -251,13 +289,20 @@ def build_learning_curves(
     """
     params = StudySummaryParams.parse(params, prefix="study_summary")
     value = params.curve_column
+    keys = _keys(seed_table)
+    if seed_table.empty or _used(histories, runs).empty:
+        if not seed_table.empty:
+            logger.warning(
+                "Study '%s': no seed run has a <arch>/history.csv (no training in the study, "
+                "e.g. evaluation only), so the learning curves are empty.", _name(runs)
+            )  # fmt: skip
+        return pd.DataFrame(columns=[*keys, *CURVE_COLUMNS[1:]])
     missing = [c for c in ("step", "epoch", "epoch_time_s", value) if c not in histories]
     if missing:
         raise UserError(
             f"The seeds' history.csv artifacts have no {missing} column (columns: "
             f"{list(histories.columns)}); check study_summary.curve_column."
         )
-    keys = _keys(seed_table)
     rank = {group: i for i, group in enumerate(_order(seed_table))}
     used = _used(histories, runs)
     groups = pd.Series(list(used[keys].itertuples(index=False, name=None)), index=used.index)
@@ -375,7 +420,16 @@ def plot_learning_curves(curves: pd.DataFrame, seed_table: pd.DataFrame) -> Figu
             axis.legend(fontsize=7)
         axis.grid(alpha=0.3)
     figure.tight_layout()
+    if curves.empty:
+        _note(figure, "No learning curves: no seed run has a training history of an evaluated "
+                      "architecture.")  # fmt: skip
     return figure
+
+
+def _note(figure: Any, text: str) -> None:
+    """Say on an empty figure why it is empty."""
+    figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11,
+                bbox={"facecolor": "white", "edgecolor": "0.6"})  # fmt: skip
 
 
 def plot_seed_bars(
@@ -390,6 +444,11 @@ def plot_seed_bars(
     from matplotlib.figure import Figure
 
     params = StudySummaryParams.parse(params, prefix="study_summary")
+    if seed_table.empty:
+        figure = Figure(figsize=(6, 3.6))
+        _note(figure, "No bars: no seed run has a comparison table (the study evaluated no "
+                      "generator).")  # fmt: skip
+        return figure
     available = list(dict.fromkeys(seed_table["metric"]))
     panels = [m for m in (resolve_metric(n, available) for n in params.bar_metrics) if m]
     if not panels:
@@ -416,3 +475,89 @@ def plot_seed_bars(
         axis.set(title=f"{metric} (mean ± std, {n} seeds)", ylabel=metric)
     figure.tight_layout()
     return figure
+
+
+# ------------------------------------------------------------------------ segmentation studies
+def _segmentation_frames(used: pd.DataFrame, runs: pd.DataFrame, reference: str) -> dict:
+    """{(variant, test set, method): per-(seed, image) rows}: variants in the runs' order, then
+    the in-domain and the external test set, then the reference method and the others."""
+    variants = list(dict.fromkeys(runs["variant"])) if "variant" in runs.columns else [""]
+    variant = used["variant"] if "variant" in used.columns else pd.Series("", index=used.index)
+    test_set = used["folder"].map(TEST_SETS)
+    frames = {}
+    for key, rows in used.groupby([variant, test_set, used["name"]], sort=False):
+        frames[key] = rows.drop(columns=["variant", "folder", "name"], errors="ignore")
+
+    def order(key: tuple[str, str, str]) -> tuple:
+        return (variants.index(key[0]), list(TEST_SETS.values()).index(key[1]),
+                key[2] != reference, key[2])  # fmt: skip
+
+    return {key: frames[key] for key in sorted(frames, key=order)}
+
+
+def summarise_segmentation(
+    segmentation_runs: pd.DataFrame,
+    runs: pd.DataFrame,
+    params: StudySummaryParams,
+) -> tuple[pd.DataFrame, str]:
+    """The Dice table of a segmentation study (``cxr_synth.segmentation.study_dice_table``).
+
+    ``segmentation_runs``: every seed run's per-image ``segmentation/<method>_runs.csv`` (test
+    set ``in``: the held-out images of the training set) and
+    ``segmentation_external/<method>_runs.csv`` (``ext``: the external set), with ``study_seed``,
+    ``run_id``, ``folder`` and ``name`` (the method) in front; ``runs``: the selected seed runs.
+    Per (variant, test set, method): Dice mean ± std over U-Net seeds (each seed's U-Net: mean
+    over the test images) and the paired per-image differences (mean, 95 % t-interval,
+    Wilcoxon p) with ``study_summary.segmentation.reference`` (``none``) of the same variant,
+    with the baseline variant (``baseline``, or ``suffix`` pairing) and with the ``versus``
+    cells. Returns the table (no ``variant`` column in a study without variants) and its
+    Markdown. A study without segmentation artifacts gets an empty table and a warning.
+    """
+    options = StudySummaryParams.parse(params, prefix="study_summary").segmentation
+    used = _used(segmentation_runs, runs)
+    if "folder" in used.columns:
+        used = used[used["folder"].isin(TEST_SETS)]
+    frames = _segmentation_frames(used, runs, options.reference) if len(used) else {}
+    table = study_dice_table(frames, reference=options.reference, baseline=options.baseline,
+                             suffix=options.suffix, versus=options.versus)  # fmt: skip
+    if "variant" not in runs.columns:
+        table = table.drop(columns="variant")
+    if not frames:
+        logger.warning(
+            "Study '%s': no seed run has per-image segmentation Dice (segmentation/<method>_runs"
+            ".csv), so the segmentation table is empty; as expected for a study that ran no "
+            "segmentation.", _name(runs)
+        )  # fmt: skip
+        return table, _empty_markdown(runs, "no segmentation", NO_SEGMENTATION)
+    markdown = study_dice_markdown(table, reference=options.reference, suffix=options.suffix)
+    n_seeds = int(table["n_seeds"].max())
+    lines = [
+        f"# Study `{_name(runs)}`: segmentation Dice over {n_seeds} U-Net seed"
+        + ("s" if n_seeds != 1 else ""),
+        "",
+        _run_list(runs),
+        "Dice: mean ± sample std (n − 1) over the U-Net seeds (each seed: mean over the test "
+        "images). Δ: paired per image (each image's Dice averaged over the seeds), its 95 % "
+        "t-interval over the images and the Wilcoxon signed-rank p; the interval covers "
+        "image-to-image variation, not seed-to-seed variation (the ± column). Test set `in`: "
+        "the held-out images of the training set; `ext`: the external set. A Δ is given only "
+        "between cells that score the same images.",
+        "",
+        markdown,
+        "",
+    ]
+    return table, "\n".join(lines)
+
+
+def check_study_has_results(
+    runs: pd.DataFrame, seed_table: pd.DataFrame, segmentation_table: pd.DataFrame
+) -> None:
+    """Fail a summary with nothing in it: the seed runs have neither comparison tables
+    (``<arch>/evaluation.json``) nor per-image segmentation Dice, so every output is empty."""
+    if seed_table.empty and segmentation_table.empty:
+        raise UserError(
+            f"Study '{_name(runs)}': its seed runs have none of the artifacts the study summary "
+            "aggregates (a comparison table or <arch>/evaluation.json reports, "
+            "segmentation/<method>_runs.csv); did the seeds run the evaluation or the "
+            "segmentation? Add those pipelines to the study file's run.pipelines."
+        )

@@ -1,14 +1,17 @@
 """``study_summary``: the seed runs of one study (MLflow, through ``MlflowStudyDataset``) ->
-mean ± std table, learning curves, bars with error bars (``kedro study run`` runs it last)."""
+mean ± std table, learning curves, bars with error bars, the segmentation Dice table
+(``kedro study run`` runs it last)."""
 
 from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.pipelines.study_summary.nodes import (
     build_learning_curves,
+    check_study_has_results,
     plot_learning_curves,
     plot_seed_bars,
     select_seed_runs,
     summarise_over_seeds,
+    summarise_segmentation,
 )
 
 
@@ -55,6 +58,18 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="study_seed_bars@matplotlib",
                 name="plot_seed_bars",
+            ),
+            Node(
+                summarise_segmentation,
+                inputs=["study_mlflow_segmentation_runs", "study_runs", "params:study_summary"],
+                outputs=["study_segmentation_table", "study_segmentation_table_md"],
+                name="summarise_segmentation",
+            ),
+            Node(
+                check_study_has_results,
+                inputs=["study_runs", "study_seed_table", "study_segmentation_table"],
+                outputs=None,
+                name="check_study_has_results",
             ),
         ],
         tags=["study_summary"],

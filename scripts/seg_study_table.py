@@ -20,8 +20,7 @@ import argparse
 
 import pandas as pd
 
-from cxr_synth.datasets import MlflowStudyDataset
-from cxr_synth.pipelines.study_summary.datasets import MlflowStudyFilesDataset
+from cxr_synth.datasets import MlflowStudyDataset, MlflowStudyFilesDataset
 from cxr_synth.pipelines.study_summary.nodes import TEST_SETS, summarise_segmentation
 
 

@@ -1,12 +1,13 @@
 """Kedro datasets this project had to write, and the torch Datasets the training code shares."""
 
-from cxr_synth.datasets.mlflow_study import MlflowStudyDataset
+from cxr_synth.datasets.mlflow_study import MlflowStudyDataset, MlflowStudyFilesDataset
 from cxr_synth.datasets.npy_array import NpyArrayDataset, NpzDataset
 from cxr_synth.datasets.optional import OptionalDataset
 from cxr_synth.datasets.state_dicts import StateDictsDataset
 
 __all__ = [
     "MlflowStudyDataset",
+    "MlflowStudyFilesDataset",
     "NpyArrayDataset",
     "NpzDataset",
     "OptionalDataset",

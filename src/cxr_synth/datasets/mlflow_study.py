@@ -1,11 +1,12 @@
-"""A read-only Kedro dataset: the finished seed runs of a multi-seed study, from MLflow.
+"""Read-only Kedro datasets: the finished seed runs of a multi-seed study, from MLflow.
 
 ``kedro study run studies/<file>.yml`` (``cxr_synth.study``) runs one ``kedro run`` per seed (and
 per variant, when the file lists ``variants:``) and tags each one's MLflow parent run
 ``cxr_synth.study=<name>``, ``cxr_synth.study_role=seed``, ``cxr_synth.study_seed=<k>`` and, for a
-variant, ``cxr_synth.study_variant=<variant>``. This dataset finds those runs (the newest finished
-one per variant and seed) and loads either the runs themselves or one CSV artifact of each run,
-concatenated, so the ``study_summary`` nodes get plain DataFrames and do no I/O.
+variant, ``cxr_synth.study_variant=<variant>``. ``MlflowStudyDataset`` finds those runs (the
+newest finished one per variant and seed) and loads either the runs themselves or one artifact of
+each run, concatenated; ``MlflowStudyFilesDataset`` every ``<folder>/*<suffix>`` CSV artifact of
+each run. So the ``study_summary`` nodes get plain DataFrames and do no I/O.
 """
 
 from __future__ import annotations
@@ -111,6 +112,11 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
     variant and seed, and a ``variant`` column in front of ``seed`` (``""`` for runs without
     the tag); a study without variants has no such column.
 
+    ``optional: true``: a seed run without the artifact(s) adds no rows instead of failing the
+    load; if no run has them, an empty frame of the identifying columns (``[variant,] seed,
+    run_id``). For the inputs only some studies have: a segmentation-only study has no comparison
+    table or history, an evaluation-only one (a saved generator) no history.
+
     ``tracking_uri: null`` uses MLflow's current one (kedro-mlflow sets it from mlflow.yml).
     Read-only: saving raises. Example (conf/base/catalog_study.yml)::
 
@@ -126,12 +132,14 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
         artifact: str | list[str] | None = None,
         tracking_uri: str | None = None,
         json_sections: list[str] | None = None,
+        optional: bool = False,
         metadata: dict[str, Any] | None = None,
     ):
         self._study = study or None
         self._artifacts = [artifact] if isinstance(artifact, str) else list(artifact or [])
         self._tracking_uri = tracking_uri
         self._json_sections = list(json_sections or [])
+        self._optional = optional
         self.metadata = metadata
         keyed = [a for a in self._artifacts if a.startswith("{")]
         if keyed and (
@@ -166,7 +174,7 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
 
     def _describe(self) -> dict[str, Any]:
         return {"study": self._study, "artifact": self._artifacts, "tracking_uri": self._uri(),
-                "json_sections": self._json_sections}  # fmt: skip
+                "json_sections": self._json_sections, "optional": self._optional}  # fmt: skip
 
     # ------------------------------------------------------------------------------ helpers
     def _uri(self) -> str:
@@ -228,6 +236,8 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
                 frame = self._read_folders(client, run_id, *keyed.groups(), tmp)
             else:
                 frame = None
+        if frame is None and self._optional:
+            return _empty(seed="int64", run_id="str")
         if frame is None:
             what = f"none of the artifacts {self._artifacts}" if plain else (
                 f"no '{{dir}}/{keyed.group(2)}'")  # fmt: skip
@@ -266,6 +276,60 @@ class MlflowStudyDataset(AbstractDataset[None, pd.DataFrame]):
             if isinstance(values, dict):
                 row.update({k: v for k, v in values.items() if _scalar(v)})
         return pd.DataFrame([row])
+
+
+class MlflowStudyFilesDataset(MlflowStudyDataset):
+    """Every ``<folder>/<name><suffix>`` CSV artifact of every finished seed run of a study,
+    concatenated: ``[variant,] study_seed, run_id, folder, name`` in front of the file's own
+    columns (``study_seed`` is the study's seed: the files may have a ``seed`` of their own, as
+    the segmentation's per-image ``<method>_runs.csv`` have the U-Net's). Runs without such
+    files add no rows; none loads an empty frame of those columns. Read-only::
+
+        study_mlflow_segmentation_runs:
+          type: cxr_synth.datasets.MlflowStudyFilesDataset
+          study: ${runtime_params:study.name, ''}
+          folders: [segmentation, segmentation_external]
+          suffix: _runs.csv
+    """
+
+    def __init__(
+        self,
+        folders: list[str],
+        suffix: str,
+        study: str | None = None,
+        tracking_uri: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        super().__init__(study=study, tracking_uri=tracking_uri, optional=True, metadata=metadata)
+        if not folders or not suffix:
+            raise DatasetError("MlflowStudyFilesDataset needs folders and a file-name suffix.")
+        self._folders = list(folders)
+        self._suffix = suffix
+        self._artifacts = [f"{folder}/*{suffix}" for folder in self._folders]  # described
+
+    def _load_artifacts(self, client: Any, seed: int, run: Any) -> pd.DataFrame:
+        run_id = run.info.run_id
+        frames = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for folder in self._folders:
+                for artifact in client.list_artifacts(run_id, folder):
+                    name = artifact.path.rsplit("/", 1)[-1]
+                    if artifact.is_dir or not name.endswith(self._suffix):
+                        continue
+                    frame = self._read(client, run_id, artifact.path, tmp)
+                    head = {"study_seed": seed, "run_id": run_id, "folder": folder,
+                            "name": name.removesuffix(self._suffix)}  # fmt: skip
+                    for position, (column, value) in enumerate(head.items()):
+                        frame.insert(position, column, value)
+                    frames.append(frame)
+        if not frames:
+            return _empty(study_seed="int64", run_id="str", folder="str", name="str")
+        return pd.concat(frames, ignore_index=True)
+
+
+def _empty(**columns: str) -> pd.DataFrame:
+    """An empty frame of the identifying columns (name -> dtype)."""
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
 
 
 def _scalar(value: Any) -> bool:

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cxr_synth.tables import markdown_table, mean_std
 
@@ -39,6 +38,7 @@ def paired_difference(method: pd.Series, baseline: pd.Series) -> PairedDifferenc
     mean = float(difference.mean()) if n else math.nan
     if n < 2:
         return PairedDifference(mean, math.nan, math.nan, math.nan, n)
+    from scipy import stats  # here: the study summary's pipeline is built without scipy
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * difference.std(ddof=1) / math.sqrt(n)
     p = math.nan if np.allclose(difference, 0) else float(stats.wilcoxon(difference).pvalue)
     return PairedDifference(mean, mean - half, mean + half, p, n)

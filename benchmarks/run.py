@@ -337,7 +337,7 @@ def row_prep_memory(args) -> list[Row]:
         f"parent peak RSS minus the output array at {small} images",
         f"{med(net[small]):.0f} → {med(net[large]):.0f} MiB (output array "
         f"{runs[large][0]['array_kib'] / 1024:.0f} MiB at {large})",
-        ratios, "flat, ± 10 %", all(0.9 <= x <= 1.1 for x in [med(ratios)]),
+        ratios, "flat: ≤ +10 %", med(ratios) <= 1.1,  # less is fine: the peak is fixed costs
     )]  # fmt: skip
 
 

@@ -22,6 +22,9 @@ from cxr_synth.training import train_gan
 
 
 def options(arch: str, width: int) -> dict:
+    if arch == "ddpm":  # the CPU study's U-Net at width 16 (studies/nih_sample_ddpm_cpu.yml)
+        return {"widths": [2 * width, 4 * width, 4 * width], "layers_per_block": 1,
+                "attention_resolutions": [], "patch_size": 4}  # fmt: skip
     if arch == "stylegan":
         return {
             "g_width": width,

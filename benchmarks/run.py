@@ -92,12 +92,15 @@ def med(values: list[float]) -> float:
 # --------------------------------------------------------------------------- training
 def _bare_loop(gan, images: torch.Tensor, batch: int, steps: int, warmup: int,
                precision: str = "fp32", channels_last: bool = False) -> float:  # fmt: skip
-    """A plain PyTorch loop: the same networks, objective and Adam settings, data in memory."""
+    """A plain PyTorch loop: the same networks, objective and Adam settings, data in memory
+    (a single-network model such as ddpm: one ``generator_loss(G, real)`` step per batch)."""
     fmt = torch.channels_last if channels_last else torch.preserve_format
-    g, d = gan.generator.to(memory_format=fmt).train(), gan.discriminator.to(memory_format=fmt)
-    d.train()
+    g = gan.generator.to(memory_format=fmt).train()
     g_opt = torch.optim.Adam(g.parameters(), **gan.g_optimizer)
-    d_opt = torch.optim.Adam(d.parameters(), **gan.d_optimizer)
+    d = gan.discriminator
+    if d is not None:
+        d = d.to(memory_format=fmt).train()
+        d_opt = torch.optim.Adam(d.parameters(), **gan.d_optimizer)
     ema = [p.detach().clone() for p in g.parameters()] if gan.ema_decay else None
     cast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
             else torch.autocast("cpu", enabled=False))  # fmt: skip
@@ -108,6 +111,15 @@ def _bare_loop(gan, images: torch.Tensor, batch: int, steps: int, warmup: int,
             began = time.perf_counter()
         real = images[(step % n) * batch : (step % n + 1) * batch].to(memory_format=fmt)
         real = real.float() / 127.5 - 1.0
+        if d is None:
+            g_opt.zero_grad(set_to_none=True)
+            with cast:
+                g_loss, _ = gan.objective.generator_loss(g, real)
+            g_loss.backward()
+            g_opt.step()
+            if ema is not None:
+                torch._foreach_lerp_(ema, [p.detach() for p in g.parameters()], 1 - gan.ema_decay)
+            continue
         d_opt.zero_grad(set_to_none=True)
         with cast:
             with torch.no_grad():

@@ -62,3 +62,10 @@ def test_quick_auto_row_runs_the_automatic_settings_against_bare_fp32(bench):
     assert "precision/channels_last: auto, resolved here:" in benchmark
     assert baseline == "bare fp32 loop"
     assert "(" in rows[2][3] and rows[2][5] in {"met", "**missed**"}
+
+
+def test_quick_training_row_covers_the_single_network_model(bench):
+    """ddpm has no discriminator: its bare-loop baseline is one generator_loss step per batch."""
+    rows = _table_rows(bench.main(["--quick", "--rows", "training", "--archs", "ddpm"]))
+    assert len(rows) == 3 and rows[2][0].startswith("training step `ddpm`")
+    assert rows[2][1] == "bare loop, same models/optimisers, data in memory"

@@ -117,3 +117,26 @@ def test_study_seeds_are_replicates_of_their_own_and_the_markdown_shows_the_diff
     assert "baseline" not in markdown  # no baseline variant: that column is left out
     with pytest.raises(ValueError, match="no \\['dice'\\] column"):
         study_dice_table({("v", "in", "none"): one.drop(columns="dice")})
+
+
+# ------------------------------------------------------------------------ one run's methods
+def with_iou(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(iou=frame["dice"] / (2 - frame["dice"]))
+
+
+def test_a_runs_method_table_has_dice_iou_and_the_difference_to_none():
+    from cxr_synth.segmentation import method_dice_table
+
+    table = method_dice_table({"none": with_iou(per_image(NONE)),
+                               "classic": with_iou(per_image(CLASSIC))})  # fmt: skip
+    assert list(table["method"]) == ["none", "classic"]
+    classic = table.iloc[1]
+    iou = [np.mean([d / (2 - d) for d in CLASSIC[s]]) for s in (0, 1)]
+    assert classic["iou_mean"] == pytest.approx(np.mean(iou))
+    assert classic["iou_std"] == pytest.approx(np.std(iou, ddof=1))
+    assert classic["dice_delta_vs_none"] == pytest.approx(0.0475)
+    assert classic["p_value"] == pytest.approx(0.125)
+    assert classic["n_images"] == 4 and classic["n_seeds"] == 2
+    assert math.isnan(table.iloc[0]["dice_delta_vs_none"])
+    alone = method_dice_table({"classic": with_iou(per_image({0: CLASSIC[0]}))})
+    assert math.isnan(alone.iloc[0]["dice_std"]) and math.isnan(alone.iloc[0]["p_value"])

@@ -14,6 +14,7 @@ __all__, __getattr__ = lazy_exports(
     {
         "compare": [
             "PairedDifference",
+            "method_dice_table",
             "paired_difference",
             "study_dice_markdown",
             "study_dice_table",

@@ -1,5 +1,6 @@
-"""Paired comparison of two segmentation methods on the same test images, and the Dice table of
-a segmentation study built from such comparisons (``study_dice_table``)."""
+"""Paired comparison of two segmentation methods on the same test images, and the Dice tables
+built from such comparisons: one run's methods (``method_dice_table``) and a whole study's
+variants, test sets and methods (``study_dice_table``)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,42 @@ def study_dice_table(
                ("vs_reference", "vs_baseline", *(f"vs_{c}" for c in versus))
                for field in DIFFERENCE_FIELDS)]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
+
+
+METHOD_COLUMNS = ("method", "n_seeds", "dice_mean", "dice_std", "iou_mean", "iou_std",
+                  "dice_delta_vs_none", "dice_delta_ci_low", "dice_delta_ci_high", "p_value",
+                  "n_images")  # fmt: skip
+
+
+def method_dice_table(runs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """One run's methods on one test set: Dice and IoU mean ± std over seeds and, for every
+    method but ``none``, the paired per-image Dice difference to ``none`` (``study_dice_table``'s
+    ``vs_reference``: mean, 95 % interval, Wilcoxon p; NaN without a ``none`` run).
+
+    ``runs``: ``{method: rows}``, one row per (seed, test image) with ``seed``, ``image``,
+    ``dice`` and ``iou``. Columns ``METHOD_COLUMNS`` (the difference as ``dice_delta_vs_none``,
+    ``dice_delta_ci_low``/``_high``, ``p_value``), one row per method in the order of ``runs``.
+    """
+    dice = study_dice_table(
+        {("", "", method): frame for method, frame in runs.items()}, reference="none"
+    )
+    iou = [frame.groupby("seed")["iou"].mean() for frame in runs.values()]
+    return pd.DataFrame(
+        {
+            "method": dice["method"],
+            "n_seeds": dice["n_seeds"],
+            "dice_mean": dice["dice_mean"],
+            "dice_std": dice["dice_std"],
+            "iou_mean": [float(seeds.mean()) for seeds in iou],
+            "iou_std": [float(seeds.std(ddof=1)) if len(seeds) > 1 else math.nan for seeds in iou],
+            "dice_delta_vs_none": dice["vs_reference_mean"],
+            "dice_delta_ci_low": dice["vs_reference_ci_low"],
+            "dice_delta_ci_high": dice["vs_reference_ci_high"],
+            "p_value": dice["vs_reference_p"],
+            "n_images": dice["n_images"],
+        },
+        columns=list(METHOD_COLUMNS),
+    )
 
 
 def _difference_cell(row: Mapping[str, object], name: str) -> str:

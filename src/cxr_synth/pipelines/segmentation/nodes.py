@@ -248,48 +248,19 @@ def run_segmentation_experiment(
 def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Dice/IoU per method (mean ± std over seeds) and the paired comparison with ``none``.
 
-    ``dice_delta_vs_none``: mean over seeds of (method - none) test Dice, same seeds;
-    ``dice_delta_ci_low``/``_high``: 95 % interval of the per-image difference (each image's Dice
-    averaged over seeds); ``p_value``: Wilcoxon signed-rank test on those per-image differences
-    (``cxr_synth.segmentation.paired_difference``). Returns the table and its Markdown version.
+    ``dice_delta_vs_none``: mean per-image (method - none) test Dice, each image's Dice averaged
+    over the same seeds; ``dice_delta_ci_low``/``_high``: its 95 % interval over images;
+    ``p_value``: Wilcoxon signed-rank test on the per-image differences
+    (``cxr_synth.segmentation.method_dice_table``). Returns the table and its Markdown version.
     """
-    from cxr_synth.segmentation import paired_difference
+    from cxr_synth.segmentation import method_dice_table
 
     results = pd.concat(runs.values(), ignore_index=True)
-    per_seed = results.groupby(["method", "seed"], sort=False).agg(
-        dice=("dice", "mean"),
-        iou=("iou", "mean"),
-        n_real=("n_real", "first"),
-        n_synthetic=("n_synthetic", "first"),
-        epochs_run=("epochs_run", "first"),
-    )
-    per_image = results.groupby(["method", "image"], sort=False)["dice"].mean()
-    rows = []
-    for method in results["method"].unique():
-        seeds = per_seed.loc[method]
-        row = {
-            "method": method,
-            "n_seeds": len(seeds),
-            "dice_mean": seeds["dice"].mean(),
-            "dice_std": seeds["dice"].std(ddof=1) if len(seeds) > 1 else math.nan,
-            "iou_mean": seeds["iou"].mean(),
-            "iou_std": seeds["iou"].std(ddof=1) if len(seeds) > 1 else math.nan,
-            "dice_delta_vs_none": math.nan,
-            "dice_delta_ci_low": math.nan,
-            "dice_delta_ci_high": math.nan,
-            "p_value": math.nan,
-            "n_real": int(seeds["n_real"].iloc[0]),
-            "n_synthetic": int(seeds["n_synthetic"].iloc[0]),
-            "n_test": int(per_image.loc[method].size),
-        }
-        if "none" in per_seed.index and method != "none":
-            paired = seeds["dice"] - per_seed.loc["none"]["dice"].reindex(seeds.index)
-            row["dice_delta_vs_none"] = paired.mean()
-            versus = paired_difference(per_image.loc[method], per_image.loc["none"])
-            row["dice_delta_ci_low"], row["dice_delta_ci_high"] = versus.ci_low, versus.ci_high
-            row["p_value"] = versus.p_value
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    by_method = dict(tuple(results.groupby("method", sort=False)))
+    table = method_dice_table(by_method).rename(columns={"n_images": "n_test"})
+    for column in ("n_real", "n_synthetic"):
+        counts = [int(frame[column].iloc[0]) for frame in by_method.values()]
+        table.insert(len(table.columns) - 1, column, counts)  # before n_test
     return table, _markdown(table)
 
 

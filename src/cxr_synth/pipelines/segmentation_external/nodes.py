@@ -8,7 +8,6 @@ checked against it) and the external set's file layout. Nothing is retrained.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -130,42 +129,16 @@ def summarise_segmentation_external(
 
     With ``none`` among the methods, every other one gets the paired difference to it on the
     same external images (``dice_delta_vs_none``, its 95 % interval over images and the Wilcoxon
-    p-value; ``cxr_synth.segmentation.paired_difference``). Returns the table (method, n_seeds,
+    p-value; ``cxr_synth.segmentation.method_dice_table``). Returns the table (method, n_seeds,
     dice_mean, dice_std, iou_mean, iou_std, dice_delta_vs_none, dice_delta_ci_low/_high, p_value,
     n_images, dataset), its Markdown version and MLflow metrics ``<method>.dice`` / ``.iou`` /
     ``.dice_delta``.
     """
-    from cxr_synth.segmentation import paired_difference
+    from cxr_synth.segmentation import method_dice_table
 
     if not runs:
         raise ValueError("no external evaluation runs to summarise")
-    per_image = {method: frame.groupby("image")["dice"].mean() for method, frame in runs.items()}
-    rows = []
-    for method, frame in runs.items():
-        per_seed = frame.groupby("seed")[["dice", "iou"]].mean()
-        several = len(per_seed) > 1
-        versus = (
-            paired_difference(per_image[method], per_image["none"])
-            if "none" in runs and method != "none"
-            else None
-        )
-        rows.append(
-            {
-                "method": method,
-                "n_seeds": len(per_seed),
-                "dice_mean": per_seed["dice"].mean(),
-                "dice_std": per_seed["dice"].std(ddof=1) if several else math.nan,
-                "iou_mean": per_seed["iou"].mean(),
-                "iou_std": per_seed["iou"].std(ddof=1) if several else math.nan,
-                "dice_delta_vs_none": versus.mean if versus else math.nan,
-                "dice_delta_ci_low": versus.ci_low if versus else math.nan,
-                "dice_delta_ci_high": versus.ci_high if versus else math.nan,
-                "p_value": versus.p_value if versus else math.nan,
-                "n_images": int(frame["image"].nunique()),
-                "dataset": external.name,
-            }
-        )
-    table = pd.DataFrame(rows)
+    table = method_dice_table(runs).assign(dataset=external.name)
     metrics = metric_records(
         {
             f"{row.method}.{name}": getattr(row, column)

@@ -11,7 +11,6 @@ from cxr_synth.pipelines.study_summary.nodes import (
     check_study_has_results,
     plot_learning_curves,
     plot_seed_bars,
-    resolve_metric,
     select_seed_runs,
     summarise_over_seeds,
     summarise_segmentation,
@@ -162,16 +161,6 @@ def test_learning_curves_name_a_missing_history_column():
     seed_table, _, _ = summarise_over_seeds(comparison(), runs_table(), {})
     with pytest.raises(UserError, match=r"no \['fd'\] column.*curve_column"):
         build_learning_curves(histories(), runs_table(), seed_table, {"curve_column": "fd"})
-
-
-def test_resolve_metric_finds_the_offline_backbone_columns():
-    columns = ["FD_rand", "KID_rand_mean", "precision_rand", "ssim_nn_mean"]
-    assert resolve_metric("FID", columns) == "FD_rand"
-    assert resolve_metric("KID_mean", columns) == "KID_rand_mean"
-    assert resolve_metric("precision", columns) == "precision_rand"
-    assert resolve_metric("ssim_nn_mean", columns) == "ssim_nn_mean"
-    assert resolve_metric("recall", columns) is None
-    assert resolve_metric("FID", ["FID", "FD_rand"]) == "FID"
 
 
 def test_learning_curve_figure_has_fd_curves_and_final_precision_recall_points():

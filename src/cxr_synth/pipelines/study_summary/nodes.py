@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,12 +30,15 @@ from cxr_synth.errors import UserError
 from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 from cxr_synth.segmentation.compare import study_dice_markdown, study_dice_table
+from cxr_synth.study_figures import (
+    group_keys,
+    group_order,
+    learning_curve_figure,
+    seed_bar_figure,
+)
 from cxr_synth.tables import metric_records
 
 logger = logging.getLogger(__name__)
-
-# matplotlib is imported in the nodes that draw: building the pipelines stays light
-# (cxr_synth.pipelines.node_types).
 
 ID_COLUMNS = ("variant", "seed", "run_id", "architecture")
 SEED_TABLE_COLUMNS = ["architecture", "metric", "mean", "std", "n_seeds", "seeds", "values"]
@@ -47,10 +49,6 @@ CURVE_COLUMNS = [
 # The per-image Dice artifacts of a seed run: folder -> test set (in-domain, external).
 TEST_SETS = {"segmentation": "in", "segmentation_external": "ext"}
 
-
-def _keys(frame: pd.DataFrame) -> list[str]:
-    """The columns one aggregate row stands for: variant (if any) and architecture."""
-    return ["variant", "architecture"] if "variant" in frame.columns else ["architecture"]
 
 
 def _select_seeds(runs: pd.DataFrame, study: StudyParams, name: str, what: str) -> pd.DataFrame:
@@ -121,21 +119,6 @@ def _used(frame: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return used.iloc[np.argsort(used["run_id"].map(rank).to_numpy(), kind="stable")]
 
 
-def _order(table: pd.DataFrame) -> list[tuple[str, ...]]:
-    """The (variant,) architecture groups of a seed table, in its order."""
-    return list(dict.fromkeys(table[_keys(table)].itertuples(index=False, name=None)))
-
-
-def _labels(table: pd.DataFrame) -> dict[tuple[str, ...], str]:
-    """Figure labels of the groups: the architecture; with variants, the variant (or
-    ``variant/architecture`` when the study has several architectures)."""
-    groups = _order(table)
-    if "variant" not in table.columns:
-        return {g: g[0] for g in groups}
-    several = len({g[1] for g in groups}) > 1
-    return {g: f"{g[0]}/{g[1]}" if several else g[0] for g in groups}
-
-
 def _metric_columns(frame: pd.DataFrame, wanted: list[str] | None) -> list[str]:
     numeric = [
         c
@@ -177,7 +160,7 @@ def summarise_over_seeds(
     """
     params = StudySummaryParams.parse(params, prefix="study_summary")
     used = _used(comparison, runs)
-    keys = _keys(used)
+    keys = group_keys(used)
     if used.empty:
         logger.warning(
             "Study '%s': no seed run has a comparison table (or <arch>/evaluation.json "
@@ -238,7 +221,7 @@ def _run_list(runs: pd.DataFrame) -> str:
 
 def _seed_markdown(table: pd.DataFrame, runs: pd.DataFrame, metrics: list[str]) -> str:
     name = str(runs["study"].iloc[0])
-    keys = _keys(table)
+    keys = group_keys(table)
     n_seeds = runs["seed"].nunique()
     lines = [
         f"# Study `{name}`: mean ± std over {n_seeds} seed{'s' if n_seeds != 1 else ''}",
@@ -262,7 +245,7 @@ def _seed_markdown(table: pd.DataFrame, runs: pd.DataFrame, metrics: list[str]) 
 
 
 def _seed_metrics(table: pd.DataFrame) -> dict[str, dict[str, float]]:
-    keys = _keys(table)
+    keys = group_keys(table)
     return metric_records(
         {
             ".".join([*(str(row[k]) for k in keys), row["metric"], kind]): row[kind]
@@ -289,7 +272,7 @@ def build_learning_curves(
     """
     params = StudySummaryParams.parse(params, prefix="study_summary")
     value = params.curve_column
-    keys = _keys(seed_table)
+    keys = group_keys(seed_table)
     if seed_table.empty or _used(histories, runs).empty:
         if not seed_table.empty:
             logger.warning(
@@ -303,7 +286,7 @@ def build_learning_curves(
             f"The seeds' history.csv artifacts have no {missing} column (columns: "
             f"{list(histories.columns)}); check study_summary.curve_column."
         )
-    rank = {group: i for i, group in enumerate(_order(seed_table))}
+    rank = {group: i for i, group in enumerate(group_order(seed_table))}
     used = _used(histories, runs)
     groups = pd.Series(list(used[keys].itertuples(index=False, name=None)), index=used.index)
     used = used[groups.isin(rank)].sort_values([*keys, "seed", "epoch"])
@@ -330,106 +313,9 @@ def build_learning_curves(
     return curves[[*keys, *CURVE_COLUMNS[1:]]]
 
 
-def resolve_metric(name: str, available: list[str]) -> str | None:
-    """The column for metric ``name``: itself, or its offline-backbone variant (``FID`` ->
-    ``FD_rand``, ``KID_mean`` -> ``KID_rand_mean``, ``precision`` -> ``precision_rand``)."""
-    variants = [name, "FD_rand" if name == "FID" else None]
-    variants.append(
-        name.replace("KID", "KID_rand", 1) if name.startswith("KID") else f"{name}_rand"
-    )
-    return next((v for v in variants if v and v in available), None)
-
-
-def _colours(labels: list[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
-    palette, n = (colormaps["tab10"], 10) if len(labels) <= 10 else (colormaps["tab20"], 20)
-    return {a: palette(i % n) for i, a in enumerate(labels)}
-
-
-def _seed_values(seed_table: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One metric's rows of the seed table, indexed by the figure labels of their groups."""
-    labels = _labels(seed_table)
-    rows = seed_table[seed_table["metric"] == metric]
-    keys = _keys(seed_table)
-    index = [labels[g] for g in rows[keys].itertuples(index=False, name=None)]
-    return rows.set_index(pd.Index(index, name="label"))
-
-
-def _group_rows(frame: pd.DataFrame, keys: list[str], group: tuple[str, ...]) -> np.ndarray:
-    """Which rows of ``frame`` belong to ``group`` (values of ``keys``)."""
-    masks = [frame[k].astype(str).to_numpy() == str(v) for k, v in zip(keys, group, strict=True)]
-    return np.logical_and.reduce(masks)
-
-
 def plot_learning_curves(curves: pd.DataFrame, seed_table: pd.DataFrame) -> Figure:
-    """One figure, every architecture: FD against optimiser steps (left) and training wall-clock
-    (right), mean over seeds with a ±std band; below, precision and recall at the final
-    evaluation (mean ± std over seeds) at each architecture's total steps and time. With
-    variants: one curve per variant (and architecture)."""
-    from matplotlib.figure import Figure
-
-    keys = _keys(seed_table)
-    labels = _labels(seed_table)
-    colours = _colours(list(labels.values()))
-    minutes = bool(len(curves)) and curves["wall_clock_s_mean"].max() > 300
-    scale, unit = (60.0, "min") if minutes else (1.0, "s")
-    n_seeds = int(curves["n_seeds"].max()) if len(curves) else 0
-    figure = Figure(figsize=(10, 10))
-    axes = figure.subplots(3, 2, squeeze=False)
-    available = list(dict.fromkeys(seed_table["metric"]))
-    for group, label in labels.items():
-        curve = curves[_group_rows(curves, keys, group)]
-        if curve.empty:
-            continue
-        colour = colours[label]
-        std = curve["fd_std"].fillna(0.0)
-        for axis, x in (
-            (axes[0, 0], curve["step"]),
-            (axes[0, 1], curve["wall_clock_s_mean"] / scale),
-        ):
-            axis.plot(x, curve["fd_mean"], marker="o", markersize=3, color=colour, label=label)
-            axis.fill_between(
-                x, curve["fd_mean"] - std, curve["fd_mean"] + std, color=colour, alpha=0.2
-            )
-        last = curve.iloc[-1]
-        for row, name in ((1, "precision"), (2, "recall")):
-            column = resolve_metric(name, available)
-            if column is None or label not in _seed_values(seed_table, column).index:
-                continue
-            value = _seed_values(seed_table, column).loc[label]
-            yerr = 0.0 if math.isnan(value["std"]) else value["std"]
-            xerr = last["wall_clock_s_std"] / scale
-            xerr = 0.0 if math.isnan(xerr) else xerr
-            axes[row, 0].errorbar(last["step"], value["mean"], yerr=yerr, fmt="o", capsize=3,
-                                  color=colour, label=label)  # fmt: skip
-            axes[row, 1].errorbar(last["wall_clock_s_mean"] / scale, value["mean"], xerr=xerr,
-                                  yerr=yerr, fmt="o", capsize=3, color=colour, label=label)  # fmt: skip
-    axes[0, 0].set(xlabel="optimiser steps", ylabel="FD during training (lower is better)",
-                   title=f"FD vs steps (mean ± std, {n_seeds} seeds)")  # fmt: skip
-    axes[0, 1].set(xlabel=f"training wall-clock ({unit})", ylabel="FD during training",
-                   title="FD vs wall-clock (evaluation time left out)")  # fmt: skip
-    for row, name in ((1, "precision"), (2, "recall")):
-        column = resolve_metric(name, available) or name
-        axes[row, 0].set(xlabel="optimiser steps (at the end of training)", ylabel=column,
-                         title=f"{column}, final evaluation only")  # fmt: skip
-        axes[row, 1].set(xlabel=f"training wall-clock ({unit})", ylabel=column,
-                         title=f"{column}, final evaluation only")  # fmt: skip
-    for axis in axes.flat:
-        if axis.has_data():
-            axis.legend(fontsize=7)
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    if curves.empty:
-        _note(figure, "No learning curves: no seed run has a training history of an evaluated "
-                      "architecture.")  # fmt: skip
-    return figure
-
-
-def _note(figure: Any, text: str) -> None:
-    """Say on an empty figure why it is empty."""
-    figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11,
-                bbox={"facecolor": "white", "edgecolor": "0.6"})  # fmt: skip
+    """The learning-curve figure (``cxr_synth.study_figures.learning_curve_figure``)."""
+    return learning_curve_figure(curves, seed_table)
 
 
 def plot_seed_bars(
@@ -438,43 +324,10 @@ def plot_seed_bars(
     runs: pd.DataFrame,
     params: StudySummaryParams,
 ) -> Figure:
-    """Bars of the mean over seeds with ±std error bars, one panel per ``bar_metrics`` entry,
-    each seed's own value drawn as a dot on its bar; one bar per architecture (with variants:
-    per variant, or variant/architecture)."""
-    from matplotlib.figure import Figure
-
+    """Bars over seeds, one panel per ``bar_metrics`` entry, each selected seed's value as a dot
+    (``cxr_synth.study_figures.seed_bar_figure``)."""
     params = StudySummaryParams.parse(params, prefix="study_summary")
-    if seed_table.empty:
-        figure = Figure(figsize=(6, 3.6))
-        _note(figure, "No bars: no seed run has a comparison table (the study evaluated no "
-                      "generator).")  # fmt: skip
-        return figure
-    available = list(dict.fromkeys(seed_table["metric"]))
-    panels = [m for m in (resolve_metric(n, available) for n in params.bar_metrics) if m]
-    if not panels:
-        raise UserError(
-            f"study_summary.bar_metrics {params.bar_metrics}: none is a column of the seed "
-            f"table (available: {available}); fix conf/base/parameters_study_summary.yml."
-        )
-    keys = _keys(seed_table)
-    labels = _labels(seed_table)
-    order = list(labels.values())
-    used = _used(comparison, runs)
-    figure = Figure(figsize=(max(3.4, 0.45 * len(order) + 1.5) * len(panels), 3.6))
-    axes = figure.subplots(1, len(panels), squeeze=False)[0]
-    x = np.arange(len(order))
-    for axis, metric in zip(axes, panels, strict=True):
-        values = _seed_values(seed_table, metric).reindex(order)
-        axis.bar(x, values["mean"], yerr=values["std"].fillna(0.0), capsize=4, color="tab:blue",
-                 alpha=0.7)  # fmt: skip
-        for i, group in enumerate(labels):
-            seeds = used.loc[_group_rows(used, keys, group), metric].dropna()
-            axis.plot(np.full(len(seeds), i), seeds, "k.", markersize=4)
-        axis.set_xticks(x, order, rotation=30, ha="right")
-        n = int(values["n_seeds"].max())
-        axis.set(title=f"{metric} (mean ± std, {n} seeds)", ylabel=metric)
-    figure.tight_layout()
-    return figure
+    return seed_bar_figure(seed_table, _used(comparison, runs), list(params.bar_metrics))
 
 
 # ------------------------------------------------------------------------ segmentation studies

@@ -55,3 +55,20 @@ def test_the_project_hooks_of_a_run_import_no_heavy_library(tmp_path):
         "    assert session.load_context().params['demo_data'].generate_if_missing"
     )
     assert imported(code, HEAVY, project) == []
+
+
+def test_a_run_whose_nodes_need_no_torch_imports_none(tmp_path):
+    """The provenance hook takes its torch tags (accelerator, threads) only once a node has
+    imported torch (tests/reliability/test_provenance.py: a run that trains has them)."""
+    project = make_project(tmp_path)
+    code = (
+        "from kedro.framework.session import KedroSession\n"
+        "from kedro.framework.startup import bootstrap_project\n"
+        f"bootstrap_project({str(project)!r})\n"
+        f"with KedroSession.create(project_path={str(project)!r}) as session:\n"
+        "    session.run(pipeline_names=['demo_data'], node_names=['demo_data.make_nih_metadata'])\n"
+        "import mlflow\n"
+        "tags = mlflow.search_runs(experiment_names=['cxr_synth']).columns\n"
+        "assert 'tags.cxr_synth.git_commit' in tags and 'tags.cxr_synth.accelerator' not in tags"
+    )
+    assert imported(code, ("torch", "torchvision"), project) == []

@@ -86,10 +86,13 @@ class RunSafetyHook:
 
 class ProvenanceHook:
     """Tags the run's MLflow run with the commit, package versions and machine
-    (``cxr_synth.provenance``); child runs copy them (``training.tracking.child_run``)."""
+    (``cxr_synth.provenance``); child runs copy them (``training.tracking.child_run``). The
+    torch tags (accelerator, threads) follow after the first node that imported torch, or the
+    one that failed: a run that never imports torch does not pay for it."""
 
     def __init__(self) -> None:
         self._project: Path | None = None
+        self._torch_tagged = False
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -97,6 +100,7 @@ class ProvenanceHook:
 
     @hook_impl(trylast=True)  # after kedro-mlflow has started the run and set its tags
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+        self._torch_tagged = False
         if distributed_rank() > 0 or self._project is None:
             return
         import mlflow
@@ -109,6 +113,29 @@ class ProvenanceHook:
         scrubbed = {k: relative_to_project(str(v), self._project) for k, v in run_params.items()}
         mlflow.set_tags({k: v for k, v in scrubbed.items() if v != str(run_params[k])})
         mlflow.set_tags(run_record(self._project))
+        self._tag_torch()
+
+    @hook_impl
+    def after_node_run(self) -> None:
+        self._tag_torch()
+
+    @hook_impl
+    def on_node_error(self) -> None:
+        self._tag_torch()
+
+    def _tag_torch(self) -> None:
+        if self._torch_tagged or distributed_rank() > 0 or self._project is None:
+            return
+        from cxr_synth.provenance import torch_record
+
+        tags = torch_record()
+        if not tags:
+            return
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.set_tags(tags)
+            self._torch_tagged = True
 
 
 class TypedParamsLoggingHook:

@@ -2,7 +2,9 @@
 
 Every MLflow run of the project (the parent per ``kedro run`` and each child) carries these
 ``cxr_synth.*`` tags, so a number can always be traced to the commit and packages that made it.
-The resolved configuration is the parent run's parameters (kedro-mlflow logs them).
+The resolved configuration is the parent run's parameters (kedro-mlflow logs them). The tags
+that need torch (``torch_record``) are taken once the run has imported torch, so that a run
+that never uses it does not pay seconds to import it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib.metadata
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 PACKAGES = ("cxr-synth", "torch", "torchvision", "torchmetrics", "kedro", "kedro-datasets",
@@ -29,7 +32,7 @@ def _git(project: Path, *args: str) -> str | None:
 
 def run_record(project: str | Path) -> dict[str, str]:
     """Tags naming the git commit (and whether the tree had uncommitted changes), package
-    versions, Python, platform and the accelerator seen by torch."""
+    versions, Python and platform. Imports no torch (``torch_record``)."""
     project = Path(project)
     commit = _git(project, "rev-parse", "HEAD")
     status = _git(project, "status", "--porcelain", "--untracked-files=no")
@@ -38,9 +41,6 @@ def run_record(project: str | Path) -> dict[str, str]:
         "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
-        "accelerator": _accelerator(),
-        # CPU results are bit-identical only at equal intra-op thread counts (reduction order).
-        "torch_threads": str(_torch().get_num_threads()),
     }
     for package in PACKAGES:
         try:
@@ -50,14 +50,21 @@ def run_record(project: str | Path) -> dict[str, str]:
     return {TAG_PREFIX + key: value for key, value in tags.items()}
 
 
-def _torch():
-    import torch  # deferred: seconds to import
+def torch_record() -> dict[str, str]:
+    """Tags of the accelerator torch sees and its CPU thread count; empty while torch is not
+    imported (nothing of the run used it, so they say nothing about its numbers)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    tags = {
+        "accelerator": _accelerator(torch),
+        # CPU results are bit-identical only at equal intra-op thread counts (reduction order).
+        "torch_threads": str(torch.get_num_threads()),
+    }
+    return {TAG_PREFIX + key: value for key, value in tags.items()}
 
-    return torch
 
-
-def _accelerator() -> str:
-    torch = _torch()
+def _accelerator(torch) -> str:
     if torch.cuda.is_available():
         names = {torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
         return f"cuda x{torch.cuda.device_count()}: {', '.join(sorted(names))}"

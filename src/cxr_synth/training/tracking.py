@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from cxr_synth.privacy import relative_to_project
+from cxr_synth.provenance import torch_record
 
 logger = logging.getLogger("cxr_synth.training")
 
@@ -101,6 +102,7 @@ def child_run(name: str) -> Iterator[Tracker]:
         return
     parent = mlflow.get_run(mlflow.active_run().info.run_id).data.tags
     provenance = {k: v for k, v in parent.items() if k.startswith("cxr_synth.")}
+    provenance.update(torch_record())  # the parent may not have them yet (ProvenanceHook)
     with mlflow.start_run(run_name=name, nested=True, tags=provenance):
         yield MlflowTracker()
 

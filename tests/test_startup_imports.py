@@ -30,6 +30,16 @@ def imported(code: str, modules: tuple[str, ...], cwd: Path) -> list[str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def in_session(project: Path, body: str) -> str:
+    """Code that runs ``body`` (indented) inside a ``KedroSession`` of ``project``."""
+    return (
+        "from kedro.framework.session import KedroSession\n"
+        "from kedro.framework.startup import bootstrap_project\n"
+        f"bootstrap_project({str(project)!r})\n"
+        f"with KedroSession.create(project_path={str(project)!r}) as session:\n    {body}\n"
+    )
+
+
 def test_building_every_pipeline_imports_no_heavy_library(tmp_path):
     """What ``kedro registry list`` does: the project settings, then every pipeline (and no
     mlflow or scipy either: only kedro-mlflow imports mlflow, which imports scipy)."""
@@ -47,12 +57,8 @@ def test_the_project_hooks_of_a_run_import_no_heavy_library(tmp_path):
     kedro-mlflow's set-up). The catalog is left out: kedro-mlflow builds every dataset of it,
     and some import torch or matplotlib (docs/performance.md)."""
     project = make_project(tmp_path)
-    code = (
-        "from kedro.framework.session import KedroSession\n"
-        "from kedro.framework.startup import bootstrap_project\n"
-        f"bootstrap_project({str(project)!r})\n"
-        f"with KedroSession.create(project_path={str(project)!r}) as session:\n"
-        "    assert session.load_context().params['demo_data'].generate_if_missing"
+    code = in_session(
+        project, "assert session.load_context().params['demo_data'].generate_if_missing"
     )
     assert imported(code, HEAVY, project) == []
 
@@ -61,12 +67,10 @@ def test_a_run_whose_nodes_need_no_torch_imports_none(tmp_path):
     """The provenance hook takes its torch tags (accelerator, threads) only once a node has
     imported torch (tests/reliability/test_provenance.py: a run that trains has them)."""
     project = make_project(tmp_path)
-    code = (
-        "from kedro.framework.session import KedroSession\n"
-        "from kedro.framework.startup import bootstrap_project\n"
-        f"bootstrap_project({str(project)!r})\n"
-        f"with KedroSession.create(project_path={str(project)!r}) as session:\n"
-        "    session.run(pipeline_names=['demo_data'], node_names=['demo_data.make_nih_metadata'])\n"
+    code = in_session(
+        project,
+        "session.run(pipeline_names=['demo_data'], node_names=['demo_data.make_nih_metadata'])",
+    ) + (
         "import mlflow\n"
         "tags = mlflow.search_runs(experiment_names=['cxr_synth']).columns\n"
         "assert 'tags.cxr_synth.git_commit' in tags and 'tags.cxr_synth.accelerator' not in tags"

@@ -11,7 +11,8 @@ it, docs/studies.md); this command also combines the runs of several studies and
 
 The baseline variant is `--baseline` (default `raw`), or with `--suffix S` each variant `X<S>` is
 compared with `X`. `--also STORE:STUDY` adds another study's variants (same split and test images:
-the pseudonyms pair them), `--versus VARIANT/METHOD` a column of differences to that cell.
+the pseudonyms pair them), `--versus VARIANT/METHOD` a column of differences to that cell,
+`--figure PATH` writes the setting's Figure 10 (Dice mean ± std per cell, one panel per test set).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 
 from cxr_synth.datasets import MlflowStudyDataset, MlflowStudyFilesDataset
 from cxr_synth.pipelines.study_summary.nodes import TEST_SETS, summarise_segmentation
+from cxr_synth.segmentation import study_dice_figure
 
 
 def _load(store: str, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -46,6 +48,7 @@ def main() -> None:
                         help="add another study's variants (same split and test images)")  # fmt: skip
     parser.add_argument("--versus", action="append", default=[], metavar="VARIANT/METHOD",
                         help="a column of paired differences to that cell")  # fmt: skip
+    parser.add_argument("--figure", metavar="PATH", help="also write the Dice figure (PNG)")
     args = parser.parse_args()
     loaded = [_load(store, study) for store, study in
               [(args.store, args.study), *(a.split(":", 1) for a in args.also)]]  # fmt: skip
@@ -61,8 +64,10 @@ def main() -> None:
         parser.error(f"{keys} {pairs} are in more than one study; combine studies whose variants "
                      "have distinct names.")  # fmt: skip
     options = {"baseline": args.baseline, "suffix": args.suffix, "versus": args.versus}
-    _, markdown = summarise_segmentation(per_image, runs, {"segmentation": options})
+    table, markdown = summarise_segmentation(per_image, runs, {"segmentation": options})
     print(markdown)  # noqa: T201
+    if args.figure:
+        study_dice_figure(table).savefig(args.figure, dpi=120)
 
 
 if __name__ == "__main__":

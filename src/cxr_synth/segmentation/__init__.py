@@ -22,6 +22,7 @@ __all__, __getattr__ = lazy_exports(
         "config": ["SegmentationConfig"],
         "data": ["SegmentationDataset", "build_classic_augmentation"],
         "evaluate": ["evaluate_unet", "predict_masks"],
+        "figures": ["dice_figure", "study_dice_figure"],
         "intensity": ["normalise_intensity"],
         "metrics": ["dice_bce_loss", "dice_per_image", "iou_per_image"],
         "saved": ["build_unets", "unet_spec"],

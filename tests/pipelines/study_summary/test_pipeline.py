@@ -21,7 +21,8 @@ from tests.pipelines.study_summary.test_nodes import (
 
 OUTPUTS = {"study_runs", "study_seed_table", "study_seed_table_md", "study_seed_metrics",
            "study_learning_curves", "learning_curves@matplotlib", "study_seed_bars@matplotlib",
-           "study_segmentation_table", "study_segmentation_table_md"}  # fmt: skip
+           "study_segmentation_table", "study_segmentation_table_md",
+           "study_segmentation_dice@matplotlib"}  # fmt: skip
 
 
 class KeptDataset(MemoryDataset):
@@ -75,6 +76,8 @@ def test_a_segmentation_study_ends_with_a_dice_table_and_empty_gan_outputs():
         ("in", "none"), ("in", "classic"), ("ext", "none"), ("ext", "classic")
     ]  # fmt: skip
     assert "| in | classic |" in catalog.load("study_segmentation_table_md")
+    figure = catalog.load("study_segmentation_dice@matplotlib")  # one panel per test set
+    assert [axis.get_title()[:3] for axis in figure.axes] == ["in:", "ext"]
     assert catalog.load("study_seed_table").empty and catalog.load("study_learning_curves").empty
     assert catalog.load("study_seed_metrics") == {}
 

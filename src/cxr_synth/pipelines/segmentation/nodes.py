@@ -293,34 +293,8 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def plot_segmentation_dice(summary: pd.DataFrame) -> Figure:
-    """Test Dice per augmentation method, mean ± std over seeds (the paper's Figure 10).
+    """Test Dice per augmentation method, mean ± std over seeds (the paper's Figure 10;
+    ``cxr_synth.segmentation.dice_figure``)."""
+    from cxr_synth.segmentation import dice_figure
 
-    Points with error bars rather than bars: the axis is zoomed to the data, which would make
-    bar heights misleading. The dashed line is the ``none`` mean.
-    """
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 3.5))
-    axis = figure.subplots()
-    positions = np.arange(len(summary))
-    for position, row in zip(positions, summary.itertuples(), strict=True):
-        baseline = row.method in ("none", "classic")
-        axis.errorbar(
-            position,
-            row.dice_mean,
-            yerr=0 if math.isnan(row.dice_std) else row.dice_std,
-            fmt="s" if baseline else "o",
-            color="#666666" if baseline else "#3b75af",
-            capsize=4,
-        )
-    if "none" in set(summary["method"]):
-        none = float(summary.loc[summary["method"] == "none", "dice_mean"].iloc[0])
-        axis.axhline(none, color="#666666", linestyle="--", linewidth=1)
-    axis.set_xticks(positions, summary["method"], rotation=20)
-    spread = summary["dice_std"].fillna(0)
-    low = float(np.nanmin(summary["dice_mean"] - spread))
-    high = float(np.nanmax(summary["dice_mean"] + spread))
-    axis.set_ylim(max(0.0, low - 0.02), min(1.0, high + 0.02) + 0.005)
-    axis.set(ylabel="test Dice (mean ± std over seeds)", title="U-Net lung segmentation")
-    figure.tight_layout()
-    return figure
+    return dice_figure({"held-out real test images": summary.assign(label=summary["method"])})

@@ -402,6 +402,17 @@ def summarise_segmentation(
     return table, "\n".join(lines)
 
 
+def plot_segmentation_dice(
+    segmentation_table: pd.DataFrame, params: StudySummaryParams
+) -> Figure:
+    """The study's Figure 10: Dice mean ± std per (variant, method), one panel per test set
+    (``cxr_synth.segmentation.study_dice_figure``)."""
+    from cxr_synth.segmentation import study_dice_figure
+
+    options = StudySummaryParams.parse(params, prefix="study_summary").segmentation
+    return study_dice_figure(segmentation_table, options.reference)
+
+
 def check_study_has_results(
     runs: pd.DataFrame, seed_table: pd.DataFrame, segmentation_table: pd.DataFrame
 ) -> None:

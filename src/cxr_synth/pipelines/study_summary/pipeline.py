@@ -1,5 +1,5 @@
 """``study_summary``: the seed runs of one study (MLflow, through ``MlflowStudyDataset``) ->
-mean ± std table, learning curves, bars with error bars, the segmentation Dice table
+mean ± std table, learning curves, bars with error bars, the segmentation Dice table and figure
 (``kedro study run`` runs it last)."""
 
 from kedro.pipeline import Node, Pipeline
@@ -9,6 +9,7 @@ from cxr_synth.pipelines.study_summary.nodes import (
     check_study_has_results,
     plot_learning_curves,
     plot_seed_bars,
+    plot_segmentation_dice,
     select_seed_runs,
     summarise_over_seeds,
     summarise_segmentation,
@@ -64,6 +65,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["study_mlflow_segmentation_runs", "study_runs", "params:study_summary"],
                 outputs=["study_segmentation_table", "study_segmentation_table_md"],
                 name="summarise_segmentation",
+            ),
+            Node(
+                plot_segmentation_dice,
+                inputs=["study_segmentation_table", "params:study_summary"],
+                outputs="study_segmentation_dice@matplotlib",
+                name="plot_segmentation_dice",
             ),
             Node(
                 check_study_has_results,

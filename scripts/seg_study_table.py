@@ -12,7 +12,8 @@ it, docs/studies.md); this command also combines the runs of several studies and
 The baseline variant is `--baseline` (default `raw`), or with `--suffix S` each variant `X<S>` is
 compared with `X`. `--also STORE:STUDY` adds another study's variants (same split and test images:
 the pseudonyms pair them), `--versus VARIANT/METHOD` a column of differences to that cell,
-`--figure PATH` writes the setting's Figure 10 (Dice mean ± std per cell, one panel per test set).
+`--figure PATH` writes the setting's Figure 10 (Dice mean ± std per cell, one panel per test set;
+the dashed line: the first `none` cell), `--variants A,B,…` keeps only those variants, in that order.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--versus", action="append", default=[], metavar="VARIANT/METHOD",
                         help="a column of paired differences to that cell")  # fmt: skip
     parser.add_argument("--figure", metavar="PATH", help="also write the Dice figure (PNG)")
+    parser.add_argument("--variants", help="only these variants (comma-separated), in this order")
     args = parser.parse_args()
     loaded = [_load(store, study) for store, study in
               [(args.store, args.study), *(a.split(":", 1) for a in args.also)]]  # fmt: skip
@@ -64,6 +66,13 @@ def main() -> None:
         parser.error(f"{keys} {pairs} are in more than one study; combine studies whose variants "
                      "have distinct names.")  # fmt: skip
     options = {"baseline": args.baseline, "suffix": args.suffix, "versus": args.versus}
+    if args.variants:
+        wanted = args.variants.split(",")
+        unknown = sorted(set(wanted) - set(runs.get("variant", [])))
+        if unknown:
+            parser.error(f"--variants {unknown}: not variants of these studies")
+        runs = runs[runs["variant"].isin(wanted)]
+        runs = runs.iloc[runs["variant"].map(wanted.index).argsort(kind="stable")]
     table, markdown = summarise_segmentation(per_image, runs, {"segmentation": options})
     print(markdown)  # noqa: T201
     if args.figure:

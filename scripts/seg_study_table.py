@@ -11,7 +11,7 @@ it, docs/studies.md); this command also combines the runs of several studies and
 
 The baseline variant is `--baseline` (default `raw`), or with `--suffix S` each variant `X<S>` is
 compared with `X`. `--also STORE:STUDY` adds another study's variants (same split and test images:
-the pseudonyms pair them), `--versus VARIANT/METHOD` a column of differences to that cell,
+the pseudonyms pair them; a study without variants is then one variant named after it), `--versus VARIANT/METHOD` a column of differences to that cell,
 `--figure PATH` writes the setting's Figure 10 (Dice mean ± std per cell, one panel per test set;
 the dashed line: the first `none` cell), `--variants A,B,…` keeps only those variants, in that order.
 """
@@ -27,13 +27,16 @@ from cxr_synth.pipelines.study_summary.nodes import TEST_SETS, summarise_segment
 from cxr_synth.segmentation import study_dice_figure
 
 
-def _load(store: str, study: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The newest finished seed runs of ``study`` and their per-image Dice artifacts."""
+def _load(store: str, study: str, named: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The newest finished seed runs of ``study`` and their per-image Dice artifacts; with
+    ``named``, a study without variants is one variant named after the study."""
     uri = f"sqlite:///{store}"
     runs = MlflowStudyDataset(study=study, tracking_uri=uri).load()
     per_image = MlflowStudyFilesDataset(
         folders=list(TEST_SETS), suffix="_runs.csv", study=study, tracking_uri=uri
     ).load()
+    if named and "variant" not in runs.columns:
+        runs["variant"], per_image["variant"] = study, study
     return runs, per_image
 
 
@@ -52,13 +55,10 @@ def main() -> None:
     parser.add_argument("--figure", metavar="PATH", help="also write the Dice figure (PNG)")
     parser.add_argument("--variants", help="only these variants (comma-separated), in this order")
     args = parser.parse_args()
-    loaded = [_load(store, study) for store, study in
-              [(args.store, args.study), *(a.split(":", 1) for a in args.also)]]  # fmt: skip
+    studies = [(args.store, args.study), *(a.split(":", 1) for a in args.also)]
+    loaded = [_load(store, study, named=len(studies) > 1) for store, study in studies]
     runs = pd.concat([r for r, _ in loaded], ignore_index=True)
     per_image = pd.concat([p for _, p in loaded], ignore_index=True)
-    if "variant" in runs.columns:  # a study without variants among studies with
-        runs["variant"] = runs["variant"].fillna("")
-        per_image["variant"] = per_image.get("variant", pd.Series(index=per_image.index)).fillna("")
     keys = [c for c in ("variant", "seed") if c in runs.columns]
     twice = runs[runs.duplicated(keys, keep=False)]
     if len(twice):
@@ -74,6 +74,10 @@ def main() -> None:
         runs = runs[runs["variant"].isin(wanted)]
         runs = runs.iloc[runs["variant"].map(wanted.index).argsort(kind="stable")]
     table, markdown = summarise_segmentation(per_image, runs, {"segmentation": options})
+    if len(studies) > 1:  # the summary's title names one study
+        title, rest = markdown.split("\n", 1)
+        names = ", ".join(f"`{study}`" for _, study in studies)
+        markdown = f"# Studies {names}: {title.split(': ', 1)[-1]}\n{rest}"
     print(markdown)  # noqa: T201
     if args.figure:
         study_dice_figure(table).savefig(args.figure, dpi=120)

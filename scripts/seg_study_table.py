@@ -11,9 +11,10 @@ it, docs/studies.md); this command also combines the runs of several studies and
 
 The baseline variant is `--baseline` (default `raw`), or with `--suffix S` each variant `X<S>` is
 compared with `X`. `--also STORE:STUDY` adds another study's variants (same split and test images:
-the pseudonyms pair them; a study without variants is then one variant named after it), `--versus VARIANT/METHOD` a column of differences to that cell,
-`--figure PATH` writes the setting's Figure 10 (Dice mean ± std per cell, one panel per test set;
-the dashed line: the first `none` cell), `--variants A,B,…` keeps only those variants, in that order.
+the pseudonyms pair them; a study without variants is then one variant named after it),
+`--versus VARIANT/METHOD` a column of differences to that cell, `--figure PATH` writes the
+setting's Figure 10 (Dice mean ± std per cell, one panel per test set; the dashed line: the first
+`none` cell), `--variants A,B,…` keeps only those variants, in that order.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from cxr_synth.segmentation.intensity import Intensity
 
 NonNegative = Annotated[Float, Field(ge=0.0)]
 
+BASELINES = ("none", "classic")  # the augmentation methods without synthetic images
+
 
 class SegmentationConfig(StrictModel):
     """How to train one U-Net (``segmentation.unet``); every field has a default. ``epochs`` and

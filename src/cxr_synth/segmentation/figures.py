@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cxr_synth.segmentation.config import BASELINES
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-BASELINES = ("none", "classic")  # drawn as grey squares: the methods without synthetic images
 TEST_SET_TITLES = {"in": "held-out images of the training set", "ext": "external set"}
 
 

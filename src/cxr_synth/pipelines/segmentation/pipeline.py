@@ -15,8 +15,7 @@ from cxr_synth.pipelines.segmentation.nodes import (
     summarise_segmentation,
 )
 from cxr_synth.pipelines.training import pipeline as training
-
-BASELINES = ("none", "classic")
+from cxr_synth.segmentation.config import BASELINES
 
 
 def split_pipeline() -> Pipeline:

@@ -193,9 +193,9 @@ def row_training(args) -> list[Row]:
 
 def row_auto(args) -> list[Row]:
     """``precision: auto`` + ``channels_last: auto`` (measured once per machine, then cached;
-    training/devices.py) against the bare fp32 loop, and in the same run what the bare loop
+    runtime/devices.py) against the bare fp32 loop, and in the same run what the bare loop
     gains with channels_last or bf16: the goal is 1.3x only where one of them pays."""
-    from cxr_synth.training.devices import resolve_settings
+    from cxr_synth.runtime.devices import resolve_settings
 
     precision, channels_last = resolve_settings(torch.device("cpu"), "auto", "auto")
     images = _training_images(args)

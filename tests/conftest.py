@@ -14,7 +14,7 @@ import torch
 
 os.environ["DO_NOT_TRACK"] = "true"
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
-# CPU precision/layout "auto" is measured once per machine and cached (training/devices.py):
+# CPU precision/layout "auto" is measured once per machine and cached (runtime/devices.py):
 # the suite (and the kedro processes it starts) caches in a throw-away folder, never the user's.
 os.environ["CXR_SYNTH_CACHE_DIR"] = tempfile.mkdtemp(prefix="cxr_synth_test_cache_")
 atexit.register(shutil.rmtree, os.environ["CXR_SYNTH_CACHE_DIR"], True)

@@ -5,7 +5,7 @@ import typing
 import pytest
 
 from cxr_synth.configuration import SECTIONS, check_sections, known_sections, reference_markdown
-from cxr_synth.schema import StrictModel
+from cxr_synth.runtime.schema import StrictModel
 from tests.conftest import PROJECT_ROOT
 
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import cxr_synth
-from cxr_synth.errors import UserError
 from cxr_synth.models.registry import ARCHITECTURES, build_gan
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.sharing import Generator, generate, load_generator, write_pngs
 from cxr_synth.training import train_gan
 from cxr_synth.training.checkpoint import list_checkpoints

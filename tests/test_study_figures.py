@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.study_figures import (
     group_keys,
     group_labels,

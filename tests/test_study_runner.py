@@ -7,8 +7,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from cxr_synth.errors import UserError
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.study import SEED_PARAMETERS, load_study, merge, run_study, seed_overrides
 from tests.conftest import PROJECT_ROOT, TINY_STUDY, end_stale_mlflow_runs, make_project, nested
 

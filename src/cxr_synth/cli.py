@@ -16,7 +16,7 @@ from kedro.framework.cli.project import run  # noqa: F401  (python -m cxr_synth)
 from kedro.framework.cli.utils import _split_params
 from kedro.utils import find_kedro_project
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 
 @click.group(name="cxr_synth")

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from cxr_synth.errors import UserError
 from cxr_synth.models.registry import ARCHITECTURES, REGISTRY
 from cxr_synth.pipelines.demo_data.params import DemoDataParams
 from cxr_synth.pipelines.evaluation.params import EvaluationParams
@@ -31,6 +30,7 @@ from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams, TrainingParams
+from cxr_synth.runtime.errors import UserError
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "demo_data": DemoDataParams,

@@ -13,11 +13,12 @@ from kedro.io import CatalogProtocol, MemoryDataset
 from kedro.pipeline import Pipeline
 from kedro.runner import SequentialRunner
 
-from cxr_synth.atomic import remove_stale_temp_files
 from cxr_synth.pipelines.demo_data.params import DemoDataParams
-from cxr_synth.privacy import relative_to_project
-from cxr_synth.project_lock import ProjectLock
-from cxr_synth.tracking_server import anchor_sqlite_uri, check_tracking_server
+from cxr_synth.runtime.atomic import remove_stale_temp_files
+from cxr_synth.runtime.privacy import relative_to_project
+from cxr_synth.runtime.project_lock import ProjectLock
+from cxr_synth.runtime.rank import distributed_rank
+from cxr_synth.runtime.tracking_server import anchor_sqlite_uri, check_tracking_server
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class RunSafetyHook:
 
 class ProvenanceHook:
     """Tags the run's MLflow run with the commit, package versions and machine
-    (``cxr_synth.provenance``); child runs copy them (``training.tracking.child_run``). The
+    (``cxr_synth.runtime.provenance``); child runs copy them (``training.tracking.child_run``). The
     torch tags (accelerator, threads) follow after the first node that imported torch, or the
     one that failed: a run that never imports torch does not pay for it."""
 
@@ -105,7 +106,7 @@ class ProvenanceHook:
             return
         import mlflow
 
-        from cxr_synth.provenance import run_record
+        from cxr_synth.runtime.provenance import run_record
 
         if mlflow.active_run() is None:
             return
@@ -126,7 +127,7 @@ class ProvenanceHook:
     def _tag_torch(self) -> None:
         if self._torch_tagged or distributed_rank() > 0 or self._project is None:
             return
-        from cxr_synth.provenance import torch_record
+        from cxr_synth.runtime.provenance import torch_record
 
         tags = torch_record()
         if not tags:
@@ -232,8 +233,3 @@ class DistributedRankHook:
             rank,
             len(pipeline.all_outputs()),
         )
-
-
-def distributed_rank() -> int:
-    """This process's rank under ``torchrun`` (0 when not distributed)."""
-    return int(os.environ.get("RANK", "0"))

@@ -23,7 +23,7 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 from packaging.version import Version
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.sharing import SPEC, WEIGHTS, Generator, load_generator
 
 MODEL_CODE = """\

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from cxr_synth.metrics.features import to_uint8_images
 from cxr_synth.models.registry import build_gan
-from cxr_synth.training.devices import resolve_device
+from cxr_synth.runtime.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 

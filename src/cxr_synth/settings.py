@@ -6,16 +6,16 @@ import warnings
 
 from kedro.config import OmegaConfigLoader
 
-from cxr_synth import atomic
-from cxr_synth.errors import short_excepthook
 from cxr_synth.hooks import (
     DemoDataHook,
     DistributedRankHook,
     ProvenanceHook,
     RunSafetyHook,
     TypedParamsLoggingHook,
-    distributed_rank,
 )
+from cxr_synth.runtime import atomic
+from cxr_synth.runtime.errors import short_excepthook
+from cxr_synth.runtime.rank import distributed_rank
 
 # Patient-data projects do not phone home: Kedro's and MLflow's telemetry stay off unless the
 # user explicitly sets these variables otherwise.
@@ -29,7 +29,7 @@ warnings.filterwarnings("ignore", message=".*register_new_resolver.*deprecated")
 
 # Every catalog save is atomic (temp file + fsync + rename): a kill never leaves a torn output.
 atomic.install()
-# User errors (cxr_synth.errors.UserError) print one message; the traceback goes to logs/.
+# User errors (cxr_synth.runtime.errors.UserError) print one message; the traceback goes to logs/.
 sys.excepthook = short_excepthook
 
 HOOKS = (

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cxr_synth.atomic import atomic_write
-from cxr_synth.errors import UserError
 from cxr_synth.models.registry import architecture_options
+from cxr_synth.runtime.atomic import atomic_write
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.sampling import sample_images
 
 WEIGHTS = "generator.pt"

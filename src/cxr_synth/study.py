@@ -54,7 +54,7 @@ from cxr_synth.datasets.mlflow_study import (
     check_variant_name,
     finished_study_runs,
 )
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

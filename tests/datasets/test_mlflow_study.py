@@ -10,7 +10,7 @@ import pytest
 from kedro.io import DatasetError
 
 from cxr_synth.datasets import MlflowStudyDataset, MlflowStudyFilesDataset
-from cxr_synth.errors import UserError, find_user_error
+from cxr_synth.runtime.errors import UserError, find_user_error
 
 
 def _seed_run(client, experiment, tmp_path, study, seed, *, fd, status="FINISHED", role="seed"):

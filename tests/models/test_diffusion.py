@@ -5,7 +5,7 @@ import torch
 
 from cxr_synth.models.diffusion import build_ddpm
 from cxr_synth.models.options import DDPMOptions
-from cxr_synth.schema import ParameterError
+from cxr_synth.runtime.schema import ParameterError
 
 TINY = {"widths": [8, 16], "layers_per_block": 1, "attention_resolutions": [8], "sampling_steps": 4}
 

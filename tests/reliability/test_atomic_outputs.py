@@ -13,7 +13,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 
-from cxr_synth.atomic import TEMP_PATTERN, atomic_write, remove_stale_temp_files
+from cxr_synth.runtime.atomic import TEMP_PATTERN, atomic_write, remove_stale_temp_files
 from tests.conftest import TINY_DEMO, run_kedro
 
 
@@ -62,7 +62,7 @@ import os, signal, sys
 import pandas as pd
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-import cxr_synth.atomic as atomic
+import cxr_synth.runtime.atomic as atomic
 
 bootstrap_project(sys.argv[1])
 catalog = KedroSession.create(project_path=sys.argv[1]).load_context().catalog

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from cxr_synth.project_lock import LOCK_NAME, ProjectLock, ProjectLocked
+from cxr_synth.runtime.project_lock import LOCK_NAME, ProjectLock, ProjectLocked
 from tests.conftest import TINY_DEMO, run_kedro
 
 HOLD_LOCK = """
 import sys, time
-from cxr_synth.project_lock import ProjectLock
+from cxr_synth.runtime.project_lock import ProjectLock
 ProjectLock(sys.argv[1]).acquire("kedro run --pipelines training (test holder)")
 print("locked", flush=True)
 time.sleep(60)
@@ -38,7 +38,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(workdir, caplog):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
     lock.write_text(json.dumps({"pid": int(dead), "started": "earlier", "run": "killed"}))
-    with caplog.at_level("INFO", logger="cxr_synth.project_lock"):
+    with caplog.at_level("INFO", logger="cxr_synth.runtime.project_lock"):
         run_kedro(workdir, ["ingestion"], params=TINY_DEMO)
     assert (workdir / "data/02_intermediate/nih_manifest.parquet").exists()
     assert f"pid {dead}" in caplog.text and "taken over" in caplog.text

@@ -67,7 +67,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 import torch
 import cxr_synth.training.loop as loop
-from cxr_synth.atomic import atomic_write
+from cxr_synth.runtime.atomic import atomic_write
 
 torch.set_num_threads(int(sys.argv[4]))  # CPU results are bit-identical at equal thread counts
 

@@ -4,7 +4,7 @@ parameters are refused before any node runs (the demo data is not even generated
 import pytest
 from kedro.validation.exceptions import ParameterValidationError
 
-from cxr_synth.errors import find_user_error
+from cxr_synth.runtime.errors import find_user_error
 from tests.conftest import TINY_DEMO, run_kedro
 
 

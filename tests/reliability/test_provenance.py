@@ -2,7 +2,7 @@
 
 import mlflow
 
-from cxr_synth.provenance import run_record
+from cxr_synth.runtime.provenance import run_record
 
 
 def test_every_mlflow_run_names_commit_versions_and_machine(tiny_study):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from cxr_synth.tracking_server import TrackingServerUnreachable, check_tracking_server
+from cxr_synth.runtime.tracking_server import TrackingServerUnreachable, check_tracking_server
 from tests.conftest import run_kedro
 
 
@@ -58,7 +58,7 @@ def test_the_cli_prints_one_message_and_keeps_the_traceback_in_the_log(workdir):
 def test_a_relative_sqlite_store_is_anchored_at_the_project(tmp_path):
     """Fault: a notebook in notebooks/ (or a second project in one process) opening its own
     empty ./mlflow.db instead of the project's."""
-    from cxr_synth.tracking_server import anchor_sqlite_uri
+    from cxr_synth.runtime.tracking_server import anchor_sqlite_uri
 
     assert anchor_sqlite_uri("sqlite:///mlflow.db", tmp_path) == f"sqlite:///{tmp_path}/mlflow.db"
     assert anchor_sqlite_uri("sqlite:////abs/mlflow.db", tmp_path) == "sqlite:////abs/mlflow.db"

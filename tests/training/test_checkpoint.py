@@ -36,7 +36,7 @@ def test_save_interrupted_after_write_keeps_old_file(tmp_path, monkeypatch):
     def crash(src, dst):
         raise OSError("disk vanished")
 
-    monkeypatch.setattr("cxr_synth.atomic.os.replace", crash)  # the shared atomic writer
+    monkeypatch.setattr("cxr_synth.runtime.atomic.os.replace", crash)  # the shared atomic writer
     with pytest.raises(OSError, match="disk vanished"):
         save_checkpoint({"w": torch.zeros(2)}, path)
     assert torch.equal(load_checkpoint(path)["w"], torch.ones(2))

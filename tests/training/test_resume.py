@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.training import train_gan
 from cxr_synth.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from cxr_synth.training.resume import ResumeMismatch

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 STUDY_TAG = "cxr_synth.study"
 ROLE_TAG = "cxr_synth.study_role"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
 
-from cxr_synth.atomic import atomic_write
+from cxr_synth.runtime.atomic import atomic_write
 
 
 class NpyArrayDataset(AbstractDataset[np.ndarray, np.ndarray]):

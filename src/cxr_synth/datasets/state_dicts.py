@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.io import AbstractDataset, DatasetError
 
-from cxr_synth.atomic import atomic_write
+from cxr_synth.runtime.atomic import atomic_write
 
 if TYPE_CHECKING:  # torch is imported on first load/save: `import cxr_synth.datasets` stays light
     import torch

@@ -5,11 +5,11 @@ Images are uint8 (N, H, W) or (N, 1, H, W), or float in [-1, 1] from a generator
 (``build_backbone``): Inception-v3 for real FID, or the offline random network, whose values are
 labelled ``FD_rand``/``KID_rand``/... and are never called FID. See docs/metrics.md.
 
-Names load on first use (``cxr_synth.lazy``): the parameter models import
+Names load on first use (``cxr_synth.runtime.lazy``): the parameter models import
 ``cxr_synth.metrics.inception_weights`` without torch.
 """
 
-from cxr_synth.lazy import lazy_exports
+from cxr_synth.runtime.lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(
     __name__,

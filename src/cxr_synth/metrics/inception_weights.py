@@ -3,7 +3,7 @@
 ``locate_inception_weights`` returns the path of a *verified* file: its SHA-256 must start with
 the prefix in the official file name (``6726825d``, what ``torch.hub``'s ``check_hash`` checks),
 else ``InceptionWeightsMismatch``. Nothing touches the network unless ``allow_download`` is true;
-then the file is fetched once, atomically (``cxr_synth.atomic``), with a progress bar and a
+then the file is fetched once, atomically (``cxr_synth.runtime.atomic``), with a progress bar and a
 per-connection/read timeout, hashed while it streams and refused before it lands if the hash is
 wrong. A failed download is remembered for ``RETRY_AFTER_S`` (10 min): one run tries, and warns, once.
 torchmetrics/torch-fidelity always get an explicit file path and never download anything.
@@ -24,8 +24,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field
 from tqdm.auto import tqdm
 
-from cxr_synth.atomic import atomic_write
-from cxr_synth.schema import Bool, Float, StrictModel
+from cxr_synth.runtime.atomic import atomic_write
+from cxr_synth.runtime.schema import Bool, Float, StrictModel
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BeforeValidator, Field, model_validator
 
 from cxr_synth.models.policy import parse_policy
-from cxr_synth.schema import Bool, Count, Float, Int, StrictModel
+from cxr_synth.runtime.schema import Bool, Count, Float, Int, StrictModel
 
 Width = Annotated[Int, Field(ge=1)]
 LearningRate = Annotated[Float, Field(gt=0.0)]

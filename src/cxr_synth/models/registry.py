@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from cxr_synth.schema import StrictModel
+from cxr_synth.runtime.schema import StrictModel
 
 from .options import (
     DCGANOptions,

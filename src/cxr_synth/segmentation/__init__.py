@@ -4,10 +4,10 @@
 val_masks, SegmentationConfig.from_dict(params))`` returns the best model by validation Dice;
 ``evaluate_unet(model, images, masks)`` scores it per image; ``unet_spec`` and ``build_unets``
 save and rebuild trained U-Nets (one state dict per seed). Names load on first use
-(``cxr_synth.lazy``): ``SegmentationConfig`` imports no torch.
+(``cxr_synth.runtime.lazy``): ``SegmentationConfig`` imports no torch.
 """
 
-from cxr_synth.lazy import lazy_exports
+from cxr_synth.runtime.lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(
     __name__,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from cxr_synth.schema import Count, Device, Float, Int, StrictModel
+from cxr_synth.runtime.schema import Count, Device, Float, Int, StrictModel
 from cxr_synth.segmentation.intensity import Intensity
 
 NonNegative = Annotated[Float, Field(ge=0.0)]

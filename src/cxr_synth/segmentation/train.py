@@ -20,15 +20,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from cxr_synth.models.unet import UNet
-from cxr_synth.segmentation.config import SegmentationConfig
-from cxr_synth.segmentation.evaluate import evaluate_unet
-from cxr_synth.segmentation.metrics import dice_bce_loss
-from cxr_synth.training.devices import (
+from cxr_synth.runtime.devices import (
     autocast_context,
     gpu_mixed_precision,
     make_grad_scaler,
     resolve_device,
 )
+from cxr_synth.segmentation.config import SegmentationConfig
+from cxr_synth.segmentation.evaluate import evaluate_unet
+from cxr_synth.segmentation.metrics import dice_bce_loss
 from cxr_synth.training.util import cpu_copy, interactive
 
 logger = logging.getLogger("cxr_synth.segmentation")

@@ -2,10 +2,10 @@
 
 ``train_gan(gan, dataset, TrainConfig.from_dict(params), evaluate=..., tracker=...)`` trains any
 :class:`~cxr_synth.models.base.GAN` on one device, or on several under ``torchrun`` (DDP). Names
-load on first use (``cxr_synth.lazy``): ``cxr_synth.training.config`` imports no torch.
+load on first use (``cxr_synth.runtime.lazy``): ``cxr_synth.training.config`` imports no torch.
 """
 
-from cxr_synth.lazy import lazy_exports
+from cxr_synth.runtime.lazy import lazy_exports
 
 __all__, __getattr__ = lazy_exports(
     __name__,

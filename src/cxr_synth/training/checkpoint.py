@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from cxr_synth.atomic import atomic_write
+from cxr_synth.runtime.atomic import atomic_write
 
 _NAME = re.compile(r"^epoch_(\d+)\.pt$")
 
@@ -37,7 +37,7 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` atomically (``cxr_synth.atomic``): a crash or an exception at any point
+    """Write ``state`` atomically (``cxr_synth.runtime.atomic``): a crash or an exception at any point
     leaves the previous file at ``path`` untouched."""
     path = Path(path)
     with atomic_write(path) as f:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, create_model
 from pydantic.fields import FieldInfo
 
-from cxr_synth.schema import Bool, Count, Device, Float, Int, PathStr, StrictModel
+from cxr_synth.runtime.schema import Bool, Count, Device, Float, Int, PathStr, StrictModel
 
 # Loop keys a resumed run may change: they alter speed, logging, safety stops or where files go,
 # not the optimisation a checkpoint is in the middle of. Every other key must match the checkpoint.
@@ -58,7 +58,7 @@ class TrainConfig(StrictModel):
     device: Device = "auto"
     # "auto": bf16 autocast on CUDA cards with native bf16 (compute capability >= 8.0), else fp16
     # autocast + GradScaler; on CPUs bf16 only where a one-off measurement, cached per machine,
-    # found it faster (training/devices.py); MPS fp32.
+    # found it faster (runtime/devices.py); MPS fp32.
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # NHWC tensors for G, D and batches (faster convs with AMP); "auto": on CPUs where the same
     # cached measurement found it faster, off on GPUs and MPS.

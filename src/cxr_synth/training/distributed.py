@@ -34,6 +34,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from cxr_synth.runtime.rank import local_rank
+
 # Devices with SyncBatchNorm kernels (torch 2.14 raises "SyncBatchNorm expected input tensor to
 # be on GPU" for any other device, CPU included).
 SYNC_BATCHNORM_DEVICES = ("cuda", "xpu", "hpu")
@@ -62,10 +64,6 @@ def launched_distributed() -> bool:
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size() > 1
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def local_rank() -> int:
-    return int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def init_distributed(device: torch.device, timeout_s: float = 3600.0) -> DistInfo:

@@ -42,6 +42,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cxr_synth.models.base import GAN, needs_double_backward
+from cxr_synth.runtime.devices import (
+    autocast_context,
+    make_grad_scaler,
+    resolve_device,
+    resolve_settings,
+)
+from cxr_synth.runtime.rank import local_rank
 from cxr_synth.training import distributed, reporting
 from cxr_synth.training.checkpoint import (
     checkpoint_path,
@@ -50,12 +57,6 @@ from cxr_synth.training.checkpoint import (
     save_checkpoint,
 )
 from cxr_synth.training.config import TrainConfig
-from cxr_synth.training.devices import (
-    autocast_context,
-    make_grad_scaler,
-    resolve_device,
-    resolve_settings,
-)
 from cxr_synth.training.ema import make_ema
 from cxr_synth.training.resume import (
     adam_kwargs,
@@ -151,7 +152,7 @@ def train_gan(
     started = time.perf_counter()
     device = resolve_device(config.device)
     if device.type == "cuda" and device.index is None and distributed.launched_distributed():
-        device = torch.device("cuda", distributed.local_rank())
+        device = torch.device("cuda", local_rank())
     if device.type == "cuda":
         torch.cuda.set_device(device)
     info = distributed.init_distributed(device)

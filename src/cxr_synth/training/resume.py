@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from cxr_synth.errors import UserError
 from cxr_synth.models.base import GAN, RESUMABLE_OPTIONS
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.training.checkpoint import load_checkpoint
 from cxr_synth.training.config import RESUMABLE_KEYS, TrainConfig, changed_settings
 from cxr_synth.training.state import PARTS

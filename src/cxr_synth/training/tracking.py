@@ -10,8 +10,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from cxr_synth.privacy import relative_to_project
-from cxr_synth.provenance import torch_record
+from cxr_synth.runtime.privacy import relative_to_project
+from cxr_synth.runtime.provenance import torch_record
+from cxr_synth.runtime.rank import distributed_rank
 
 logger = logging.getLogger("cxr_synth.training")
 
@@ -85,10 +86,10 @@ def child_run(name: str) -> Iterator[Tracker]:
 
     One child run per trained architecture keeps their ``train/*`` and ``eval/*`` curves apart
     inside one pipeline run; it carries the parent's provenance tags (commit, versions,
-    machine: ``cxr_synth.provenance``). Without an active run, on DDP ranks other than 0, or
+    machine: ``cxr_synth.runtime.provenance``). Without an active run, on DDP ranks other than 0, or
     without mlflow, it yields a :class:`NullTracker` and creates nothing.
     """
-    if int(os.environ.get("RANK", "0")) != 0:
+    if distributed_rank() != 0:
         yield NullTracker()
         return
     try:

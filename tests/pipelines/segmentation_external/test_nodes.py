@@ -20,7 +20,7 @@ from cxr_synth.pipelines.segmentation_external.nodes import (
     summarise_segmentation_external,
 )
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
-from cxr_synth.schema import ParameterError
+from cxr_synth.runtime.schema import ParameterError
 from cxr_synth.segmentation import (
     SegmentationConfig,
     evaluate_unet,

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from cxr_synth.errors import UserError
 from cxr_synth.pipelines.study_summary.nodes import (
     build_learning_curves,
     check_study_has_results,
@@ -15,6 +14,7 @@ from cxr_synth.pipelines.study_summary.nodes import (
     summarise_over_seeds,
     summarise_segmentation,
 )
+from cxr_synth.runtime.errors import UserError
 
 FD = {("dcgan", 0): 1.0, ("dcgan", 1): 2.0, ("dcgan", 2): 4.5,
       ("lsgan", 0): 3.0, ("lsgan", 1): 3.5, ("lsgan", 2): 2.0}  # fmt: skip

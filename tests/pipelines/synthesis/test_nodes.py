@@ -4,7 +4,6 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from cxr_synth.errors import UserError
 from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.synthesis.nodes import (
     generate_images,
@@ -16,6 +15,7 @@ from cxr_synth.pipelines.synthesis.nodes import (
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.synthesis.pipeline import create_pipeline
 from cxr_synth.pipelines.training.params import TrainingParams
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.sharing import Generator
 
 SYNTHESIS = {"n_images": 10, "batch_size": 4, "seed": 0, "device": "cpu", "truncation_psi": 1.0}
@@ -156,7 +156,7 @@ def test_pipeline_is_namespaced_per_architecture():
     ],
 )
 def test_bad_synthesis_parameters_name_the_key(override, message):
-    from cxr_synth.schema import ParameterError
+    from cxr_synth.runtime.schema import ParameterError
 
     with pytest.raises(ParameterError, match=message.replace("?", r"\?")):
         SynthesisParams.model_validate({**SYNTHESIS, **override})

@@ -6,7 +6,6 @@ from matplotlib.figure import Figure
 from PIL import Image
 from torch import nn
 
-from cxr_synth.errors import UserError
 from cxr_synth.metrics.fid import FeatureStats
 from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.training.nodes import (
@@ -17,7 +16,8 @@ from cxr_synth.pipelines.training.nodes import (
     train_generator,
 )
 from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams, TrainingParams
-from cxr_synth.training.devices import resolve_device
+from cxr_synth.runtime.devices import resolve_device
+from cxr_synth.runtime.errors import UserError
 
 TRAINING = {
     "data": {"splits": ["train"], "rotation_degrees": 2, "horizontal_flip": False},

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from cxr_synth.schema import Bool, Count, Float, Int, StrictModel
+from cxr_synth.runtime.schema import Bool, Count, Float, Int, StrictModel
 
 Share = Annotated[Float, Field(ge=0.0, le=1.0)]
 

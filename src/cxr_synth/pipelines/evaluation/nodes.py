@@ -56,7 +56,7 @@ def _backbone(evaluation: FeatureParams):
     """The feature network ``evaluation.backbone`` names, on ``evaluation.device``, fetching the
     Inception weights only if ``evaluation.inception_weights.download``."""
     from cxr_synth.metrics import build_backbone
-    from cxr_synth.training.devices import resolve_device
+    from cxr_synth.runtime.devices import resolve_device
 
     return build_backbone(
         evaluation.backbone,

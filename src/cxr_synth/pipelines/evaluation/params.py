@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from cxr_synth.metrics.inception_weights import InceptionWeightsParams
-from cxr_synth.schema import Count, Device, Float, Int, Split, StrictModel
+from cxr_synth.runtime.schema import Count, Device, Float, Int, Split, StrictModel
 
 Backbone = Literal["auto", "inception", "random"]
 

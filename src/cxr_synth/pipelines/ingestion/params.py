@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from cxr_synth.schema import Bool, Float, Int, StrictModel
+from cxr_synth.runtime.schema import Bool, Float, Int, StrictModel
 
 Fraction = Annotated[Float, Field(ge=0.0, lt=1.0)]
 

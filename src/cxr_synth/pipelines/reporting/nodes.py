@@ -18,7 +18,7 @@ from PIL import Image
 from cxr_synth import __version__
 from cxr_synth.cards import card_markdown, dataset_card
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.privacy import relative_to_project
+from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.tables import add_dice, metric_records
 
 # mlflow is imported when the report is built: building the pipelines stays light

@@ -16,7 +16,7 @@ import pandas as pd
 
 from cxr_synth.pipelines.node_types import Figure, Tensor
 from cxr_synth.pipelines.segmentation.params import LowData, SegmentationParams
-from cxr_synth.privacy import pseudonymous_ids
+from cxr_synth.runtime.privacy import pseudonymous_ids
 from cxr_synth.splits import rows_in_splits, split_patients
 from cxr_synth.tables import interval, markdown_table, mean_std
 from cxr_synth.training.tracking import child_run
@@ -136,7 +136,7 @@ def run_segmentation_experiment(
     augmentation, so the GAN's effect is measured alone, unless
     ``segmentation.synthetic_with_classic`` asks for the combination). Returns
 
-    - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.privacy``), never the
+    - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.runtime.privacy``), never the
       source file name;
     - the trained U-Nets' best weights, ``{seed: state_dict}`` (CPU tensors);
     - their spec (``cxr_synth.segmentation.unet_spec``: base_width, depth, resolution, seeds,

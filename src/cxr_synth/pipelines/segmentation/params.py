@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from cxr_synth.pipelines.synthesis.params import SamplingParams
-from cxr_synth.schema import Bool, Count, Float, Int, StrictModel
+from cxr_synth.runtime.schema import Bool, Count, Float, Int, StrictModel
 from cxr_synth.segmentation import SegmentationConfig
 
 Fraction = Annotated[Float, Field(gt=0.0, lt=1.0)]

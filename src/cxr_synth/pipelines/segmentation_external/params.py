@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from cxr_synth.pipelines.preprocessing.params import SegmentationPreprocessing
-from cxr_synth.schema import Device, Int, StrictModel
+from cxr_synth.runtime.schema import Device, Int, StrictModel
 
 
 class ExternalSetParams(StrictModel):

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from cxr_synth.errors import UserError
 from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.segmentation.compare import study_dice_markdown, study_dice_table
 from cxr_synth.study_figures import (
     group_keys,

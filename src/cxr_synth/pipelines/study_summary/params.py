@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
-from cxr_synth.schema import Int, StrictModel
+from cxr_synth.runtime.schema import Int, StrictModel
 
 
 class StudyParams(StrictModel):

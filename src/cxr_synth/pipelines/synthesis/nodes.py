@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_synth.errors import UserError
 from cxr_synth.pipelines.node_types import Figure, Generator, ModelRelease, Tensor
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.training.params import TrainingParams
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.splits import rows_in_splits, seeded_subset
 
 # torch (cxr_synth.sharing), mlflow (cxr_synth.pyfunc) and matplotlib are imported in the nodes
@@ -63,7 +63,7 @@ def generate_images(
     """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded (``cxr_synth.sampling``),
     and what they cost: ``seconds``, ``images_per_s`` (wall clock of the sampling alone), the
     device and batch size — the price of a diffusion model's many steps, next to a GAN's one."""
-    from cxr_synth.training.devices import resolve_device
+    from cxr_synth.runtime.devices import resolve_device
 
     start = time.perf_counter()
     images = generator.sample(

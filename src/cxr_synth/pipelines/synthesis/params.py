@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 
 from cxr_synth.models.registry import ARCHITECTURES
-from cxr_synth.schema import Count, Device, Float, Int, Split, StrictModel
+from cxr_synth.runtime.schema import Count, Device, Float, Int, Split, StrictModel
 
 
 class SamplingParams(StrictModel):

@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_synth.errors import UserError
-from cxr_synth.hooks import distributed_rank
 from cxr_synth.pipelines.node_types import Figure, Module, Tensor
 from cxr_synth.pipelines.training.params import (
     LoopOverrides,
@@ -24,6 +22,8 @@ from cxr_synth.pipelines.training.params import (
     TrainingFidParams,
     TrainingParams,
 )
+from cxr_synth.runtime.errors import UserError
+from cxr_synth.runtime.rank import distributed_rank
 from cxr_synth.splits import rows_in_splits, seeded_subset
 from cxr_synth.tables import metric_records
 from cxr_synth.training.config import TrainConfig
@@ -56,7 +56,7 @@ def compute_fid_reference_stats(
         extract_features,
     )
     from cxr_synth.metrics.fid import FeatureStats, stats_from_features
-    from cxr_synth.training.devices import resolve_device
+    from cxr_synth.runtime.devices import resolve_device
 
     evaluation = training.evaluation
     rank = distributed_rank()

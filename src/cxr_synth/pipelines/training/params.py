@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 from cxr_synth.models.options import ArchitectureOptions
 from cxr_synth.models.registry import ARCHITECTURES, parse_options
 from cxr_synth.pipelines.evaluation.params import FeatureParams
-from cxr_synth.schema import Bool, Count, Float, PathStr, Split, StrictModel
+from cxr_synth.runtime.schema import Bool, Count, Float, PathStr, Split, StrictModel
 from cxr_synth.training.config import LoopOverrides, TrainConfig
 
 

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 LOCAL_STORE = "sqlite:///mlflow.db"
 

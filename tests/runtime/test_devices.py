@@ -8,10 +8,8 @@ import logging
 import pytest
 import torch
 
-from cxr_synth.segmentation import train as segmentation_train
-from cxr_synth.segmentation.evaluate import segmentation_precision
-from cxr_synth.training import devices, train_gan
-from cxr_synth.training.devices import (
+from cxr_synth.runtime import devices
+from cxr_synth.runtime.devices import (
     CACHE_ENV,
     CACHE_FILE,
     autocast_context,
@@ -22,6 +20,9 @@ from cxr_synth.training.devices import (
     resolve_device,
     resolve_precision,
 )
+from cxr_synth.segmentation import train as segmentation_train
+from cxr_synth.segmentation.evaluate import segmentation_precision
+from cxr_synth.training import train_gan
 from tests.training import Blobs, make_tiny_gan, tiny_config
 from tests.training.test_loop import RecordingTracker
 

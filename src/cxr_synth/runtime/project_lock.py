@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 logger = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from cxr_synth.atomic import atomic_write
+from cxr_synth.runtime.atomic import atomic_write
 from cxr_synth.training.util import isolated_rng
 
 logger = logging.getLogger(__name__)

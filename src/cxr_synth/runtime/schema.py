@@ -27,7 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
-from cxr_synth.errors import UserError
+from cxr_synth.runtime.errors import UserError
 
 
 def _not_bool(value: Any) -> Any:

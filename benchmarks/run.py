@@ -480,7 +480,7 @@ def row_synthesis(args) -> list[Row]:
     from bench_training import options
 
     from cxr_synth.models.registry import build_gan
-    from cxr_synth.sampling import sample_images
+    from cxr_synth.sharing.sampling import sample_images
 
     arch = (args.archs or ["dcgan"])[0]
     opts = options(arch, args.width)

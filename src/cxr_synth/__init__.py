@@ -12,7 +12,7 @@ __all__ = ["__version__", "generate"]
 def __getattr__(name: str) -> Any:
     """``generate`` on first use: importing the package stays light (no torch)."""
     if name == "generate":
-        from cxr_synth.sharing import generate
+        from cxr_synth.sharing.sources import generate
 
         return generate
     raise AttributeError(f"module 'cxr_synth' has no attribute {name!r}")

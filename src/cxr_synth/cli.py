@@ -88,7 +88,8 @@ def generate_command(
     """Write N synthetic PNGs from SOURCE: a model folder (data/06_models/<arch>/), an MLflow
     model URI (runs:/<run_id>/<arch>_generator, models:/<name>/<version>; the tracking server
     from MLFLOW_TRACKING_URI) or a training checkpoint."""
-    from cxr_synth.sharing import generate, write_pngs
+    from cxr_synth.sharing.generator import write_pngs
+    from cxr_synth.sharing.sources import generate
 
     try:
         images = generate(

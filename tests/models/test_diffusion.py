@@ -122,7 +122,7 @@ def test_bad_options_are_refused_by_name(options, resolution, message):
 
 def test_registry_build_and_seeded_sampling_from_a_spec():
     from cxr_synth.models import build_gan
-    from cxr_synth.sampling import sample_images
+    from cxr_synth.sharing.sampling import sample_images
 
     gan = build_gan("ddpm", resolution=16, channels=2, seed=0, **TINY)
     assert gan.options["latent_dim"] == gan.latent_dim == 2 * 16 * 16  # its noise, not 100

@@ -1,4 +1,4 @@
-"""kedro-mlflow's model dataset for a trained generator (``cxr_synth.pyfunc``)."""
+"""kedro-mlflow's model dataset for a trained generator (``cxr_synth.sharing.pyfunc``)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from typing import Any
 
 from kedro_mlflow.io.models import MlflowModelTrackingDataset
 
-from cxr_synth.pyfunc import ModelRelease, log_generator_model, model_name
-from cxr_synth.sharing import Generator, load_generator
+from cxr_synth.sharing.generator import Generator
+from cxr_synth.sharing.pyfunc import ModelRelease, log_generator_model, model_name
+from cxr_synth.sharing.sources import load_generator
 
 
 class MlflowGeneratorModelDataset(MlflowModelTrackingDataset):
-    """Saves a :class:`~cxr_synth.pyfunc.ModelRelease` as the pyfunc model
+    """Saves a :class:`~cxr_synth.sharing.pyfunc.ModelRelease` as the pyfunc model
     ``<architecture>_generator`` of the active MLflow run (signature and artifacts come from the
     generator, so they cannot be fixed in the catalog); loads the last one saved, or
-    ``load_args.model_uri``, as a :class:`~cxr_synth.sharing.Generator`. Nothing is logged when
+    ``load_args.model_uri``, as a :class:`~cxr_synth.sharing.generator.Generator`. Nothing is logged when
     kedro-mlflow turns tracking off. Example::
 
         "{arch}_mlflow_model":

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from torch import Tensor
     from torch.nn import Module
 
-    from cxr_synth.pyfunc import ModelRelease
-    from cxr_synth.sharing import Generator
+    from cxr_synth.sharing.generator import Generator
+    from cxr_synth.sharing.pyfunc import ModelRelease
 else:
     Figure = Generator = ModelRelease = Module = Tensor = Any
 

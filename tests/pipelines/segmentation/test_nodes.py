@@ -88,7 +88,7 @@ def test_labelled_pairs_are_aligned_binary_masks_in_the_requested_ratio():
     assert images.shape == masks.shape == (12, 32, 32)  # 0.5 x 24 training images
     assert images.dtype == masks.dtype == np.uint8 and set(np.unique(masks)) <= {0, 1}
     # the mask is the generator's second channel thresholded at its midpoint
-    from cxr_synth.sampling import sample_images
+    from cxr_synth.sharing.sampling import sample_images
 
     raw = sample_images(state, spec, n_images=12, **SEGMENTATION["synthesis"])
     np.testing.assert_array_equal(images, raw[:, 0])

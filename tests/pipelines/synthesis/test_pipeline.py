@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import end_stale_mlflow_runs, run_kedro
-from tests.test_sharing import tiny_generator
+from tests.sharing.test_sources import tiny_generator
 
 PARAMS = {"synthesis.n_images": 6, "synthesis.batch_size": 4, "synthesis.seed": 3,
           "synthesis.device": "cpu"}  # fmt: skip

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cxr_synth.sampling import sample_images
+from cxr_synth.sharing.sampling import sample_images
 from tests.conftest import TINY_DEMO, run_kedro
 
 

@@ -16,9 +16,9 @@ import pandas as pd
 from PIL import Image
 
 from cxr_synth import __version__
-from cxr_synth.cards import card_markdown, dataset_card
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.runtime.privacy import relative_to_project
+from cxr_synth.sharing.cards import card_markdown, dataset_card
 from cxr_synth.tables import add_dice, metric_records
 
 # mlflow is imported when the report is built: building the pipelines stays light
@@ -261,6 +261,6 @@ def add_dice_to_comparison(
 def write_dataset_card(
     record: Mapping[str, Any], report: Mapping[str, Any]
 ) -> tuple[dict[str, Any], str]:
-    """One architecture's synthetic-dataset card (``cxr_synth.cards``): JSON and Markdown."""
+    """One architecture's synthetic-dataset card (``cxr_synth.sharing.cards``): JSON and Markdown."""
     card = dataset_card(record, report)
     return card, card_markdown(card)

@@ -93,7 +93,7 @@ def sample_labelled_pairs(
     Returns uint8 images (N, H, W) and binary masks (N, H, W): the mask channel thresholded at
     the middle of its range (generator output 0 of [-1, 1]).
     """
-    from cxr_synth.sampling import sample_images
+    from cxr_synth.sharing.sampling import sample_images
 
     if int(spec.get("channels", 1)) != 2:
         raise ValueError(

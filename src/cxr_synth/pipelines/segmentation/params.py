@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from cxr_synth.pipelines.synthesis.params import SamplingParams
 from cxr_synth.runtime.schema import Bool, Count, Float, Int, StrictModel
 from cxr_synth.segmentation import SegmentationConfig
+from cxr_synth.sharing.params import SamplingParams
 
 Fraction = Annotated[Float, Field(gt=0.0, lt=1.0)]
 Amount = Annotated[Float, Field(ge=0.0, lt=1.0)]

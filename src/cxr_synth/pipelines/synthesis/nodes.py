@@ -1,8 +1,8 @@
 """Synthesis glue: a trained generator (the catalog's, or an MLflow model) in, uint8 synthetic
 images and the generator as an MLflow model out.
 
-Loading, sampling and the MLflow model live in ``cxr_synth.sharing`` and ``cxr_synth.pyfunc``;
-here the images are arranged for the catalog (array, PNG partitions, the grid figure).
+Loading, sampling and the MLflow model live in ``cxr_synth.sharing`` (``.pyfunc``: the MLflow
+model); here the images are arranged for the catalog (array, PNG partitions, the grid figure).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from cxr_synth.pipelines.training.params import TrainingParams
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.splits import rows_in_splits, seeded_subset
 
-# torch (cxr_synth.sharing), mlflow (cxr_synth.pyfunc) and matplotlib are imported in the nodes
-# that use them: building the pipelines stays light (cxr_synth.pipelines.node_types).
+# torch (cxr_synth.sharing), mlflow (cxr_synth.sharing.pyfunc) and matplotlib are imported in
+# the nodes that use them: building the pipelines stays light (cxr_synth.pipelines.node_types).
 
 
 def select_generator(
@@ -36,7 +36,8 @@ def select_generator(
 ) -> Generator:
     """The generator to sample: from ``synthesis.model_uri[architecture]`` when set, else the
     catalog's weights and spec (with the counts of the images it learned from)."""
-    from cxr_synth.sharing import Generator, load_generator, training_data_summary
+    from cxr_synth.sharing.generator import Generator, training_data_summary
+    from cxr_synth.sharing.sources import load_generator
 
     uri = synthesis.model_uri.get(architecture)
     if uri:
@@ -60,7 +61,7 @@ def select_generator(
 def generate_images(
     generator: Generator, synthesis: SynthesisParams
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded (``cxr_synth.sampling``),
+    """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded (``cxr_synth.sharing.sampling``),
     and what they cost: ``seconds``, ``images_per_s`` (wall clock of the sampling alone), the
     device and batch size — the price of a diffusion model's many steps, next to a GAN's one."""
     from cxr_synth.runtime.devices import resolve_device
@@ -90,7 +91,7 @@ def log_generator_model(
     """The generator for the MLflow model dataset (registered as
     ``synthesis.registered_model_name`` unless it came from a model URI: it is registered
     already), and the synthesis record the dataset card reads: model, its runs, sampling."""
-    from cxr_synth.pyfunc import ModelRelease, active_run_id, model_name
+    from cxr_synth.sharing.pyfunc import ModelRelease, active_run_id, model_name
 
     arch = generator.architecture
     from_catalog = generator.origin.get("source") == "catalog"

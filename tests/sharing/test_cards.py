@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from cxr_synth.cards import card_markdown, memorization_result
 from cxr_synth.pipelines.reporting.nodes import write_dataset_card
+from cxr_synth.sharing.cards import card_markdown, memorization_result
 
 RECORD = {
     "architecture": "dcgan",

@@ -1,11 +1,5 @@
-"""Trained generators as things to share: one object to sample, one call to load any source.
-
-``generate(source, n, seed=...)`` samples from
-
-- a project model folder, ``data/06_models/<arch>/`` (``generator.pt`` + ``generator_spec.json``);
-- an MLflow model URI (``runs:/<run_id>/<arch>_generator``, ``models:/<name>/<version>``), a
-  model logged by the synthesis stage (``cxr_synth.pyfunc``), or its downloaded folder;
-- a training checkpoint (``epoch_000010.pt``: the best generator it holds, else the EMA, else G).
+"""A trained generator as a thing to share: its weights and spec, ready to sample, save and load
+from a model folder; PNGs of its images.
 
 Library code (no Kedro): a machine with only this package installed can sample.
 """
@@ -24,14 +18,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cxr_synth.models.registry import architecture_options
 from cxr_synth.runtime.atomic import atomic_write
 from cxr_synth.runtime.errors import UserError
-from cxr_synth.sampling import sample_images
+from cxr_synth.sharing.sampling import sample_images
 
 WEIGHTS = "generator.pt"
 SPEC = "generator_spec.json"
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # runs:/, models:/, mlflow-artifacts:/, s3://
 
 
 @dataclass(frozen=True)
@@ -89,41 +81,6 @@ class Generator:
         return folder
 
 
-def load_generator(source: str | os.PathLike) -> Generator:
-    """The generator at ``source``: a model folder, an MLflow model URI or a checkpoint file."""
-    text = os.fspath(source)
-    path = Path(text)
-    if (_URI.match(text) and not path.exists()) or (path / "MLmodel").is_file():
-        from cxr_synth.pyfunc import load_mlflow_generator
-
-        return load_mlflow_generator(text)
-    if path.is_dir():
-        return _from_folder(path)
-    if path.is_file():
-        return _from_file(path)
-    raise UserError(
-        f"{text}: not a model folder ({WEIGHTS} + {SPEC}), checkpoint file or MLflow model URI "
-        "(runs:/<run_id>/<name>, models:/<name>/<version>)"
-    )
-
-
-def generate(
-    source: str | os.PathLike | Generator,
-    n: int,
-    seed: int = 0,
-    *,
-    truncation_psi: float = 1.0,
-    batch_size: int = 64,
-    device: str = "auto",
-) -> np.ndarray:
-    """``n`` synthetic images, uint8 (N, H, W) (or (N, C, H, W) for pair generators), from the
-    generator at ``source`` (see the module doc); the same seed gives the same images."""
-    generator = source if isinstance(source, Generator) else load_generator(source)
-    return generator.sample(
-        n, seed, truncation_psi=truncation_psi, batch_size=batch_size, device=device
-    )
-
-
 def write_pngs(images: np.ndarray, folder: str | os.PathLike) -> list[Path]:
     """One PNG per image in ``folder`` (created), ``synthetic_00000.png`` on from the first free
     number, so existing files are never overwritten; no text chunks. Pair images (N, C, H, W)
@@ -164,7 +121,8 @@ def training_data_summary(index: Any, splits: list[str]) -> dict[str, Any]:
     }
 
 
-def _from_folder(folder: Path) -> Generator:
+def load_folder(folder: Path) -> Generator:
+    """The generator in a model folder (``generator.pt`` + ``generator_spec.json``)."""
     missing = [name for name in (WEIGHTS, SPEC) if not (folder / name).is_file()]
     if missing:
         raise UserError(
@@ -173,36 +131,3 @@ def _from_folder(folder: Path) -> Generator:
     state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
     spec = json.loads((folder / SPEC).read_text(encoding="utf-8"))
     return Generator(state, spec, origin={"source": "folder"})
-
-
-def _from_file(path: Path) -> Generator:
-    """A bare ``generator.pt`` (its spec beside it) or a training checkpoint."""
-    content = torch.load(path, map_location="cpu", weights_only=True)
-    if "gan_name" not in content:
-        if (path.parent / SPEC).is_file():
-            spec = json.loads((path.parent / SPEC).read_text(encoding="utf-8"))
-            return Generator(content, spec, origin={"source": "folder"})
-        raise UserError(f"{path}: neither a training checkpoint nor a {WEIGHTS} with its {SPEC}")
-    model, arch = content.get("model") or {}, content["gan_name"]
-    if "resolution" not in model:
-        raise UserError(
-            f"{path}: this checkpoint does not record the resolution (written by an older "
-            f"version); sample from the model folder data/06_models/{arch}/ instead"
-        )
-    spec = {
-        "architecture": arch,
-        "options": {k: model[k] for k in architecture_options(arch) if k in model},
-        "resolution": int(model["resolution"]),
-        "channels": int(model.get("channels", 1)),
-        "latent_dim": int(model["latent_dim"]),
-        "epochs": int(content["epoch"]),
-    }
-    best, ema = (content.get("best") or {}).get("generator"), content.get("ema")
-    if best:
-        weights, which = best, f"best (epoch {content['best']['epoch']})"
-    elif ema:
-        weights = {k.removeprefix("module."): v for k, v in ema.items() if k.startswith("module.")}
-        which = "ema"
-    else:
-        weights, which = content["generator"], "generator"
-    return Generator(weights, spec, origin={"source": "checkpoint", "weights": which})

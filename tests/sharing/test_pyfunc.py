@@ -11,10 +11,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from cxr_synth.pyfunc import log_generator_model, signature
 from cxr_synth.sharing import generate
+from cxr_synth.sharing.pyfunc import log_generator_model, signature
 from tests.conftest import end_stale_mlflow_runs
-from tests.test_sharing import tiny_generator
+from tests.sharing.test_sources import tiny_generator
 
 FRESH_PROCESS = textwrap.dedent(
     """
@@ -99,3 +99,19 @@ def test_generate_reads_every_mlflow_uri_and_the_model_metadata(logged):
     assert "artifact_path: stylegan_generator\n" in mlmodel and os.getcwd() not in mlmodel
     spec = json.loads(open(os.path.join(artifacts, "artifacts", "generator_spec.json")).read())
     assert spec == dict(generator.spec)
+
+
+def test_a_model_logged_before_the_sharing_package_still_loads(tracking, monkeypatch):
+    """Older models run ``from cxr_synth.pyfunc import GeneratorPyfunc`` when MLflow loads them
+    (their ``generator_model.py``): that path stays (src/cxr_synth/pyfunc.py)."""
+    import mlflow
+
+    from cxr_synth.sharing import pyfunc
+
+    old_code = pyfunc.MODEL_CODE.replace("cxr_synth.sharing.pyfunc", "cxr_synth.pyfunc")
+    assert old_code != pyfunc.MODEL_CODE
+    monkeypatch.setattr(pyfunc, "MODEL_CODE", old_code)
+    generator = tiny_generator()
+    with mlflow.start_run():
+        info = log_generator_model(generator, "dcgan_generator")
+    np.testing.assert_array_equal(generate(info.model_uri, 3, 2), generator.sample(3, 2))

@@ -1,0 +1,162 @@
+"""A trained generator as an MLflow pyfunc model, loadable where only this package is installed.
+
+``mlflow.pyfunc.load_model(uri).predict({"n": 16, "seed": 0, "truncation_psi": 1.0})`` returns
+uint8 images (N, H, W); each input row is one request (``seed`` defaults to 0,
+``truncation_psi`` to 1), their images concatenated in row order. Params: ``batch_size`` (64)
+and ``device`` (``auto``). The model folder holds ``generator.pt`` and ``generator_spec.json``
+as artifacts (no pickled weights) and a two-line model-from-code file naming
+:class:`GeneratorPyfunc`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from packaging.version import Version
+
+from cxr_synth.runtime.errors import UserError
+from cxr_synth.sharing.generator import SPEC, WEIGHTS, Generator, load_folder
+
+MODEL_CODE = """\
+from mlflow.models import set_model
+from cxr_synth.sharing.pyfunc import GeneratorPyfunc
+set_model(GeneratorPyfunc())
+"""
+
+
+def model_name(architecture: str) -> str:
+    """The logged model's name in its run: ``runs:/<run_id>/<architecture>_generator``."""
+    return f"{architecture}_generator"
+
+
+@dataclass(frozen=True)
+class ModelRelease:
+    """What ``MlflowGeneratorModelDataset`` logs: a generator, and the Model Registry name to
+    register it under (None: logged, not registered)."""
+
+    generator: Generator
+    registered_model_name: str | None = None
+
+
+class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
+    """The pyfunc face of a :class:`~cxr_synth.sharing.generator.Generator` (see the module doc)."""
+
+    generator: Generator
+
+    def load_context(self, context: Any) -> None:
+        folder = Path(context.artifacts["weights"]).parent
+        self.generator = load_folder(folder)
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None):
+        params = params or {}
+        batch = {
+            "batch_size": int(params.get("batch_size", 64)),
+            "device": params.get("device", "auto"),
+        }
+        images = []
+        for row in pd.DataFrame(model_input).to_dict("records"):
+            seed, psi = row.get("seed"), row.get("truncation_psi")
+            images.append(
+                self.generator.sample(
+                    int(row["n"]),
+                    0 if pd.isna(seed) else int(seed),
+                    truncation_psi=1.0 if pd.isna(psi) else float(psi),
+                    **batch,
+                )
+            )
+        return np.concatenate(images)
+
+
+def signature(generator: Generator) -> ModelSignature:
+    """Input columns ``n`` (required), ``seed``, ``truncation_psi``; output uint8 images."""
+    return ModelSignature(
+        inputs=Schema(
+            [
+                ColSpec("long", "n"),
+                ColSpec("long", "seed", required=False),
+                ColSpec("double", "truncation_psi", required=False),
+            ]
+        ),
+        outputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, *generator.image_shape))]),
+        params=ParamSchema(
+            [ParamSpec("batch_size", "long", 64), ParamSpec("device", "string", "auto")]
+        ),
+    )
+
+
+def log_generator_model(
+    generator: Generator, name: str, *, registered_model_name: str | None = None
+) -> mlflow.models.model.ModelInfo:
+    """Log ``generator`` as pyfunc model ``name`` in the active MLflow run (one is started if
+    none is active), optionally registering it; ``metadata`` holds the spec and the
+    generator's own metadata."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = generator.save(tmp)
+        code = folder / "generator_model.py"
+        code.write_text(MODEL_CODE, encoding="utf-8")
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=code,
+            artifacts={"weights": str(folder / WEIGHTS), "spec": str(folder / SPEC)},
+            signature=signature(generator),
+            input_example=pd.DataFrame({"n": [1], "seed": [0], "truncation_psi": [1.0]}),
+            registered_model_name=registered_model_name,
+            metadata={"cxr_synth": {"spec": dict(generator.spec), **generator.metadata}},
+            pip_requirements=_requirements(),
+        )
+    _keep_local_paths_out(info, name)
+    return info
+
+
+def _keep_local_paths_out(info: mlflow.models.model.ModelInfo, name: str) -> None:
+    """MLflow writes the model's artifact location into its MLmodel file: with a local store,
+    the project's absolute path (docs/reliability.md keeps those out of MLflow). Rewritten to
+    the model's name, which is what MLflow 2 recorded there."""
+    import yaml
+
+    location = mlflow.get_logged_model(info.model_id).artifact_location
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(mlflow.artifacts.download_artifacts(f"{location}/MLmodel", dst_path=tmp))
+        content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        content["artifact_path"] = name
+        path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+        mlflow.MlflowClient().log_model_artifact(info.model_id, str(path))
+
+
+def load_mlflow_generator(uri: str) -> Generator:
+    """The :class:`Generator` inside the cxr_synth pyfunc model at ``uri``."""
+    model = mlflow.pyfunc.load_model(uri)
+    wrapped = model.unwrap_python_model()
+    if not isinstance(wrapped, GeneratorPyfunc):
+        raise UserError(f"{uri} is an MLflow model, but not a cxr_synth generator")
+    meta = model.metadata
+    stored = dict((meta.metadata or {}).get("cxr_synth") or {})
+    stored.pop("spec", None)
+    origin = {"source": uri, "run_id": meta.run_id, "model_id": getattr(meta, "model_id", None)}
+    return Generator(wrapped.generator.state_dict, wrapped.generator.spec, stored, origin)
+
+
+def active_run_id() -> str | None:
+    """The active MLflow run's id (kedro-mlflow's run in a pipeline), None without one."""
+    run = mlflow.active_run()
+    return run.info.run_id if run else None
+
+
+def _requirements() -> list[str]:
+    """Pins of what loading needs (explicit: MLflow's inference would load the model again)."""
+    pins = []
+    for package in ("cxr-synth", "mlflow", "torch", "numpy", "pandas"):
+        try:
+            pins.append(f"{package}=={Version(version(package)).public}")
+        except PackageNotFoundError:
+            pins.append(package)
+    return pins

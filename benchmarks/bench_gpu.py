@@ -49,7 +49,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
+from cxr_synth.data.torch_data import ChestXrayDataset, build_augmentation
 from cxr_synth.models.base import needs_double_backward
 from cxr_synth.models.registry import ARCHITECTURES, build_gan
 from cxr_synth.training import train_gan

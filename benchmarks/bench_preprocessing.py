@@ -20,7 +20,7 @@ import pandas as pd
 from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
 
-from cxr_synth.imaging import worker_count
+from cxr_synth.data.imaging import worker_count
 from cxr_synth.phantoms import chest_phantom
 from cxr_synth.pipelines.preprocessing.nodes import preprocess_nih_images
 

@@ -16,7 +16,7 @@ import logging
 import numpy as np
 import torch
 
-from cxr_synth.datasets.torch_data import ChestXrayDataset
+from cxr_synth.data.torch_data import ChestXrayDataset
 from cxr_synth.models.registry import ARCHITECTURES, build_gan
 from cxr_synth.training import train_gan
 

@@ -140,7 +140,7 @@ def _bare_loop(gan, images: torch.Tensor, batch: int, steps: int, warmup: int,
 
 def _project_loop(arch: str, args, images: np.ndarray, precision: str = "fp32",
                   channels_last: bool | str = False) -> float:  # fmt: skip
-    from cxr_synth.datasets.torch_data import ChestXrayDataset
+    from cxr_synth.data.torch_data import ChestXrayDataset
     from cxr_synth.training import train_gan
 
     config = {
@@ -240,7 +240,7 @@ def _decode_only(path: str) -> int:
 def _decode_prepare(job: tuple[str, object]) -> int:
     from PIL import Image
 
-    from cxr_synth.imaging import prepare_image
+    from cxr_synth.data.imaging import prepare_image
 
     path, spec = job
     with Image.open(path) as image:
@@ -257,7 +257,7 @@ def row_preprocessing(args) -> list[Row]:
     import pandas as pd
     from kedro_datasets.partitions import PartitionedDataset
 
-    from cxr_synth.imaging import worker_count
+    from cxr_synth.data.imaging import worker_count
     from cxr_synth.pipelines.preprocessing.nodes import preprocess_nih_images
     from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 

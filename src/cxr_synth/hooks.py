@@ -58,7 +58,9 @@ class RunSafetyHook:
             context.config_loader["mlflow"] = {
                 **mlflow_conf, "server": {**server, "mlflow_tracking_uri": anchored}
             }
-        from cxr_synth.configuration import check_sections  # imports every pipeline's models
+        from cxr_synth.pipelines.configuration import (
+            check_sections,  # imports every pipeline's models
+        )
 
         check_sections(context.config_loader["parameters"])
 

@@ -193,7 +193,7 @@ def _load_variants(raw: Any, path: Path) -> dict[str, dict[str, Any]]:
             f"{path}: `variants` must map names to parameter overrides, e.g. "
             "`variants: {base: {}, sn: {proposed: {model: {options: {spectral_norm: true}}}}}`."
         )
-    from cxr_synth.configuration import known_sections  # imports every pipeline's models
+    from cxr_synth.pipelines.configuration import known_sections  # imports every pipeline's models
 
     known = known_sections()
     variants: dict[str, dict[str, Any]] = {}
@@ -326,8 +326,8 @@ def check_variants(study: Study, config: Mapping[str, Any]) -> None:
 
     ``config``: the project's merged parameters (the study's params included).
     """
-    from cxr_synth.configuration import ARCHITECTURE_SECTION, SECTIONS
     from cxr_synth.models.registry import ARCHITECTURES
+    from cxr_synth.pipelines.configuration import ARCHITECTURE_SECTION, SECTIONS
 
     for name, overrides in study.variants.items():
         merged = merge(config, overrides)

@@ -57,7 +57,7 @@ def test_bad_architecture_options_are_refused_at_start(workdir):
 
 
 def test_a_misspelt_section_is_refused_at_start(workdir):
-    from cxr_synth.configuration import UnknownSection
+    from cxr_synth.pipelines.configuration import UnknownSection
 
     with pytest.raises(UnknownSection, match="'trainng' \\(did you mean 'training'\\?\\)"):
         run_kedro(workdir, ["ingestion"], params={**TINY_DEMO, "trainng.loop.epochs": 3})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cxr_synth.tables import markdown_table, mean_std
+from cxr_synth.data.tables import markdown_table, mean_std
 
 CONFIDENCE = 0.95
 

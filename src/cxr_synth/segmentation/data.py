@@ -13,7 +13,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from cxr_synth.datasets.torch_data import ChestXrayDataset
+from cxr_synth.data.torch_data import ChestXrayDataset
 
 
 def build_classic_augmentation(

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from cxr_synth.datasets.torch_data import ChestXrayDataset
+from cxr_synth.data.torch_data import ChestXrayDataset
 from cxr_synth.runtime.devices import autocast_context, resolve_device, resolve_precision
 from cxr_synth.segmentation.metrics import dice_per_image, iou_per_image
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_synth.nih import OFFICIAL_COLUMNS
+from cxr_synth.data.nih import OFFICIAL_COLUMNS
 from cxr_synth.pipelines.ingestion.nodes import (
     assign_patient_splits,
     filter_rows,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_synth.nih import NO_FINDING, OFFICIAL_COLUMNS
+from cxr_synth.data.nih import NO_FINDING, OFFICIAL_COLUMNS
 from cxr_synth.phantoms import FINDINGS
 from cxr_synth.phantoms.batch import LazyRenderer, PhantomJob
 from cxr_synth.pipelines.demo_data.params import DemoDataParams

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxr_synth.data.splits import rows_in_splits, seeded_subset
+from cxr_synth.data.tables import markdown_table, metric_records
 from cxr_synth.pipelines.evaluation.params import EvaluationParams, FeatureParams
 from cxr_synth.pipelines.node_types import Figure
-from cxr_synth.splits import rows_in_splits, seeded_subset
-from cxr_synth.tables import markdown_table, metric_records
 
 # The metrics (torch, scipy) and matplotlib are imported in the nodes that use them: building
 # the pipelines stays light (cxr_synth.pipelines.node_types).

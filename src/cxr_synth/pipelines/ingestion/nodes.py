@@ -17,10 +17,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cxr_synth.nih import OFFICIAL_COLUMNS
+from cxr_synth.data.nih import OFFICIAL_COLUMNS
+from cxr_synth.data.splits import split_patients
+from cxr_synth.data.tables import metric_records
 from cxr_synth.pipelines.ingestion.params import IngestionParams
-from cxr_synth.splits import split_patients
-from cxr_synth.tables import metric_records
 
 logger = logging.getLogger(__name__)
 

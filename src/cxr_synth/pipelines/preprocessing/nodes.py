@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from cxr_synth.imaging import (
+from cxr_synth.data.imaging import (
     ImageRejected,
     ResizeSpec,
     parallel_map,

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from cxr_synth.imaging import RESAMPLING, ResizeSpec
+from cxr_synth.data.imaging import RESAMPLING, ResizeSpec
 from cxr_synth.runtime.schema import Float, Int, StrictModel
 
 RESOLUTIONS = (32, 64, 128, 256, 512)  # powers of two: every generator doubles its way up

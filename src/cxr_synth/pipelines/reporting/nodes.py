@@ -16,10 +16,10 @@ import pandas as pd
 from PIL import Image
 
 from cxr_synth import __version__
+from cxr_synth.data.tables import add_dice, metric_records
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.sharing.cards import card_markdown, dataset_card
-from cxr_synth.tables import add_dice, metric_records
 
 # mlflow is imported when the report is built: building the pipelines stays light
 # (cxr_synth.pipelines.node_types).

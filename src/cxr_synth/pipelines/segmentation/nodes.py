@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxr_synth.data.splits import rows_in_splits, split_patients
+from cxr_synth.data.tables import interval, markdown_table, mean_std
 from cxr_synth.pipelines.node_types import Figure, Tensor
 from cxr_synth.pipelines.segmentation.params import LowData, SegmentationParams
 from cxr_synth.runtime.privacy import pseudonymous_ids
-from cxr_synth.splits import rows_in_splits, split_patients
-from cxr_synth.tables import interval, markdown_table, mean_std
 from cxr_synth.training.tracking import child_run
 
 # torch (the U-Nets, sampling), scipy (the paired test) and matplotlib are imported in the nodes

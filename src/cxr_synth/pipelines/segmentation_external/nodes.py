@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxr_synth.data.tables import interval, markdown_table, mean_std, metric_records
 from cxr_synth.pipelines.node_types import Tensor
 from cxr_synth.pipelines.preprocessing.nodes import pair_segmentation_files
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.runtime.privacy import pseudonymous_ids
-from cxr_synth.tables import interval, markdown_table, mean_std, metric_records
 
 # torch (the U-Nets) and scipy (the paired test) are imported in the nodes that use them:
 # building the pipelines stays light (cxr_synth.pipelines.node_types).

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from cxr_synth.data.tables import metric_records
 from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 from cxr_synth.runtime.errors import UserError
@@ -36,7 +37,6 @@ from cxr_synth.study_figures import (
     learning_curve_figure,
     seed_bar_figure,
 )
-from cxr_synth.tables import metric_records
 
 logger = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from cxr_synth.data.splits import rows_in_splits, seeded_subset
 from cxr_synth.pipelines.node_types import Figure, Generator, ModelRelease, Tensor
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
 from cxr_synth.pipelines.training.params import TrainingParams
 from cxr_synth.runtime.errors import UserError
-from cxr_synth.splits import rows_in_splits, seeded_subset
 
 # torch (cxr_synth.sharing), mlflow (cxr_synth.sharing.pyfunc) and matplotlib are imported in
 # the nodes that use them: building the pipelines stays light (cxr_synth.pipelines.node_types).

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from cxr_synth.data.splits import rows_in_splits, seeded_subset
+from cxr_synth.data.tables import metric_records
 from cxr_synth.pipelines.node_types import Figure, Module, Tensor
 from cxr_synth.pipelines.training.params import (
     LoopOverrides,
@@ -24,8 +26,6 @@ from cxr_synth.pipelines.training.params import (
 )
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.runtime.rank import distributed_rank
-from cxr_synth.splits import rows_in_splits, seeded_subset
-from cxr_synth.tables import metric_records
 from cxr_synth.training.config import TrainConfig
 from cxr_synth.training.tracking import child_run
 
@@ -160,7 +160,7 @@ def train_generator(
     measured on the image channel. With ``training.init_from_pretrained`` the generator starts
     from ``pretrained`` (e.g. the NIH-trained one) wherever the shapes agree.
     """
-    from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
+    from cxr_synth.data.torch_data import ChestXrayDataset, build_augmentation
     from cxr_synth.models.registry import build_gan
     from cxr_synth.models.transfer import load_matching_weights
     from cxr_synth.training import train_gan

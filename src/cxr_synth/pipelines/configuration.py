@@ -4,7 +4,7 @@
 sections have ``model`` and ``loop``). ``check_sections`` refuses unknown top-level keys before a
 run (a typo in a section name would otherwise be ignored), and ``reference_markdown`` renders
 ``docs/configuration.md`` from the models — a test keeps the two equal. Run
-``python -m cxr_synth.configuration docs/configuration.md`` after changing a model.
+``python -m cxr_synth.pipelines.configuration docs/configuration.md`` after changing a model.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def reference_markdown() -> str:
     out = [
         "# Configuration reference",
         "",
-        "Generated from the parameter models by `python -m cxr_synth.configuration` (a test fails "
+        "Generated from the parameter models by `python -m cxr_synth.pipelines.configuration` (a test fails "
         "when this page and the models disagree). Every section is validated before any node "
         "runs: an unknown key names the closest valid one, a bad value names the key, the value "
         "and the rule. Defaults are the models'; `conf/base/parameters_*.yml` sets the demo values "

@@ -4,7 +4,12 @@ import typing
 
 import pytest
 
-from cxr_synth.configuration import SECTIONS, check_sections, known_sections, reference_markdown
+from cxr_synth.pipelines.configuration import (
+    SECTIONS,
+    check_sections,
+    known_sections,
+    reference_markdown,
+)
 from cxr_synth.runtime.schema import StrictModel
 from tests.conftest import PROJECT_ROOT
 
@@ -30,7 +35,7 @@ def test_every_params_input_of_every_pipeline_has_a_typed_model():
 def test_the_reference_docs_match_the_models():
     documented = (PROJECT_ROOT / "docs" / "configuration.md").read_text()
     assert documented == reference_markdown() + "\n", (
-        "docs/configuration.md is out of date: run `python -m cxr_synth.configuration`"
+        "docs/configuration.md is out of date: run `python -m cxr_synth.pipelines.configuration`"
     )
 
 
@@ -57,7 +62,7 @@ def test_every_section_in_the_yaml_is_known_and_valid():
 
 
 def test_a_misspelt_section_names_the_closest_one():
-    from cxr_synth.configuration import UnknownSection
+    from cxr_synth.pipelines.configuration import UnknownSection
 
     with pytest.raises(UnknownSection, match="'trainng' \\(did you mean 'training'\\?\\)"):
         check_sections({"trainng": {}, "training": {}})

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from cxr_synth.tables import add_dice, interval, markdown_table, mean_std, metric_records
+from cxr_synth.data.tables import add_dice, interval, markdown_table, mean_std, metric_records
 
 
 def test_metric_records_leave_out_missing_and_non_finite_values():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cxr_synth.imaging import (
+from cxr_synth.data.imaging import (
     ResizeSpec,
     make_square,
     parallel_map,

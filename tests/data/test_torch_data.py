@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cxr_synth.datasets.torch_data import ChestXrayDataset, build_augmentation
+from cxr_synth.data.torch_data import ChestXrayDataset, build_augmentation
 
 
 def test_scales_uint8_to_minus_one_one():

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_synth.splits import rows_in_splits, seeded_subset, split_patients
+from cxr_synth.data.splits import rows_in_splits, seeded_subset, split_patients
 
 
 def test_patient_split_is_seeded_whole_patients_in_shuffled_order():

@@ -50,7 +50,7 @@ def run_study_command(study_file: Path, params: dict, force: bool, dry_run: bool
     """Run every seed of STUDY_FILE (`seeds: [0, 1, 2]` + a `kedro run --config` section; with
     `variants:`, every variant with every seed), skipping finished ones, then aggregate them:
     mean ± std tables, learning curves."""
-    from cxr_synth.study import run_study
+    from cxr_synth.study.runner import run_study
 
     project = find_kedro_project(Path.cwd()) or Path.cwd()
     result = run_study(project, study_file, params=params, force=force, dry_run=dry_run)

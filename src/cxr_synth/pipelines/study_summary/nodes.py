@@ -31,7 +31,7 @@ from cxr_synth.pipelines.node_types import Figure
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.segmentation.compare import study_dice_markdown, study_dice_table
-from cxr_synth.study_figures import (
+from cxr_synth.study.figures import (
     group_keys,
     group_order,
     learning_curve_figure,
@@ -314,7 +314,7 @@ def build_learning_curves(
 
 
 def plot_learning_curves(curves: pd.DataFrame, seed_table: pd.DataFrame) -> Figure:
-    """The learning-curve figure (``cxr_synth.study_figures.learning_curve_figure``)."""
+    """The learning-curve figure (``cxr_synth.study.figures.learning_curve_figure``)."""
     return learning_curve_figure(curves, seed_table)
 
 
@@ -325,7 +325,7 @@ def plot_seed_bars(
     params: StudySummaryParams,
 ) -> Figure:
     """Bars over seeds, one panel per ``bar_metrics`` entry, each selected seed's value as a dot
-    (``cxr_synth.study_figures.seed_bar_figure``)."""
+    (``cxr_synth.study.figures.seed_bar_figure``)."""
     params = StudySummaryParams.parse(params, prefix="study_summary")
     return seed_bar_figure(seed_table, _used(comparison, runs), list(params.bar_metrics))
 

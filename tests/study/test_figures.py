@@ -1,4 +1,4 @@
-"""cxr_synth.study_figures on hand-made seed tables and curves (no Kedro, no MLflow)."""
+"""cxr_synth.study.figures on hand-made seed tables and curves (no Kedro, no MLflow)."""
 
 import math
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from cxr_synth.runtime.errors import UserError
-from cxr_synth.study_figures import (
+from cxr_synth.study.figures import (
     group_keys,
     group_labels,
     group_order,

@@ -1,4 +1,6 @@
-"""Multi-seed studies: one ``kedro run`` (KedroSession) per seed, then the ``study_summary``.
+"""The study file: a Kedro run-config file plus the seeds (and variants) to run it with;
+loading, merging and checks against the project's configuration (``cxr_synth.study.runner``
+runs it).
 
 A study file is a Kedro run-config file (``kedro run --config FILE`` still runs it, once, with
 its own seeds) plus a top-level ``seeds:`` list::
@@ -6,55 +8,28 @@ its own seeds) plus a top-level ``seeds:`` list::
     seeds: [0, 1, 2]
     run: {env: nih, pipelines: "ingestion,...,evaluation", params: {...}}
 
-``kedro study run FILE`` (``cxr_synth.cli``) then, for every seed k:
-
-- merges the file's ``run.params``, the command line's ``--params`` (key by key, unlike
-  ``kedro run --config FILE --params``) and the seed overrides (``SEED_PARAMETERS`` = k;
-  checkpoints under ``<checkpoint_root>/study_<name>/seed<k>``);
-- runs the file's pipelines in one KedroSession whose MLflow runs are tagged
-  ``cxr_synth.study=<name>``, ``cxr_synth.study_role=seed``, ``cxr_synth.study_seed=k`` and
-  ``cxr_synth.study_config=<hash of the file's settings>``;
-- skips a seed whose tagged run already FINISHED with the same configuration (``force`` reruns).
-
 A file may also list named ``variants:`` (an ablation), each a params override merged key by key
 over ``run.params`` (after ``--params``)::
 
     variants: {dcgan: {}, spectral_norm: {proposed: {model: {options: {spectral_norm: true}}}}}
 
-Then every variant runs with every seed (seed by seed: all variants of the first seed, then the
-next seed), each run tagged ``cxr_synth.study_variant=<variant>`` too, with the configuration hash
-of its own merged settings, so a rerun skips the finished (variant, seed) pairs.
-
-Every seed overwrites ``data/`` (the last seed's files stay); MLflow keeps every seed. Last,
-``study_summary`` reads the seed runs back from MLflow (``MlflowStudyDataset``) in its own
-MLflow run, tagged ``cxr_synth.study_role=summary``, which holds the aggregate.
+Every seed's overrides are ``SEED_PARAMETERS`` = k and checkpoints under
+``<checkpoint_root>/study_<name>/seed<k>`` (``seed_overrides``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cxr_synth.datasets.mlflow_study import (
-    CONFIG_TAG,
-    PARENT_TAG,
-    ROLE_TAG,
-    SEED_TAG,
-    STUDY_TAG,
-    VARIANT_TAG,
-    check_study_name,
-    check_variant_name,
-    finished_study_runs,
-)
 from cxr_synth.runtime.errors import UserError
+from cxr_synth.study.mlflow_runs import check_study_name, check_variant_name
 
 logger = logging.getLogger(__name__)
 
@@ -125,19 +100,6 @@ class Study:
         (a study cut short has every variant at the first seeds); variant None without any."""
         names: list[str | None] = list(self.variants) or [None]
         return [(variant, seed) for seed in self.seeds for variant in names]
-
-
-@dataclass
-class StudyResult:
-    """What ``run_study`` did: MLflow run ids per seed, the summary's run id, skipped seeds.
-
-    Keys are seeds, or ``(variant, seed)`` pairs in a study with variants.
-    """
-
-    study: Study
-    seed_runs: dict[Any, str] = field(default_factory=dict)
-    skipped: list[Any] = field(default_factory=list)
-    summary_run: str | None = None
 
 
 def _split(value: Any, key: str, where: Path) -> list[str]:
@@ -375,186 +337,3 @@ def check_config(study: Study, config: Mapping[str, Any]) -> None:
             "the study seeds would not reach those architectures; remove the override from "
             f"the configuration (or {study.path})."
         )
-
-
-@contextlib.contextmanager
-def _tagged_runs(tags: Mapping[str, str]) -> Iterator[None]:
-    """Every MLflow run created inside carries ``tags`` (MLflow's ``MLFLOW_RUN_CONTEXT``)."""
-    previous = os.environ.get("MLFLOW_RUN_CONTEXT")
-    os.environ["MLFLOW_RUN_CONTEXT"] = json.dumps(dict(tags))
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_RUN_CONTEXT", None)
-        else:
-            os.environ["MLFLOW_RUN_CONTEXT"] = previous
-
-
-def _end_stale_runs(status: str) -> None:
-    """kedro-mlflow ends its run in the store, but MLflow's in-process stack can keep an entry;
-    without this the next seed's session would log into the previous seed's run."""
-    import mlflow
-
-    while mlflow.active_run() is not None:
-        mlflow.end_run(status)
-
-
-def _session(project_path: Path, study: Study, params: Mapping[str, Any]):
-    from kedro.framework.session import KedroSession
-
-    return KedroSession.create(
-        project_path=project_path,
-        env=study.env,
-        conf_source=study.conf_source,
-        runtime_params=dict(params),
-    )
-
-
-def _inspect(project_path: Path, study: Study) -> tuple[dict[str, Any], Any]:
-    """The project's merged parameters and an MLflow client for its tracking store."""
-    from mlflow import MlflowClient
-
-    with _session(project_path, study, study.params) as session:
-        context = session.load_context()
-        config = dict(context.config_loader["parameters"])  # plain dicts, runtime params merged
-        mlflow_config = getattr(context, "mlflow", None)
-        if mlflow_config is None:
-            raise UserError(
-                "kedro-mlflow is not active in this project, so the seed runs could not be "
-                "recorded; a study needs it (conf/base/mlflow.yml, docs/studies.md)."
-            )
-        client = MlflowClient(mlflow_config.server.mlflow_tracking_uri)
-    return config, client
-
-
-def _parent_run_id(client: Any, study: Study, tags: Mapping[str, str]) -> str | None:
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    runs = client.search_runs(
-        experiments, query, max_results=50, order_by=["attributes.start_time DESC"]
-    )
-    parents = [r for r in runs if PARENT_TAG not in r.data.tags]
-    return parents[0].info.run_id if parents else None
-
-
-def _describe(variant: str | None, seed: int) -> str:
-    return f"seed {seed}" if variant is None else f"variant {variant!r} seed {seed}"
-
-
-def run_study(
-    project_path: str | Path,
-    study_file: str | Path,
-    *,
-    params: Mapping[str, Any] | None = None,
-    force: bool = False,
-    dry_run: bool = False,
-) -> StudyResult:
-    """Run every seed (and variant) of ``study_file``, one KedroSession each, then ``study_summary``.
-
-    ``params``: nested runtime parameters merged over the file's (``kedro study run --params``);
-    a variant's overrides are merged over both. A run that fails stops the study with a
-    :class:`UserError` naming it; (variant, seed) pairs already finished with the same
-    configuration are skipped unless ``force``. ``dry_run`` only plans.
-    """
-    from kedro.framework.startup import bootstrap_project
-
-    project_path = Path(project_path).resolve()
-    bootstrap_project(project_path)
-    study = load_study(study_file, params)
-    config, client = _inspect(project_path, study)
-    check_config(study, config)
-    check_variants(study, config)
-    result = StudyResult(study)
-    finished = {} if force else finished_study_runs(client, study.name)
-    if study.variants:
-        logger.info("study %s: variants %s x seeds %s, configurations %s", study.name,
-                    list(study.variants), list(study.seeds),
-                    {v: study.variant_hash(v) for v in study.variants})  # fmt: skip
-    else:
-        logger.info("study %s: seeds %s, configuration %s", study.name, list(study.seeds),
-                    study.config_hash)  # fmt: skip
-
-    for variant, seed in study.runs:
-        key: Any = seed if variant is None else (variant, seed)
-        what = _describe(variant, seed)
-        config_hash = study.variant_hash(variant)
-        done = finished.get((variant, seed))
-        if done is not None:
-            used = done.data.tags.get(CONFIG_TAG)
-            if used != config_hash:
-                raise UserError(
-                    f"Study '{study.name}': {what} already finished (MLflow run "
-                    f"{done.info.run_id}) with another configuration ({used}, now "
-                    f"{config_hash}). Add --force to rerun every seed, or rename the study "
-                    "(`study_name:` in the file) to keep both."
-                )
-            logger.info("study %s: %s already finished (MLflow run %s), skipped",
-                        study.name, what, done.info.run_id)  # fmt: skip
-            result.seed_runs[key] = done.info.run_id
-            result.skipped.append(key)
-            continue
-        overrides = seed_overrides(study, seed, config, variant)
-        if dry_run:
-            logger.info("study %s: %s would run with %s", study.name, what, overrides)
-            continue
-        tags = {STUDY_TAG: study.name, ROLE_TAG: "seed", SEED_TAG: str(seed),
-                CONFIG_TAG: config_hash}  # fmt: skip
-        if variant is not None:
-            tags[VARIANT_TAG] = variant
-        logger.info("study %s: %s starts", study.name, what)
-        _end_stale_runs("FAILED")
-        try:
-            with _tagged_runs(tags), _session(project_path, study, overrides) as session:
-                session.run(**study.run_options)
-        except KeyboardInterrupt:
-            # Kedro leaves the run open on Ctrl-C and MLflow's exit handler would end it
-            # FINISHED: a rerun would skip this seed as done.
-            _end_stale_runs("KILLED")
-            raise
-        except Exception as err:
-            _end_stale_runs("FAILED")
-            if result.seed_runs:
-                kept = (f"Seeds {sorted(result.seed_runs)} are finished" if variant is None
-                        else f"{len(result.seed_runs)} (variant, seed) runs are finished")  # fmt: skip
-                kept += " and are skipped"
-            else:
-                kept = "No seed has finished yet; finished seeds are skipped"
-            raise UserError(
-                f"Study '{study.name}': {what} failed ({type(err).__name__}: {err}). {kept} "
-                f"when you rerun `kedro study run {study.path}` after fixing the cause."
-            ) from err
-        _end_stale_runs("FINISHED")
-        result.seed_runs[key] = _parent_run_id(client, study, tags) or "?"
-        logger.info("study %s: %s finished, MLflow run %s", study.name, what,
-                    result.seed_runs[key])  # fmt: skip
-
-    if dry_run:
-        return result
-    selection: dict[str, Any] = {"name": study.name, "seeds": list(study.seeds)}
-    if study.variants:
-        selection["variants"] = list(study.variants)
-    summary_params = merge(study.params, {"study": selection})
-    tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash}
-    try:
-        with _tagged_runs(tags), _session(project_path, study, summary_params) as session:
-            session.run(pipeline_names=[SUMMARY_PIPELINE])
-    except KeyboardInterrupt:
-        _end_stale_runs("KILLED")
-        raise
-    except Exception as err:
-        _end_stale_runs("FAILED")
-        finished_runs = (f"seeds {sorted(result.seed_runs)}" if not study.variants
-                         else f"{len(result.seed_runs)} (variant, seed) runs")  # fmt: skip
-        raise UserError(
-            f"Study '{study.name}': the {finished_runs} finished, but the "
-            f"{SUMMARY_PIPELINE} pipeline failed ({type(err).__name__}: {err}). Fix the cause "
-            f"and rerun `kedro study run {study.path}`: finished seeds are skipped."
-        ) from err
-    _end_stale_runs("FINISHED")
-    result.summary_run = _parent_run_id(client, study, tags)
-    logger.info(
-        "study %s: summary in MLflow run %s (data/08_reporting/studies/%s/)",
-        study.name, result.summary_run, study.name,
-    )  # fmt: skip
-    return result

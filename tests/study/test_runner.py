@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.runtime.errors import UserError
-from cxr_synth.study import SEED_PARAMETERS, load_study, merge, run_study, seed_overrides
+from cxr_synth.study.file import SEED_PARAMETERS, load_study, merge, seed_overrides
+from cxr_synth.study.runner import run_study
 from tests.conftest import PROJECT_ROOT, TINY_STUDY, end_stale_mlflow_runs, make_project, nested
 
 PIPELINES = "ingestion,preprocessing,training,synthesis,evaluation"
@@ -310,7 +311,7 @@ def test_bad_variants_are_refused_with_a_short_message(tmp_path, variants, messa
     ],
 )
 def test_variant_overrides_are_checked_against_the_parameter_models(tmp_path, override, message):
-    from cxr_synth.study import check_variants
+    from cxr_synth.study.file import check_variants
 
     file = _write(tmp_path / "abl.yml", {"seeds": [0], "variants": {"ok": {}, "v": override}})
     config = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_training.yml").read_text())
@@ -319,7 +320,7 @@ def test_variant_overrides_are_checked_against_the_parameter_models(tmp_path, ov
 
 
 def test_valid_variant_overrides_pass_the_check(tmp_path):
-    from cxr_synth.study import check_variants
+    from cxr_synth.study.file import check_variants
 
     file = PROJECT_ROOT / "studies" / "ablation_proposed_cpu.yml"
     study = load_study(file)
@@ -471,7 +472,7 @@ def test_an_interrupted_run_is_killed_not_finished_so_a_rerun_redoes_it(tmp_path
     """Ctrl-C: Kedro leaves the MLflow run open and MLflow's exit handler would end it FINISHED."""
     from kedro.framework.session import KedroSession
 
-    from cxr_synth.datasets.mlflow_study import finished_study_runs
+    from cxr_synth.study.mlflow_runs import finished_study_runs
 
     workdir = make_project(tmp_path)
     monkeypatch.chdir(workdir)

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cxr_synth.metrics.evaluate import evaluate_generator_samples
 from cxr_synth.metrics.features import (
     INCEPTION_WEIGHTS_FILE,
     FeatureBackbone,
@@ -27,6 +26,7 @@ from cxr_synth.metrics.features import (
     RandomConvBackbone,
 )
 from cxr_synth.metrics.fid import feature_stats, fid_from_samples
+from cxr_synth.metrics.suite import evaluate_generator_samples
 
 
 def phantom_set(seed: int, n: int, size: int) -> np.ndarray:

@@ -443,8 +443,8 @@ def row_features(args) -> list[Row]:
 
 
 def row_evaluation(args) -> list[Row]:
-    from cxr_synth.metrics.evaluate import evaluate_generator_samples
     from cxr_synth.metrics.features import RandomConvBackbone
+    from cxr_synth.metrics.suite import evaluate_generator_samples
 
     real, heldout, fake = _phantom_sets(args)
     backbone = RandomConvBackbone()

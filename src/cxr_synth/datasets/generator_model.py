@@ -15,8 +15,8 @@ class MlflowGeneratorModelDataset(MlflowModelTrackingDataset):
     """Saves a :class:`~cxr_synth.sharing.pyfunc.ModelRelease` as the pyfunc model
     ``<architecture>_generator`` of the active MLflow run (signature and artifacts come from the
     generator, so they cannot be fixed in the catalog); loads the last one saved, or
-    ``load_args.model_uri``, as a :class:`~cxr_synth.sharing.generator.Generator`. Nothing is logged when
-    kedro-mlflow turns tracking off. Example::
+    ``load_args.model_uri``, as a :class:`~cxr_synth.sharing.generator.Generator`. Nothing is
+    logged when kedro-mlflow turns tracking off. Example::
 
         "{arch}_mlflow_model":
           type: cxr_synth.datasets.generator_model.MlflowGeneratorModelDataset

@@ -14,7 +14,6 @@ from cxr_synth.runtime.lazy import lazy_exports
 __all__, __getattr__ = lazy_exports(
     __name__,
     {
-        "evaluate": ["distribution_metrics", "evaluate_generator_samples"],
         "features": [
             "FeatureBackbone",
             "InceptionBackbone",
@@ -61,5 +60,6 @@ __all__, __getattr__ = lazy_exports(
             "pixel_vectors",
             "ssim_psnr",
         ],
+        "suite": ["distribution_metrics", "evaluate_generator_samples"],
     },
 )

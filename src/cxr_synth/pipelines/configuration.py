@@ -172,11 +172,11 @@ def reference_markdown() -> str:
     out = [
         "# Configuration reference",
         "",
-        "Generated from the parameter models by `python -m cxr_synth.pipelines.configuration` (a test fails "
-        "when this page and the models disagree). Every section is validated before any node "
-        "runs: an unknown key names the closest valid one, a bad value names the key, the value "
-        "and the rule. Defaults are the models'; `conf/base/parameters_*.yml` sets the demo values "
-        "and `conf/nih/parameters.yml` the paper's.",
+        "Generated from the parameter models by `python -m cxr_synth.pipelines.configuration` "
+        "(a test fails when this page and the models disagree). Every section is validated "
+        "before any node runs: an unknown key names the closest valid one, a bad value names the "
+        "key, the value and the rule. Defaults are the models'; `conf/base/parameters_*.yml` sets "
+        "the demo values and `conf/nih/parameters.yml` the paper's.",
         "",
     ]
     for name, model in SECTIONS.items():

@@ -25,7 +25,6 @@ import contextlib
 import copy
 import datetime
 import fcntl
-import functools
 import json
 import logging
 import os
@@ -63,15 +62,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device {name!r} asked for, but MPS is not available on this machine")
     return device
-
-
-@functools.cache
-def cpu_has_fast_bf16() -> bool:
-    """Whether oneDNN ships bf16 kernels for this CPU (AVX-512 BW/VL/DQ or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # private API: absent in some builds
-        return False
 
 
 def resolve_settings(

@@ -2,7 +2,8 @@
 
 ``train_gan(gan, dataset, TrainConfig.from_dict(params), evaluate=..., tracker=...)`` trains any
 :class:`~cxr_synth.models.base.GAN` on one device, or on several under ``torchrun`` (DDP). Names
-load on first use (``cxr_synth.runtime.lazy``): ``cxr_synth.training.config`` imports no torch.
+load on first use (``cxr_synth.runtime.lazy``): ``cxr_synth.training.loop_config`` imports no
+torch.
 """
 
 from cxr_synth.runtime.lazy import lazy_exports
@@ -10,8 +11,8 @@ from cxr_synth.runtime.lazy import lazy_exports
 __all__, __getattr__ = lazy_exports(
     __name__,
     {
-        "config": ["TrainConfig"],
         "loop": ["TrainResult", "TrainingDiverged", "train_gan"],
+        "loop_config": ["TrainConfig"],
         "tracking": ["MlflowTracker", "NullTracker", "Tracker"],
     },
 )

@@ -37,8 +37,8 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` atomically (``cxr_synth.runtime.atomic``): a crash or an exception at any point
-    leaves the previous file at ``path`` untouched."""
+    """Write ``state`` atomically (``cxr_synth.runtime.atomic``): a crash or an exception at any
+    point leaves the previous file at ``path`` untouched."""
     path = Path(path)
     with atomic_write(path) as f:
         torch.save(state, f)

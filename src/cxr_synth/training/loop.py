@@ -56,8 +56,8 @@ from cxr_synth.training.checkpoint import (
     prune_checkpoints,
     save_checkpoint,
 )
-from cxr_synth.training.config import TrainConfig
 from cxr_synth.training.ema import make_ema
+from cxr_synth.training.loop_config import TrainConfig
 from cxr_synth.training.resume import (
     adam_kwargs,
     apply_optimizer_settings,

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from cxr_synth.models.base import GAN
-from cxr_synth.training.config import TrainConfig
+from cxr_synth.training.loop_config import TrainConfig
 from cxr_synth.training.tracking import Tracker
 from cxr_synth.training.util import interactive
 

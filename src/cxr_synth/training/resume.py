@@ -17,7 +17,7 @@ import torch
 from cxr_synth.models.base import GAN, RESUMABLE_OPTIONS
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.training.checkpoint import load_checkpoint
-from cxr_synth.training.config import RESUMABLE_KEYS, TrainConfig, changed_settings
+from cxr_synth.training.loop_config import RESUMABLE_KEYS, TrainConfig, changed_settings
 from cxr_synth.training.state import PARTS
 
 logger = logging.getLogger("cxr_synth.training")

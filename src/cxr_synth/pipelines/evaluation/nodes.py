@@ -15,7 +15,8 @@ import pandas as pd
 
 from cxr_synth.data.splits import rows_in_splits, seeded_subset
 from cxr_synth.data.tables import markdown_table, metric_records
-from cxr_synth.pipelines.evaluation.params import EvaluationParams, FeatureParams
+from cxr_synth.metrics.params import FeatureParams
+from cxr_synth.pipelines.evaluation.params import EvaluationParams
 from cxr_synth.pipelines.node_types import Figure
 
 # The metrics (torch, scipy) and matplotlib are imported in the nodes that use them: building

@@ -261,6 +261,7 @@ def add_dice_to_comparison(
 def write_dataset_card(
     record: Mapping[str, Any], report: Mapping[str, Any]
 ) -> tuple[dict[str, Any], str]:
-    """One architecture's synthetic-dataset card (``cxr_synth.sharing.cards``): JSON and Markdown."""
+    """One architecture's synthetic-dataset card (``cxr_synth.sharing.cards``): JSON and
+    Markdown."""
     card = dataset_card(record, report)
     return card, card_markdown(card)

@@ -136,8 +136,8 @@ def run_segmentation_experiment(
     augmentation, so the GAN's effect is measured alone, unless
     ``segmentation.synthetic_with_classic`` asks for the combination). Returns
 
-    - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.runtime.privacy``), never the
-      source file name;
+    - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.runtime.privacy``),
+      never the source file name;
     - the trained U-Nets' best weights, ``{seed: state_dict}`` (CPU tensors);
     - their spec (``cxr_synth.segmentation.unet_spec``: base_width, depth, resolution, seeds,
       method, n_real, n_synthetic), so ``build_unets(spec, weights)`` rebuilds them.

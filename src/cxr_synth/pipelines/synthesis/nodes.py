@@ -61,9 +61,10 @@ def select_generator(
 def generate_images(
     generator: Generator, synthesis: SynthesisParams
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded (``cxr_synth.sharing.sampling``),
-    and what they cost: ``seconds``, ``images_per_s`` (wall clock of the sampling alone), the
-    device and batch size — the price of a diffusion model's many steps, next to a GAN's one."""
+    """``synthesis.n_images`` synthetic images, uint8 (N, H, W), seeded
+    (``cxr_synth.sharing.sampling``), and what they cost: ``seconds``, ``images_per_s`` (wall
+    clock of the sampling alone), the device and batch size — the price of a diffusion model's
+    many steps, next to a GAN's one."""
     from cxr_synth.runtime.devices import resolve_device
 
     start = time.perf_counter()

@@ -26,7 +26,7 @@ from cxr_synth.pipelines.training.params import (
 )
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.runtime.rank import distributed_rank
-from cxr_synth.training.config import TrainConfig
+from cxr_synth.training.loop_config import TrainConfig
 from cxr_synth.training.tracking import child_run
 
 # torch, matplotlib and the metrics and training code are imported in the nodes that use them:

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
+from cxr_synth.metrics.params import FeatureParams
 from cxr_synth.models.options import ArchitectureOptions
 from cxr_synth.models.registry import ARCHITECTURES, parse_options
-from cxr_synth.pipelines.evaluation.params import FeatureParams
 from cxr_synth.runtime.schema import Bool, Count, Float, PathStr, Split, StrictModel
-from cxr_synth.training.config import LoopOverrides, TrainConfig
+from cxr_synth.training.loop_config import LoopOverrides, TrainConfig
 
 
 class DataParams(StrictModel):

@@ -56,7 +56,7 @@ def test_yaml_like_values():
 
 
 def test_loop_overrides_validate_what_they_set_and_keep_the_rest():
-    from cxr_synth.training.config import LoopOverrides
+    from cxr_synth.training.loop_config import LoopOverrides
 
     shared = TrainConfig.from_dict({"epochs": 10, "batch_size": 8})
     merged = shared.override(LoopOverrides.parse({"epochs": 2, "collapse_threshold": None}))

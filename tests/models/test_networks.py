@@ -93,37 +93,55 @@ def test_wgan_gp_critic_scores_are_per_sample():
     torch.testing.assert_close(critic(x), alone)
 
 
-def test_proposed_switches():
+def test_proposed_is_the_papers_model():
+    """G: BN + LeakyReLU; D: LeakyReLU + dropout + BN (DCGAN's); BCE; nothing the paper lacks."""
     gan = build_gan("proposed", resolution=64, **TINY)
     assert all(m.negative_slope == 0.2 for m in _modules(gan.generator, nn.LeakyReLU))
     assert not _modules(gan.generator, nn.ReLU)
     assert len(_modules(gan.generator, nn.BatchNorm2d)) == 4
+    assert [m.p for m in _modules(gan.discriminator, nn.Dropout)] == [0.3] * 4
+    assert len(_modules(gan.discriminator, nn.BatchNorm2d)) == 3  # every conv but the first
+    convs = _modules(gan.discriminator, nn.Conv2d)
+    assert not any(parametrize.is_parametrized(c, "weight") for c in convs)  # no spectral norm
+    x = torch.randn(2, 1, 64, 64)
+    assert torch.equal(gan.objective.augment(x), x)  # no DiffAugment
+    assert gan.objective.real_label == 1.0 and gan.ema_decay is None  # no smoothing, no EMA
+    assert gan.g_optimizer == gan.d_optimizer == {"lr": 2e-4, "betas": (0.5, 0.999)}
+
+
+def test_proposed_stabilisers_switch_on():
+    gan = build_gan(
+        "proposed", resolution=64, spectral_norm=True, diffaugment="color,translation,cutout",
+        label_smoothing=0.1, ema_decay=0.999, d_norm="none", **TINY,
+    )  # fmt: skip
     convs = _modules(gan.discriminator, nn.Conv2d)
     assert all(parametrize.is_parametrized(c, "weight") for c in convs)
-    assert [m.p for m in _modules(gan.discriminator, nn.Dropout)] == [0.3] * 4
+    assert not _modules(gan.discriminator, nn.BatchNorm2d)
     assert gan.objective.augment.ops == ("brightness", "contrast", "translation", "cutout")
+    assert not torch.equal(gan.objective.augment(torch.randn(2, 1, 64, 64)), torch.zeros(1))
+    assert gan.objective.real_label == 0.9 and gan.ema_decay == 0.999
 
-    off = build_gan(
-        "proposed",
-        resolution=64,
-        spectral_norm=False,
-        dropout=0.0,
-        diffaugment="",
-        label_smoothing=0.0,
-        ema_decay=0.0,
-        **TINY,
-    )
-    convs = _modules(off.discriminator, nn.Conv2d)
-    assert not any(parametrize.is_parametrized(c, "weight") for c in convs)
-    assert not _modules(off.discriminator, nn.Dropout)
-    x = torch.randn(2, 1, 64, 64)
-    assert torch.equal(off.objective.augment(x), x)
-    assert not torch.equal(gan.objective.augment(x), x)
-    assert off.objective.real_label == 1.0 and off.ema_decay is None
+
+def test_proposed_tuned_is_dcgan_with_leaky_relu_and_ema():
+    gan = build_gan("proposed_tuned", resolution=64, **TINY)
+    assert all(m.negative_slope == 0.2 for m in _modules(gan.generator, nn.LeakyReLU))
+    assert not _modules(gan.discriminator, nn.Dropout)
+    assert len(_modules(gan.discriminator, nn.BatchNorm2d)) == 3
+    assert gan.ema_decay == 0.999 and gan.objective.real_label == 1.0
+
+
+def test_paper_deviations_name_what_a_run_changed():
+    from cxr_synth.models.options import ProposedOptions
+
+    assert ProposedOptions(g_width=16, d_width=16, max_width=64).paper_deviations() == {}
+    assert ProposedOptions(dropout=0.0, ema_decay=0.999).paper_deviations() == {
+        "dropout": (0.0, 0.3),
+        "ema_decay": (0.999, None),
+    }
 
 
 def test_spectral_norm_bounds_the_layer():
-    gan = build_gan("proposed", resolution=32, **TINY)
+    gan = build_gan("proposed", resolution=32, spectral_norm=True, **TINY)
     conv = _modules(gan.discriminator, nn.Conv2d)[1]
     for _ in range(30):  # power iterations converge in training mode
         gan.discriminator(torch.randn(2, 1, 32, 32))

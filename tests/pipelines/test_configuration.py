@@ -61,6 +61,27 @@ def test_every_section_in_the_yaml_is_known_and_valid():
             model.parse(params[name], prefix=name)
 
 
+@pytest.mark.parametrize("env", ["local", "nih"])
+def test_no_environment_replaces_the_papers_model_with_a_tuned_one(env):
+    """`proposed` is the paper's model in every environment (sizes aside); the tuned one has its
+    own name."""
+    from kedro.config import OmegaConfigLoader
+
+    from cxr_synth import settings
+    from cxr_synth.models.options import ProposedOptions, ProposedTunedOptions
+
+    args = {k: v for k, v in settings.CONFIG_LOADER_ARGS.items()
+            if k not in ("base_env", "default_run_env")}  # fmt: skip
+    params = OmegaConfigLoader(
+        str(PROJECT_ROOT / "conf"), base_env="base", default_run_env=env, **args
+    )["parameters"]
+    assert params["proposed"]["model"]["architecture"] == "proposed"
+    assert ProposedOptions.parse(params["proposed"]["model"]["options"]).paper_deviations() == {}
+    assert params["proposed_tuned"]["model"]["architecture"] == "proposed_tuned"
+    tuned = ProposedTunedOptions.parse(params["proposed_tuned"]["model"]["options"])
+    assert tuned.ema_decay == 0.999 and tuned.negative_slope == 0.2 and tuned.dropout == 0.0
+
+
 def test_a_misspelt_section_names_the_closest_one():
     from cxr_synth.pipelines.configuration import UnknownSection
 

@@ -1,5 +1,6 @@
-"""DCGAN (Radford et al. 2016) networks, and the GANs built on them: dcgan, lsgan, wgan_gp and the
-proposed modified DCGAN (one builder; their options and defaults are in ``options.py``).
+"""DCGAN (Radford et al. 2016) networks, and the GANs built on them: dcgan, lsgan, wgan_gp, the
+paper's proposed modified DCGAN and the project's proposed_tuned variant (one builder; their
+options and defaults are in ``options.py``).
 
 Widths follow one convention across the zoo: ``g_width`` / ``d_width`` are the channels of the
 finest hidden feature map (here side R/2: G's last hidden layer, D's first), doubling at every
@@ -46,7 +47,7 @@ class DCGANGenerator(nn.Module):
     """z (B, latent_dim) -> image (B, C, R, R) in [-1, 1]: 4x4 projection, stride-2 deconvs.
 
     Each hidden layer is ConvTranspose -> BatchNorm -> ReLU (Radford et al. 2016, §3); with
-    ``negative_slope`` > 0 the ReLU becomes LeakyReLU (the "proposed" variant). Output: tanh.
+    ``negative_slope`` > 0 the ReLU becomes LeakyReLU (the paper's "proposed" modification). Output: tanh.
     """
 
     def __init__(
@@ -119,7 +120,7 @@ class DCGANDiscriminator(nn.Module):
 
 
 def _objective(name: str, options: DCGANFamilyOptions) -> Objective:
-    """dcgan and proposed: non-saturating (+ label smoothing, lazy R1); lsgan: least squares;
+    """dcgan, proposed and proposed_tuned: non-saturating (+ label smoothing, lazy R1); lsgan: least squares;
     wgan_gp: Wasserstein + gradient penalty. DiffAugment wraps any of them."""
     augment = DiffAugment(options.diffaugment)
     if name == "lsgan":
@@ -137,8 +138,8 @@ def _objective(name: str, options: DCGANFamilyOptions) -> Objective:
 def build_dcgan_family(
     name: str, options: DCGANFamilyOptions, *, resolution: int, channels: int, latent_dim: int
 ) -> GAN:
-    """dcgan (Radford et al. 2016), lsgan (Mao et al. 2017), wgan_gp (Gulrajani et al. 2017) and
-    the proposed modified DCGAN: the same networks, each architecture's defaults and loss
+    """dcgan (Radford et al. 2016), lsgan (Mao et al. 2017), wgan_gp (Gulrajani et al. 2017), the
+    paper's proposed modified DCGAN and proposed_tuned: the same networks, each architecture's defaults and loss
     (``cxr_synth.models.options`` documents every option)."""
     o = options
     return GAN(

@@ -118,14 +118,38 @@ class WGANGPOptions(DCGANFamilyOptions):
 
 
 class ProposedOptions(DCGANOptions):
-    """proposed: the paper's modified DCGAN (LeakyReLU in G, dropout in D) with stabilisers on."""
+    """proposed: the paper's modified DCGAN exactly as its sections 3.2-3.3 describe it.
+
+    G: BatchNorm + LeakyReLU after every transposed convolution; D: LeakyReLU + dropout, BatchNorm
+    as in DCGAN; non-saturating BCE; Adam 2e-4 (DCGAN's betas). Nothing else: no spectral norm,
+    DiffAugment, label smoothing or EMA (a reproduction tests the paper's model; the project's
+    improvements are `ProposedTunedOptions`). The paper leaves two numbers open: the LeakyReLU
+    slope (0.2, DCGAN's D slope, Radford et al. 2016 §3) and the dropout rate (0.3, the TensorFlow
+    DCGAN tutorial's, which puts dropout after each LeakyReLU of D as the paper does).
+    """
 
     negative_slope: NonNegative = 0.2
     dropout: Share = 0.3
-    d_norm: Literal["batch", "layer", "instance", "none"] = "none"
-    spectral_norm: Bool = True
-    diffaugment: Policy = "color,translation,cutout"
-    label_smoothing: Annotated[Float, Field(ge=0.0, lt=0.5)] = 0.1
+
+    # what a run may change and still test the paper's model: sizes, not the recipe
+    SIZE_OPTIONS: ClassVar[frozenset[str]] = frozenset({"g_width", "d_width", "max_width"})
+
+    def paper_deviations(self) -> dict[str, tuple[Any, Any]]:
+        """Options set away from the paper's model (size options aside): name -> (set, paper's)."""
+        paper = type(self)()
+        return {
+            name: (getattr(self, name), getattr(paper, name))
+            for name in type(self).model_fields
+            if name not in self.SIZE_OPTIONS and getattr(self, name) != getattr(paper, name)
+        }
+
+
+class ProposedTunedOptions(DCGANOptions):
+    """proposed_tuned: the project's variant of the paper's model (not in the paper), chosen by the
+    ablation on the NIH sample (docs/results/ablation.md): LeakyReLU in G and an EMA of G's weights
+    (Yazıcı et al. 2019) for sampling; D as DCGAN's (no dropout); every other stabiliser off."""
+
+    negative_slope: NonNegative = 0.2
     ema_decay: Share | None = 0.999
 
 

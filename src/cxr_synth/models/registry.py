@@ -21,6 +21,7 @@ from .options import (
     DDPMOptions,
     LSGANOptions,
     ProposedOptions,
+    ProposedTunedOptions,
     StyleGANOptions,
     WGANGPOptions,
 )
@@ -52,6 +53,9 @@ REGISTRY: dict[str, Architecture] = {
     "wgan_gp": Architecture(_builder("dcgan", "build_dcgan_family", "wgan_gp"), WGANGPOptions),
     "stylegan": Architecture(_builder("stylegan", "build_stylegan"), StyleGANOptions),
     "proposed": Architecture(_builder("dcgan", "build_dcgan_family", "proposed"), ProposedOptions),
+    "proposed_tuned": Architecture(
+        _builder("dcgan", "build_dcgan_family", "proposed_tuned"), ProposedTunedOptions
+    ),
     "ddpm": Architecture(_builder("diffusion", "build_ddpm"), DDPMOptions),
 }
 ARCHITECTURES: tuple[str, ...] = tuple(REGISTRY)  # every pipeline iterates these, in this order

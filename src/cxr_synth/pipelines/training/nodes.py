@@ -170,6 +170,14 @@ def train_generator(
     label = architecture if masks is None else f"pairs_{architecture}"
     config = train_config(architecture, loop, training)
     options = model.options.to_dict()
+    deviations = getattr(model.options, "paper_deviations", dict)()
+    if deviations:  # e.g. an ablation: allowed, never silent
+        logger.warning(
+            "%s: options differ from the paper's model (%s): this run does not test the paper's "
+            "model; the project's variant is proposed_tuned",
+            label,
+            ", ".join(f"{k}={v[0]!r}, paper {v[1]!r}" for k, v in deviations.items()),
+        )
     resolution = int(images.shape[-1])
     gan = build_gan(  # seeded: the initial weights depend on the config alone
         architecture, resolution=resolution, channels=channels, seed=config.seed, **options
@@ -206,6 +214,7 @@ def train_generator(
             {
                 "architecture": architecture,
                 "channels": channels,
+                **({"paper_deviations": ",".join(sorted(deviations))} if deviations else {}),
                 **{f"model.{k}": v for k, v in options.items()},
             }
         )

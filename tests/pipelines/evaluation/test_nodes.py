@@ -10,11 +10,14 @@ from matplotlib.figure import Figure
 from cxr_synth.metrics import InceptionWeightsUnavailable, features
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
+    compare_architectures,
     compute_evaluation_reference,
+    compute_heldout_features,
     evaluate_architecture,
     plot_closest_pairs,
     plot_distribution_bars,
     plot_similarity_bars,
+    resample_architecture,
 )
 from cxr_synth.pipelines.evaluation.params import EvaluationParams
 from cxr_synth.pipelines.evaluation.pipeline import create_pipeline
@@ -253,3 +256,35 @@ def test_a_failed_download_falls_back_to_fd_rand_with_its_warning(data, tmp_path
             *NO_EXTERNAL,
             EvaluationParams.parse({**evaluation, "backbone": "inception"}),
         )
+
+
+def test_heldout_sets_default_to_heldout_splits_and_may_be_named(data):
+    images, index, _, _ = data
+    index = index.assign(split=["train"] * 24 + ["val"] * 6 + ["test"] * 6)
+    default = compute_heldout_features(images, index, params(heldout_splits=["val", "test"]))
+    assert list(default) == ["heldout"] and default["heldout"].shape == (12, 544)
+    named = compute_heldout_features(
+        images, index, params(heldout_sets={"val": ["val"], "test": ["test"]})
+    )
+    assert {k: v.shape[0] for k, v in named.items()} == {"val": 6, "test": 6}
+    with pytest.raises(ValueError, match="real_splits and heldout_sets.val share"):
+        params(heldout_sets={"val": ["train"]})
+
+
+def test_verdicts_of_one_run_separate_a_copy_of_the_data_from_noise(data):
+    images, index, _, _ = data
+    evaluation = params(resamples=20)
+    heldout = compute_heldout_features(images, index, evaluation)
+    noise = np.random.default_rng(2).integers(0, 256, (24, 32, 32), dtype=np.uint8)
+    smooth = np.full((24, 32, 32), 128, np.uint8)
+    frames = [
+        resample_architecture({"architecture": name}, fake, heldout, evaluation)
+        for name, fake in (("noise", noise), ("flat", smooth))
+    ]
+    assert frames[0]["resample"].nunique() == 20 and set(frames[0]["heldout_set"]) == {"heldout"}
+    verdicts, markdown = compare_architectures(*frames)
+    fd = verdicts[verdicts["metric"] == "FD_rand"].iloc[0]
+    assert fd["verdict"] == "noise better than flat"  # the held-out images are noise too
+    assert "noise better than flat" in markdown
+    none, text = compare_architectures(frames[0].iloc[:0])
+    assert none.empty and "No pair" in text

@@ -362,3 +362,33 @@ def test_a_summary_with_neither_gan_nor_segmentation_results_fails():
     check_study_has_results(runs_table(), empty, segmentation)
     with pytest.raises(UserError, match="none of the artifacts .* the evaluation or the segm"):
         check_study_has_results(runs_table(), empty, segmentation.iloc[:0])
+
+
+def _resampled(seed_shift: dict[str, float], seeds=(0, 1, 2), resamples=30) -> pd.DataFrame:
+    """Resampled KID rows for architectures whose level is ``seed_shift[arch]``, per seed run."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {"seed": s, "run_id": f"r{s}", "architecture": arch, "heldout_set": "val",
+         "resample": r, "metric": "KID_rand_mean", "value": level + 0.01 * rng.standard_normal()}
+        for s in seeds for arch, level in seed_shift.items() for r in range(resamples)
+    ]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_compare_over_seeds_gives_verdicts_of_the_selected_runs_only():
+    from cxr_synth.pipelines.study_summary.nodes import compare_over_seeds
+
+    resampled = _resampled({"dcgan": 1.0, "proposed": 2.0})
+    verdicts, markdown, stability = compare_over_seeds(resampled, runs_table((0, 1)))
+    assert verdicts["verdict"].tolist() == ["dcgan better than proposed"]
+    assert verdicts["seeds_a"].tolist() == [2]  # run2 is not selected
+    assert stability["order"].tolist() == ["dcgan, proposed"]
+    assert "dcgan better than proposed" in markdown and "r0" in markdown
+
+
+def test_compare_over_seeds_without_resampled_metrics_warns(caplog):
+    from cxr_synth.pipelines.study_summary.nodes import compare_over_seeds
+
+    verdicts, markdown, _ = compare_over_seeds(no_rows("resampled"), runs_table((0,)))
+    assert verdicts.empty and "No pair" in markdown
+    assert "no verdicts" in caplog.text

@@ -12,6 +12,7 @@ from cxr_synth.settings import CONFIG_LOADER_ARGS
 from tests.conftest import make_project
 from tests.pipelines.study_summary.test_nodes import (
     FD,
+    _resampled,
     comparison,
     histories,
     no_rows,
@@ -22,7 +23,8 @@ from tests.pipelines.study_summary.test_nodes import (
 OUTPUTS = {"study_runs", "study_seed_table", "study_seed_table_md", "study_seed_metrics",
            "study_learning_curves", "learning_curves@matplotlib", "study_seed_bars@matplotlib",
            "study_segmentation_table", "study_segmentation_table_md",
-           "study_segmentation_dice@matplotlib"}  # fmt: skip
+           "study_segmentation_dice@matplotlib", "study_verdicts", "study_verdicts_md",
+           "study_rank_stability"}  # fmt: skip
 
 
 class KeptDataset(MemoryDataset):
@@ -41,6 +43,7 @@ def test_three_seed_runs_become_tables_curves_and_figures():
             "study_mlflow_runs": MemoryDataset(runs_table()),
             "study_mlflow_comparison_tables": MemoryDataset(comparison()),
             "study_mlflow_histories": MemoryDataset(histories()),
+            "study_mlflow_resampled_metrics": MemoryDataset(_resampled({"dcgan": 1, "lsgan": 1})),
             "study_mlflow_segmentation_runs": MemoryDataset(no_rows("segmentation")),
             "params:study": MemoryDataset({"name": "demo", "seeds": [0, 1, 2]}),
             "params:study_summary": MemoryDataset({"bar_metrics": ["FID", "recall"]}),
@@ -56,6 +59,7 @@ def test_three_seed_runs_become_tables_curves_and_figures():
     assert "(3 seeds)" in catalog.load("study_seed_table_md")
     assert len(catalog.load("study_seed_bars@matplotlib").axes) == 2
     assert len(catalog.load("learning_curves@matplotlib").axes) == 6
+    assert catalog.load("study_verdicts")["verdict"].tolist() == ["not separated"]
 
 
 def test_a_segmentation_study_ends_with_a_dice_table_and_empty_gan_outputs():
@@ -65,6 +69,7 @@ def test_a_segmentation_study_ends_with_a_dice_table_and_empty_gan_outputs():
             "study_mlflow_runs": MemoryDataset(runs_table((0,))),
             "study_mlflow_comparison_tables": MemoryDataset(no_rows("comparison")),
             "study_mlflow_histories": MemoryDataset(no_rows("histories")),
+            "study_mlflow_resampled_metrics": MemoryDataset(no_rows("resampled")),
             "study_mlflow_segmentation_runs": MemoryDataset(segmentation_runs()),
             "params:study": MemoryDataset({"name": "demo", "seeds": [0]}),
             "params:study_summary": MemoryDataset({}),

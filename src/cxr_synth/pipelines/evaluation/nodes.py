@@ -408,3 +408,59 @@ def plot_similarity_bars(table: pd.DataFrame) -> Figure:
         [("ssim_nn_mean", "ssim_nn_std", "SSIM"), ("psnr_nn_mean", "psnr_nn_std", "PSNR (dB)")],
         {},
     )
+
+
+def compute_heldout_features(
+    images: np.ndarray, index: pd.DataFrame, evaluation: EvaluationParams
+) -> dict[str, np.ndarray]:
+    """Backbone features of every named held-out set (``evaluation.heldout_sets``), once."""
+    from cxr_synth.metrics import extract_features
+
+    backbone = _backbone(evaluation)
+    features = {}
+    for name, splits in evaluation.named_heldout_sets().items():
+        rows = rows_in_splits(index, splits, f"evaluation.heldout_sets.{name}")
+        features[name] = extract_features(
+            backbone, _rows_view(images, np.sort(rows)), evaluation.batch_size
+        )
+        logger.info("held-out set %s (%s): %d images", name, ", ".join(splits), len(rows))
+    return features
+
+
+def resample_architecture(
+    report: Mapping[str, Any],
+    synthetic: np.ndarray,
+    heldout_features: Mapping[str, np.ndarray],
+    evaluation: EvaluationParams,
+) -> pd.DataFrame:
+    """One architecture's distribution metrics on ``evaluation.resamples`` bootstrap draws of
+    every held-out set (the verdicts' raw material; ``cxr_synth.metrics.verdicts``)."""
+    from cxr_synth.metrics import extract_features
+    from cxr_synth.metrics.verdicts import resampled_metrics
+
+    backbone = _backbone(evaluation)
+    return resampled_metrics(
+        heldout_features, extract_features(backbone, synthetic, evaluation.batch_size), backbone,
+        architecture=report["architecture"], resamples=evaluation.resamples,
+        seed=evaluation.seed, resolution=int(synthetic.shape[-1]),
+        kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
+        k_pr=evaluation.k_pr, k_dc=evaluation.k_dc,
+    )  # fmt: skip
+
+
+def compare_architectures(*resampled: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Pairwise verdicts of one run's architectures (intervals over held-out resamples only;
+    a study's summary adds the seeds) and their Markdown with the rank stability."""
+    from cxr_synth.metrics.verdicts import (
+        RESAMPLED_COLUMNS,
+        pairwise_verdicts,
+        primary_metric,
+        rank_stability,
+        verdicts_markdown,
+    )
+
+    frames = [frame for frame in resampled if len(frame)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESAMPLED_COLUMNS)
+    verdicts = pairwise_verdicts(frame)
+    markdown = verdicts_markdown(verdicts, rank_stability(frame), primary=primary_metric(frame))
+    return verdicts, markdown

@@ -29,13 +29,29 @@ class EvaluationParams(FeatureParams):
     # real-to-real distance percentile below which a sample counts as memorized
     memorization_percentile: Annotated[Float, Field(gt=0.0, lt=100.0)] = 1.0
     closest_pairs: Count = 8  # pairs shown in <arch>_closest_pairs
+    # named held-out sets the verdicts measure against, e.g. {val: [val], test: [test]} or one
+    # per hospital; {} = one set, "heldout", of heldout_splits
+    heldout_sets: dict[str, list[Split]] = {}
+    # bootstrap resamples of every held-out set (and of the synthetic images) behind the
+    # verdicts' intervals (docs/metrics.md "Verdicts"); 0 = no verdicts
+    resamples: Annotated[Int, Field(ge=0)] = 50
 
     @model_validator(mode="after")
     def _disjoint(self) -> EvaluationParams:
-        shared = sorted(set(self.real_splits) & set(self.heldout_splits))
-        if shared:
-            raise ValueError(
-                f"real_splits and heldout_splits share {shared}: held-out images must never "
-                "have been trained on"
-            )
+        sets = {"heldout_splits": self.heldout_splits} | {
+            f"heldout_sets.{name}": splits for name, splits in self.heldout_sets.items()
+        }
+        for key, splits in sets.items():
+            shared = sorted(set(self.real_splits) & set(splits))
+            if shared:
+                raise ValueError(
+                    f"real_splits and {key} share {shared}: held-out images must never "
+                    "have been trained on"
+                )
+            if not splits:
+                raise ValueError(f"{key} is empty: list the manifest splits it holds")
         return self
+
+    def named_heldout_sets(self) -> dict[str, list[str]]:
+        """``heldout_sets``, or the one set ``heldout`` of ``heldout_splits``."""
+        return dict(self.heldout_sets) or {"heldout": list(self.heldout_splits)}

@@ -7,17 +7,21 @@ from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines import for_architecture, in_stage
 from cxr_synth.pipelines.evaluation.nodes import (
     build_comparison_table,
+    compare_architectures,
     compute_evaluation_reference,
+    compute_heldout_features,
     evaluate_architecture,
     plot_closest_pairs,
     plot_distribution_bars,
     plot_similarity_bars,
+    resample_architecture,
 )
 
 SHARED = {
     "nih_images_array",
     "evaluation_real_reference",
     "evaluation_baseline",
+    "evaluation_heldout_features",
     "params:evaluation",
 }
 
@@ -37,14 +41,21 @@ def reference_pipeline() -> Pipeline:
                 ],
                 outputs=["evaluation_real_reference", "evaluation_baseline"],
                 name="compute_evaluation_reference",
-            )
+            ),
+            Node(
+                compute_heldout_features,
+                inputs=["nih_images_array", "nih_images_index", "params:evaluation"],
+                outputs="evaluation_heldout_features",
+                name="compute_heldout_features",
+            ),
         ]
     )
 
 
 def architecture_template() -> Pipeline:
     """Evaluate one architecture's synthetic images (``<arch>_synthetic_images``, its training
-    ``<arch>_generator_spec`` and ``<arch>_history``) -> ``<arch>_report``."""
+    ``<arch>_generator_spec`` and ``<arch>_history``) -> ``<arch>_report``, and its metrics on
+    resampled held-out sets -> ``<arch>_resampled_metrics``."""
     return Pipeline(
         [
             Node(
@@ -73,6 +84,17 @@ def architecture_template() -> Pipeline:
                 outputs="closest_pairs@matplotlib",
                 name="plot_closest_pairs",
             ),
+            Node(
+                resample_architecture,
+                inputs=[
+                    "report",
+                    "synthetic_images",
+                    "evaluation_heldout_features",
+                    "params:evaluation",
+                ],
+                outputs="resampled_metrics",
+                name="resample_architecture",
+            ),
         ]
     )
 
@@ -85,7 +107,8 @@ def architecture_pipeline(architecture: str) -> Pipeline:
 
 
 def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
-    """Every architecture's report -> the comparison table (CSV, Markdown, MLflow) and bars."""
+    """Every architecture's report -> the comparison table (CSV, Markdown, MLflow) and bars;
+    their resampled metrics -> the pairwise verdicts."""
     comparison = Pipeline(
         [
             Node(
@@ -93,6 +116,12 @@ def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipel
                 inputs=["evaluation_baseline", *(f"{a}_report" for a in architectures)],
                 outputs=["comparison_table", "comparison_table_md", "comparison_metrics"],
                 name="build_comparison_table",
+            ),
+            Node(
+                compare_architectures,
+                inputs=[f"{a}_resampled_metrics" for a in architectures],
+                outputs=["comparison_verdicts", "comparison_verdicts_md"],
+                name="compare_architectures",
             ),
             Node(
                 plot_distribution_bars,

@@ -145,6 +145,30 @@ def _cell(mean: float, std: float, n: int) -> str:
     return f"{mean:.4g} ± {std:.2g} {seeds}"
 
 
+def compare_over_seeds(
+    resampled: pd.DataFrame, runs: pd.DataFrame
+) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    """Pairwise verdicts over the selected seeds x resampled held-out images (every seed's
+    ``<arch>/resampled_metrics.csv``), their Markdown, and the rank stability per metric."""
+    from cxr_synth.metrics.verdicts import (
+        pairwise_verdicts,
+        primary_metric,
+        rank_stability,
+        verdicts_markdown,
+    )
+
+    used = _used(resampled, runs) if "run_id" in resampled else resampled.iloc[:0]
+    if used.empty:
+        logger.warning(
+            "Study '%s': no seed run has resampled metrics (evaluation.resamples > 0), so there "
+            "are no verdicts.", _name(runs),
+        )  # fmt: skip
+    verdicts, stability = pairwise_verdicts(used), rank_stability(used)
+    markdown = verdicts_markdown(verdicts, stability, primary=primary_metric(used))
+    markdown += f"\nStudy: {_name(runs)}, seed runs {list(runs['run_id'])}.\n"
+    return verdicts, markdown, stability
+
+
 def summarise_over_seeds(
     comparison: pd.DataFrame,
     runs: pd.DataFrame,

@@ -1,5 +1,5 @@
 """``study_summary``: the seed runs of one study (MLflow, through ``MlflowStudyDataset``) ->
-mean ± std table, learning curves, bars with error bars, the segmentation Dice table and figure
+mean ± std table, pairwise verdicts with their intervals, learning curves, bars with error bars, the segmentation Dice table and figure
 (``kedro study run`` runs it last)."""
 
 from kedro.pipeline import Node, Pipeline
@@ -7,6 +7,7 @@ from kedro.pipeline import Node, Pipeline
 from cxr_synth.pipelines.study_summary.nodes import (
     build_learning_curves,
     check_study_has_results,
+    compare_over_seeds,
     plot_learning_curves,
     plot_seed_bars,
     plot_segmentation_dice,
@@ -31,6 +32,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["study_mlflow_comparison_tables", "study_runs", "params:study_summary"],
                 outputs=["study_seed_table", "study_seed_table_md", "study_seed_metrics"],
                 name="summarise_over_seeds",
+            ),
+            Node(
+                compare_over_seeds,
+                inputs=["study_mlflow_resampled_metrics", "study_runs"],
+                outputs=["study_verdicts", "study_verdicts_md", "study_rank_stability"],
+                name="compare_over_seeds",
             ),
             Node(
                 build_learning_curves,

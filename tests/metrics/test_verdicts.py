@@ -80,6 +80,8 @@ def test_rank_stability_is_one_for_a_fixed_order_and_lower_for_a_shaky_one():
     assert row["tau_seeds_min"] == row["tau_heldout_min"] == 1.0
     shaky = {n: v + rng.standard_normal((3, 20)) for n, v in [("a", 1.0), ("b", 1.1), ("c", 1.2)]}
     assert rank_stability(_frame(shaky)).iloc[0]["tau_heldout_min"] < 1.0
+    tied = {n: np.zeros((2, 5)) for n in ("x", "y")}
+    assert rank_stability(_frame(tied)).iloc[0]["order"] == "x = y"
 
 
 def test_resampled_metrics_pair_the_heldout_draws_and_the_markdown_reads():

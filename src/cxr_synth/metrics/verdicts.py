@@ -166,6 +166,12 @@ def _tau(order: pd.Series, reference: pd.Series) -> float:
     return float(tau) if np.isfinite(tau) else 1.0  # ties everywhere: the same order
 
 
+def _order(scores: pd.Series) -> str:
+    """Candidates best first (lowest score), ties joined by "=" ."""
+    groups = scores.sort_values().groupby(scores.sort_values().round(12), sort=True)
+    return ", ".join(" = ".join(group.index) for _, group in groups)
+
+
 def rank_stability(resampled: pd.DataFrame) -> pd.DataFrame:
     """Per held-out set and metric: the overall order (best first) and Kendall's τ of the order
     within each seed and within each held-out resample against it (mean and minimum)."""
@@ -186,7 +192,7 @@ def rank_stability(resampled: pd.DataFrame) -> pd.DataFrame:
         tau_heldout = [_tau(order, overall) for order in per_resample]
         rows.append({
             "heldout_set": heldout_set, "metric": metric,
-            "order": ", ".join(overall.sort_values().index),
+            "order": _order(overall),
             "tau_seeds_mean": float(np.mean(tau_seed)), "tau_seeds_min": float(np.min(tau_seed)),
             "tau_heldout_mean": float(np.mean(tau_heldout)),
             "tau_heldout_min": float(np.min(tau_heldout)),

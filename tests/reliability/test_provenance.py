@@ -1,7 +1,9 @@
 """Fault: a number in MLflow that cannot be traced to the code, packages and machine behind it."""
 
 import mlflow
+import torch
 
+from cxr_synth.runtime.devices import resolve_settings
 from cxr_synth.runtime.provenance import run_record
 
 
@@ -19,7 +21,11 @@ def test_every_mlflow_run_names_commit_versions_and_machine(tiny_study):
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["params.preprocessing.resolution"] == "32"  # the resolved config
     trained = runs[runs["tags.mlflow.runName"] == "dcgan"].iloc[0]
-    assert trained["params.train.resolved_precision"] == "fp32"  # device and precision
+    # what the resolver chose for this machine (bf16 on some AVX-512 CPUs, fp32 elsewhere:
+    # tests/training/test_devices.py fakes both), read from the run's own cache
+    layout = {"True": True, "False": False}.get(trained["params.train.channels_last"], "auto")
+    chosen = resolve_settings(torch.device("cpu"), trained["params.train.precision"], layout)
+    assert trained["params.train.resolved_precision"] == chosen[0]
 
 
 def test_the_record_of_a_checkout_names_its_commit(tmp_path):

@@ -59,7 +59,7 @@ def resampled_metrics(
     replacement. ``options``: ``kid_subset_size``, ``kid_subsets``, ``k_pr``, ``k_dc``. Returns
     one row per (set, resample, directed metric): `RESAMPLED_COLUMNS`.
     """
-    from cxr_synth.metrics.evaluate import distribution_metrics
+    from cxr_synth.metrics.suite import distribution_metrics
 
     rows = []
     for set_index, (name, real) in enumerate(sorted(heldout_features.items())):

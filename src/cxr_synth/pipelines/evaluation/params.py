@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from cxr_synth.metrics.params import FeatureParams
-from cxr_synth.runtime.schema import Count, Float, Split
+from cxr_synth.runtime.schema import Count, Float, Int, Split
 
 
 class EvaluationParams(FeatureParams):

@@ -18,6 +18,7 @@ from cxr_synth.metrics import (
     INCEPTION_WEIGHTS_URL,
     InceptionBackbone,
     InceptionWeightsUnavailable,
+    MetricOptions,
     RandomConvBackbone,
     build_backbone,
     evaluate_generator_samples,
@@ -145,8 +146,9 @@ def test_offline_auto_path_touches_no_network(empty_hub, no_network, phantoms64)
     stats = feature_stats(backbone, phantoms64[:30])
     assert math.isfinite(fid_from_samples(stats, backbone, phantoms64[30:60]))
     result = evaluate_generator_samples(
-        phantoms64[:30], phantoms64[30:60], backbone, kid_subsets=2, ms_ssim_pairs=10
-    )
+        phantoms64[:30], phantoms64[30:60], backbone,
+        MetricOptions(kid_subsets=2, ms_ssim_pairs=10),
+    )  # fmt: skip
     assert backbone.warnings[0] in result["warnings"]
     assert "FD_rand" in result["metrics"] and "FID" not in result["metrics"]
     assert no_network == []

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_synth.metrics import build_backbone
+from cxr_synth.metrics import MetricOptions, build_backbone
 from cxr_synth.metrics.verdicts import (
     NOT_SEPARATED,
     lower_is_better,
@@ -91,9 +91,9 @@ def test_resampled_metrics_pair_the_heldout_draws_and_the_markdown_reads():
                "test": rng.normal(size=(24, backbone.num_features)).astype(np.float32)}  # fmt: skip
     near = rng.normal(size=(40, backbone.num_features)).astype(np.float32)
     far = near + 3.0
-    options = {"kid_subset_size": 10, "kid_subsets": 5, "k_pr": 3, "k_dc": 3}
+    options = MetricOptions(kid_subset_size=10, kid_subsets=5, k_pr=3, k_dc=3)
     frames = [
-        resampled_metrics(heldout, fake, backbone, architecture=name, resamples=12, **options)
+        resampled_metrics(heldout, fake, backbone, options, architecture=name, resamples=12)
         for name, fake in (("near", near), ("far", far))
     ]
     frame = pd.concat(frames, ignore_index=True)
@@ -102,7 +102,7 @@ def test_resampled_metrics_pair_the_heldout_draws_and_the_markdown_reads():
     verdicts = pairwise_verdicts(frame)
     fd = verdicts[(verdicts["metric"] == "FD_rand") & (verdicts["heldout_set"] == "val")]
     assert fd["verdict"].tolist() == ["near better than far"]
-    again = resampled_metrics(heldout, near, backbone, architecture="near", resamples=12, **options)
+    again = resampled_metrics(heldout, near, backbone, options, architecture="near", resamples=12)
     pd.testing.assert_frame_equal(again, frames[0])  # seeded: the same draws every time
     text = verdicts_markdown(verdicts, rank_stability(frame), primary="KID_rand_mean")
     assert "near better than far" in text and "## Held-out set `test`" in text

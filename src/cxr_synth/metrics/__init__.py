@@ -60,6 +60,7 @@ __all__, __getattr__ = lazy_exports(
             "pixel_vectors",
             "ssim_psnr",
         ],
+        "options": ["MetricOptions"],
         "suite": ["distribution_metrics", "evaluate_generator_samples"],
     },
 )

@@ -18,24 +18,23 @@ import torch
 
 from cxr_synth.metrics.features import FeatureBackbone, extract_features, to_uint8_images
 from cxr_synth.metrics.fid import FeatureStats, fid_warnings, frechet_distance, stats_from_features
-from cxr_synth.metrics.kid import KID_NUM_SUBSETS, KID_SUBSET_SIZE, kernel_inception_distance
+from cxr_synth.metrics.kid import kernel_inception_distance
 from cxr_synth.metrics.memorization import memorization_audit
+from cxr_synth.metrics.options import MetricOptions
 from cxr_synth.metrics.precision_recall import prdc
 from cxr_synth.metrics.similarity import ms_ssim_diversity, nearest_real_similarity
+
+DEFAULTS = MetricOptions()
 
 
 def distribution_metrics(
     real_features: np.ndarray,
     fake_features: np.ndarray,
     backbone: FeatureBackbone,
+    options: MetricOptions = DEFAULTS,
     *,
     real_stats: FeatureStats | None = None,
     resolution: int | None = None,
-    kid_subset_size: int = KID_SUBSET_SIZE,
-    kid_subsets: int = KID_NUM_SUBSETS,
-    k_pr: int = 3,
-    k_dc: int = 5,
-    seed: int = 0,
 ) -> tuple[dict[str, float], list[str]]:
     """FD (FID/FD_rand), KID mean/std, precision, recall, density, coverage from features."""
     if real_stats is None:
@@ -43,11 +42,12 @@ def distribution_metrics(
     fake_stats = stats_from_features(fake_features, backbone.identifier, resolution)
     kid_label = backbone.label("KID")
     kid = kernel_inception_distance(
-        real_features, fake_features, subset_size=kid_subset_size, num_subsets=kid_subsets,
-        seed=seed, label=kid_label,
+        real_features, fake_features, subset_size=options.kid_subset_size,
+        num_subsets=options.kid_subsets, seed=options.seed, label=kid_label,
     )  # fmt: skip
     manifold = prdc(
-        real_features, fake_features, k_pr=k_pr, k_dc=k_dc, label_suffix=backbone.suffix
+        real_features, fake_features, k_pr=options.k_pr, k_dc=options.k_dc,
+        label_suffix=backbone.suffix,
     )
     metrics = {
         backbone.name: frechet_distance(real_stats, fake_stats),
@@ -66,21 +66,13 @@ def evaluate_generator_samples(
     real: np.ndarray | torch.Tensor,
     fake: np.ndarray | torch.Tensor,
     backbone: FeatureBackbone,
+    options: MetricOptions = DEFAULTS,
     *,
     real_stats: FeatureStats | None = None,
     real_features: np.ndarray | None = None,
     external_features: np.ndarray | None = None,
     train: np.ndarray | torch.Tensor | None = None,
     heldout: np.ndarray | torch.Tensor | None = None,
-    batch_size: int = 64,
-    kid_subset_size: int = KID_SUBSET_SIZE,
-    kid_subsets: int = KID_NUM_SUBSETS,
-    k_pr: int = 3,
-    k_dc: int = 5,
-    nn_candidates: int = 5,
-    ms_ssim_pairs: int = 1000,
-    memorization_percentile: float = 1.0,
-    seed: int = 0,
 ) -> dict[str, Any]:
     """Compute every metric of one architecture's synthetic images.
 
@@ -91,6 +83,7 @@ def evaluate_generator_samples(
     real-vs-real baseline is ``distribution_metrics`` of held-out against reference features).
     ``external_features``: features (same backbone) of another real set; adds every
     distribution metric against it as ``<metric>_external``. ``fake``: uint8, or float in [-1, 1].
+    ``options``: every metric's settings (`MetricOptions`).
 
     Returns ``{"metrics": {column: float}, "warnings": [str], "backbone": identifier,
     "closest_pairs": (P, 2) int array, "closest_distances": (P,), "seconds": {step: s}}``.
@@ -117,34 +110,31 @@ def evaluate_generator_samples(
     notes = list(backbone.warnings)
 
     if real_features is None:
-        real_features = extract_features(backbone, real, batch_size)
-    fake_features = extract_features(backbone, fake_u8, batch_size)
+        real_features = extract_features(backbone, real, options.batch_size)
+    fake_features = extract_features(backbone, fake_u8, options.batch_size)
     if real_stats is None:  # once, so its matrix square root is shared with the baseline
         real_stats = stats_from_features(real_features, backbone.identifier, side)
     lap("features")
     metrics, dist_notes = distribution_metrics(
-        real_features, fake_features, backbone, real_stats=real_stats, resolution=side,
-        kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, k_pr=k_pr, k_dc=k_dc, seed=seed,
-    )  # fmt: skip
+        real_features, fake_features, backbone, options, real_stats=real_stats, resolution=side
+    )
     notes += dist_notes
     if external_features is not None and len(external_features):
         external, external_notes = distribution_metrics(
-            external_features, fake_features, backbone, resolution=side,
-            kid_subset_size=kid_subset_size, kid_subsets=kid_subsets, k_pr=k_pr, k_dc=k_dc,
-            seed=seed,
-        )  # fmt: skip
+            external_features, fake_features, backbone, options, resolution=side
+        )
         metrics.update({f"{key}_external": value for key, value in external.items()})
         notes += [f"external reference: {note}" for note in external_notes]
     lap("distribution")
 
     train_images = real if train is None else train
-    similarity = nearest_real_similarity(fake_u8, train_images, k=nn_candidates)
+    similarity = nearest_real_similarity(fake_u8, train_images, k=options.nn_candidates)
     metrics.update(similarity.summary())
     lap("similarity")
 
     for which, images in (("fake", fake_u8), ("real", real)):
         diversity = ms_ssim_diversity(
-            images, num_pairs=ms_ssim_pairs, seed=seed, label=f"ms_ssim_{which}"
+            images, num_pairs=options.ms_ssim_pairs, seed=options.seed, label=f"ms_ssim_{which}"
         )
         metrics[f"ms_ssim_{which}_mean"] = diversity.mean
         metrics[f"ms_ssim_{which}_std"] = diversity.std
@@ -157,7 +147,7 @@ def evaluate_generator_samples(
         notes.append("memorization audit skipped: no held-out real images given")
     else:
         audit = memorization_audit(
-            train_images, heldout, fake_u8, percentile=memorization_percentile
+            train_images, heldout, fake_u8, percentile=options.memorization_percentile
         )
         metrics.update(audit.summary())
         closest_pairs, closest_distances = audit.closest_pairs, audit.closest_distances

@@ -21,6 +21,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from cxr_synth.metrics.features import FeatureBackbone
+    from cxr_synth.metrics.options import MetricOptions
 
 RESAMPLED_COLUMNS = ["architecture", "heldout_set", "resample", "metric", "value"]
 VERDICT_COLUMNS = ["heldout_set", "metric", "a", "b", "mean_a", "mean_b", "difference",
@@ -45,33 +46,33 @@ def resampled_metrics(
     heldout_features: Mapping[str, np.ndarray],
     fake_features: np.ndarray,
     backbone: FeatureBackbone,
+    options: MetricOptions,
     *,
     architecture: str,
     resamples: int,
-    seed: int = 0,
     resolution: int | None = None,
-    **options: int,
 ) -> pd.DataFrame:
     """Distribution metrics of ``fake_features`` against bootstrap resamples of each held-out set.
 
     Resample ``r`` of set ``name`` draws the same held-out rows for every architecture (its
-    generator depends on ``seed``, the set and ``r`` only) and its own synthetic rows, both with
-    replacement. ``options``: ``kid_subset_size``, ``kid_subsets``, ``k_pr``, ``k_dc``. Returns
-    one row per (set, resample, directed metric): `RESAMPLED_COLUMNS`.
+    generator depends on ``options.seed``, the set and ``r`` only) and its own synthetic rows,
+    both with replacement. Returns one row per (set, resample, directed metric):
+    `RESAMPLED_COLUMNS`.
     """
     from cxr_synth.metrics.suite import distribution_metrics
 
-    rows = []
+    seed, rows = options.seed, []
     for set_index, (name, real) in enumerate(sorted(heldout_features.items())):
         for r in range(resamples):
-            rng = np.random.default_rng([seed, set_index, r])
-            real_rows = rng.integers(len(real), size=len(real))
+            real_rows = np.random.default_rng([seed, set_index, r]).integers(
+                len(real), size=len(real)
+            )
             fake_rows = np.random.default_rng([seed, set_index, r, 1]).integers(
                 len(fake_features), size=len(fake_features)
             )
             values, _ = distribution_metrics(
-                real[real_rows], fake_features[fake_rows], backbone, resolution=resolution,
-                seed=seed + r, **options,
+                real[real_rows], fake_features[fake_rows], backbone,
+                options.replace(seed=seed + r), resolution=resolution,
             )  # fmt: skip
             rows += [
                 (architecture, name, r, metric, float(value))

@@ -107,10 +107,9 @@ def compute_evaluation_reference(
     real_features = extract_features(backbone, _rows_view(images, real_rows), batch_size)
     stats = stats_from_features(real_features, backbone.identifier, side)
     held_features = extract_features(backbone, _rows_view(images, heldout_rows), batch_size)
-    options = {"kid_subset_size": evaluation.kid_subset_size, "kid_subsets": evaluation.kid_subsets,
-               "k_pr": evaluation.k_pr, "k_dc": evaluation.k_dc, "seed": seed}  # fmt: skip
+    options = evaluation.metric_options()
     metrics, notes = distribution_metrics(
-        real_features, held_features, backbone, real_stats=stats, resolution=side, **options
+        real_features, held_features, backbone, options, real_stats=stats, resolution=side
     )
     external_features = np.zeros((0, backbone.num_features), np.float32)
     external = None
@@ -119,7 +118,7 @@ def compute_evaluation_reference(
         name = (external_summary or {}).get("name", "external")
         external = {"name": name, "n": len(external_features)}
         against, external_notes = distribution_metrics(
-            external_features, real_features, backbone, resolution=side, **options
+            external_features, real_features, backbone, options, resolution=side
         )
         metrics.update({f"{key}_external": value for key, value in against.items()})
         notes += [f"external reference: {note}" for note in external_notes]
@@ -198,14 +197,10 @@ def evaluate_architecture(
     train = _rows_view(images, train_rows)
     real = train if np.array_equal(real_rows, train_rows) else _rows_view(images, real_rows)
     result = evaluate_generator_samples(
-        real, synthetic, backbone, real_stats=stats, real_features=reference["real_features"],
-        external_features=reference.get("external_features"), train=train, heldout=_rows_view(images, heldout_rows),
-        batch_size=evaluation.batch_size,
-        kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
-        k_pr=evaluation.k_pr, k_dc=evaluation.k_dc, nn_candidates=evaluation.nn_candidates,
-        ms_ssim_pairs=evaluation.ms_ssim_pairs,
-        memorization_percentile=evaluation.memorization_percentile,
-        seed=evaluation.seed,
+        real, synthetic, backbone, evaluation.metric_options(), real_stats=stats,
+        real_features=reference["real_features"],
+        external_features=reference.get("external_features"), train=train,
+        heldout=_rows_view(images, heldout_rows),
     )  # fmt: skip
     metrics = {**result["metrics"], **baseline["metrics"]}
     warnings = list(result["warnings"])
@@ -441,10 +436,8 @@ def resample_architecture(
     backbone = _backbone(evaluation)
     return resampled_metrics(
         heldout_features, extract_features(backbone, synthetic, evaluation.batch_size), backbone,
-        architecture=report["architecture"], resamples=evaluation.resamples,
-        seed=evaluation.seed, resolution=int(synthetic.shape[-1]),
-        kid_subset_size=evaluation.kid_subset_size, kid_subsets=evaluation.kid_subsets,
-        k_pr=evaluation.k_pr, k_dc=evaluation.k_dc,
+        evaluation.metric_options(), architecture=report["architecture"],
+        resamples=evaluation.resamples, resolution=int(synthetic.shape[-1]),
     )  # fmt: skip
 
 

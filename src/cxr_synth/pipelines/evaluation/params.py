@@ -3,12 +3,15 @@ every metric they configure."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, model_validator
 
 from cxr_synth.metrics.params import FeatureParams
 from cxr_synth.runtime.schema import Count, Float, Int, Split
+
+if TYPE_CHECKING:
+    from cxr_synth.metrics.options import MetricOptions
 
 
 class EvaluationParams(FeatureParams):
@@ -51,6 +54,13 @@ class EvaluationParams(FeatureParams):
             if not splits:
                 raise ValueError(f"{key} is empty: list the manifest splits it holds")
         return self
+
+    def metric_options(self) -> MetricOptions:
+        """The metric suite's settings (``cxr_synth.metrics.MetricOptions``) from this section."""
+        from cxr_synth.metrics.options import MetricOptions
+
+        fields = MetricOptions.__dataclass_fields__
+        return MetricOptions(**{name: getattr(self, name) for name in fields})
 
     def named_heldout_sets(self) -> dict[str, list[str]]:
         """``heldout_sets``, or the one set ``heldout`` of ``heldout_splits``."""

@@ -80,6 +80,7 @@ def tiny_study(tmp_path_factory) -> Iterator[Path]:
     yield path
 
 
+DCGAN_FAMILY = ("dcgan", "lsgan", "wgan_gp", "proposed", "proposed_tuned")
 TINY_DEMO = {
     "demo_data.image_size": 96,
     "demo_data.nih.n_patients": 16,
@@ -93,8 +94,8 @@ TINY_DEMO = {
     "training.evaluation.n_real": 16,
     "training.evaluation.n_fake": 16,
     "training.evaluation.backbone": "random",
-    **{f"{arch}.model.options.g_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
-    **{f"{arch}.model.options.d_width": 4 for arch in ("dcgan", "lsgan", "wgan_gp", "proposed")},
+    **{f"{arch}.model.options.g_width": 4 for arch in DCGAN_FAMILY},
+    **{f"{arch}.model.options.d_width": 4 for arch in DCGAN_FAMILY},
     "wgan_gp.model.options.n_critic": 1,  # a tiny epoch has too few steps for 5 critic steps
     "stylegan.model.options": {
         "g_width": 8,
@@ -124,6 +125,7 @@ TINY_STUDY = {
     "evaluation.ms_ssim_pairs": 10,
     "evaluation.nn_candidates": 2,
     "evaluation.closest_pairs": 4,
+    "evaluation.resamples": 5,
     "pair_training.loop.epochs": 1,
     "pair_training.loop.batch_size": 4,
     "pair_training.loop.log_every": 1,

@@ -43,6 +43,14 @@ def test_default_run_generates_demo_data_then_ingests_and_preprocesses(tiny_stud
         for figure in ("loss_curves", "fid_curve", "sample_grid"):
             assert (workdir / f"data/08_reporting/{arch}/{figure}.png").exists()
 
+    report = (workdir / "data/08_reporting/study_report.html").read_text()
+    for label, value in {"resolution (px)": 32, "epochs": 1, "batch size": 8,
+                         "synthetic images per architecture": 16,
+                         "evaluation backbone": "random"}.items():  # fmt: skip
+        assert f"<th>{label}</th><td>{value}</td>" in report, label  # the typed values, not n/a
+    assert "<td>dcgan</td>\n      <td>g_width=4, d_width=4," in report  # options, not nulls
+    assert '<div class="wide"><table' in report  # wide tables scroll in their own box
+
     mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["cxr_synth"])
     parent = runs[runs["tags.mlflow.parentRunId"].isna()]

@@ -162,7 +162,8 @@ def test_auto_falls_back_with_one_warning_and_inception_raises(server, hub, capl
 
 
 def test_downloading_is_off_unless_asked(server, hub):
-    with pytest.raises(InceptionWeightsUnavailable, match="downloading is off"):
+    message = r"downloading is off \(set inception_weights.download to true\)"
+    with pytest.raises(InceptionWeightsUnavailable, match=message):
         locate_inception_weights(url=url(server, "/good"))
     assert server.requests == []
 

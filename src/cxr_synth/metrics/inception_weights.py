@@ -148,7 +148,7 @@ def locate_inception_weights(
         else:
             where = f"{target} does not exist"
         if not allow_download:
-            reason = f"{where} and downloading is off (inception_weights.download: true)"
+            reason = f"{where} and downloading is off (set inception_weights.download to true)"
             raise InceptionWeightsUnavailable(reason, target, url)
         download_inception_weights(url, target, timeout, expected_sha256)
     verify_inception_weights(target, expected_sha256, url)

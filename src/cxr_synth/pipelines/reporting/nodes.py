@@ -30,6 +30,7 @@ table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; }
+.wide { overflow-x: auto; max-width: 100%; }
 figcaption, .missing { color: #666; font-style: italic; }
 pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
 """
@@ -56,7 +57,8 @@ def _frame(frame: pd.DataFrame) -> str:
     """A DataFrame as an escaped HTML table (4 significant digits), or a note when empty."""
     if frame.empty:
         return '<p class="missing">No rows.</p>'
-    return frame.to_html(index=False, float_format="{:.4g}".format, na_rep="n/a", border=0)
+    table = frame.to_html(index=False, float_format="{:.4g}".format, na_rep="n/a", border=0)
+    return f'<div class="wide">{table}</div>'  # a wide table scrolls in its own box
 
 
 def _pairs(rows: Mapping[str, Any]) -> str:
@@ -103,6 +105,17 @@ def _run_section() -> str:
     return _pairs(rows)
 
 
+def _plain(value: Any) -> Any:
+    """Typed parameter sections (Kedro validates them into models) as plain dicts and lists."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
 def _parameter(parameters: Mapping[str, Any], path: str) -> Any:
     value: Any = parameters
     for key in path.split("."):
@@ -119,6 +132,7 @@ def _options(value: Any) -> str:
 
 
 def _parameters_section(parameters: Mapping[str, Any]) -> str:
+    parameters = _plain(parameters)
     models = pd.DataFrame(
         {
             "architecture": arch,

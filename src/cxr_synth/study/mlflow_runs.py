@@ -22,7 +22,7 @@ CONFIG_TAG = "cxr_synth.study_config"
 VARIANT_TAG = "cxr_synth.study_variant"
 PARENT_TAG = "mlflow.parentRunId"
 
-STUDY_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+STUDY_NAME = re.compile(r"^(?!\.+$)[A-Za-z0-9_.-]+$")  # not "." or "..": it names a folder
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # no '.': it is a part of metric names
 
 
@@ -30,8 +30,8 @@ def check_study_name(name: str) -> str:
     """``name`` if it can be a study name (letters, digits, ``_ . -``), else a user error."""
     if not name or not STUDY_NAME.match(name):
         raise UserError(
-            f"Study name {name!r} is not valid: use letters, digits, '_', '.' or '-' "
-            "(it becomes an MLflow tag and a folder name)."
+            f"Study name {name!r} is not valid: use letters, digits, '_', '.' or '-', not only "
+            "dots (it becomes an MLflow tag and a folder name)."
         )
     return name
 

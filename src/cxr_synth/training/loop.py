@@ -326,8 +326,11 @@ class _Trainer:
             logger.warning("checkpoint_dir is not set: no checkpoints will be written")
         path = latest_checkpoint(config.checkpoint_dir) if config.resume else None
         if path is None:
-            if config.resume:
-                say("resume: no checkpoint in %s, starting fresh", config.checkpoint_dir)
+            if config.resume:  # e.g. a mistyped folder: never silent
+                (logger.warning if self.info.is_main else logger.debug)(
+                    "resume: true, but there is no checkpoint in %s: starting fresh (check "
+                    "checkpoint_dir / checkpoint_root)", Path(config.checkpoint_dir).resolve(),
+                )  # fmt: skip
             seed_everything(config.seed + self.info.rank)
             return
         say("Resuming from checkpoint %s", path)

@@ -78,7 +78,7 @@ class TrainConfig(StrictModel):
     checkpoint_dir: PathStr | None = None  # None: no checkpoints (and no resume)
     checkpoint_every: Count = 1  # epochs; the last epoch is always checkpointed
     keep_last: Count = 3  # newest checkpoints kept; older ones are deleted
-    resume: Bool = False  # continue from the newest checkpoint in checkpoint_dir (needs one)
+    resume: Bool = False  # continue from the newest checkpoint in checkpoint_dir (none: a warning)
     eval_every: Count = 5  # epochs; the last epoch is always evaluated
     max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
     log_every: Count = 50  # steps between metric logs to the tracker

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from kedro.runner import SequentialRunner
 
 from cxr_synth.pipelines.demo_data.params import DemoDataParams
 from cxr_synth.runtime.atomic import remove_stale_temp_files
+from cxr_synth.runtime.cli_args import check_config_and_params
 from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.runtime.project_lock import ProjectLock
 from cxr_synth.runtime.rank import distributed_rank
@@ -28,6 +30,7 @@ RAW_DATASETS = ("nih_metadata", "nih_images", "seg_raw")
 class RunSafetyHook:
     """Checks that run before any node (and before kedro-mlflow talks to its server).
 
+    - ``kedro run --config FILE --params …`` does not silently drop the file's params.
     - The MLflow tracking server answers within a few seconds (else one clear error); a
       relative ``sqlite:///mlflow.db`` is anchored at the project, not the working directory.
     - Every top-level parameter section is one a pipeline reads (a typo in a section name would
@@ -46,6 +49,7 @@ class RunSafetyHook:
         self._data_dir = Path(context.project_path) / "data"
         if distributed_rank() > 0:
             return
+        check_config_and_params(sys.argv)
         try:
             mlflow_conf = context.config_loader["mlflow"]
         except Exception:  # no mlflow.yml: kedro-mlflow falls back to its defaults

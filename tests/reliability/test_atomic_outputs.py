@@ -1,4 +1,5 @@
-"""Fault: a save that fails or is killed half-way; the previous output must survive intact."""
+"""Fault: a save that fails or is killed half-way; the previous output must survive intact, or
+be refused when half of a model is new."""
 
 import json
 import os
@@ -6,6 +7,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -13,8 +15,15 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from kedro.io import DatasetError
 
+from cxr_synth.models.registry import build_gan
+from cxr_synth.pipelines.synthesis.nodes import select_generator
+from cxr_synth.pipelines.synthesis.params import SynthesisParams
+from cxr_synth.pipelines.training.params import TrainingParams
 from cxr_synth.runtime.atomic import TEMP_PATTERN, atomic_write, remove_stale_temp_files
+from cxr_synth.runtime.errors import UserError
+from cxr_synth.sharing import generate, load_generator
 from tests.conftest import TINY_DEMO, run_kedro
+from tests.sharing.test_sources import tiny_generator
 
 
 def _catalog(workdir):
@@ -59,6 +68,7 @@ def test_a_json_report_that_fails_mid_write_keeps_the_old_report(workdir):
 
 KILLED_WRITER = """
 import os, signal, sys
+import numpy as np
 import pandas as pd
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
@@ -101,3 +111,32 @@ def test_atomic_write_publishes_with_normal_permissions(tmp_path):
     (tmp_path / "keep.tmp").write_bytes(b"not ours")
     assert [p.name for p in remove_stale_temp_files(tmp_path)] == [".out.bin.abc123.tmp"]
     assert (tmp_path / "keep.tmp").exists()
+
+
+def test_weights_saved_after_their_spec_was_not_are_refused(tmp_path, monkeypatch):
+    """A kill between the two saves of a model folder: new weights of the same shapes (a
+    LeakyReLU 0.2 generator) beside the old spec (ReLU) would rebuild the wrong network."""
+    monkeypatch.chdir(tmp_path)
+    generator = tiny_generator("dcgan", {"g_width": 4, "d_width": 4, "negative_slope": 0.0})
+    folder = generator.save("data/06_models/dcgan")
+    np.testing.assert_array_equal(generate("data/06_models/dcgan", 2), generator.sample(2))
+    spec = json.loads((folder / "generator_spec.json").read_text())
+    weights = folder / "generator.pt"
+    newer = build_gan("dcgan", resolution=16, latent_dim=8, seed=1, g_width=4, d_width=4,
+                      negative_slope=0.2)  # fmt: skip
+    torch.save(newer.generator.state_dict(), weights)
+
+    catalog = (torch.load(weights, weights_only=True), spec, pd.DataFrame({"split": ["train"]}))
+    params = (TrainingParams.parse({}), SynthesisParams.parse({}))
+    routes = {
+        "folder": lambda: load_generator("data/06_models/dcgan"),
+        "file": lambda: load_generator(weights),
+        "catalog": lambda: select_generator(*catalog, *params, architecture="dcgan"),
+    }
+    for route, load in routes.items():
+        with pytest.raises(UserError) as refused:
+            load()
+        assert str(refused.value) == (
+            "data/06_models/dcgan: generator.pt does not match generator_spec.json (a save was "
+            "interrupted); retrain or restore both"
+        ), route

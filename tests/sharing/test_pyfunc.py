@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cxr_synth.sharing import generate
+from cxr_synth.sharing.generator import weights_digest
 from cxr_synth.sharing.pyfunc import log_generator_model, signature
 from tests.conftest import end_stale_mlflow_runs
 from tests.sharing.test_sources import tiny_generator
@@ -98,7 +99,7 @@ def test_generate_reads_every_mlflow_uri_and_the_model_metadata(logged):
     mlmodel = open(os.path.join(artifacts, "MLmodel")).read()
     assert "artifact_path: stylegan_generator\n" in mlmodel and os.getcwd() not in mlmodel
     spec = json.loads(open(os.path.join(artifacts, "artifacts", "generator_spec.json")).read())
-    assert spec == dict(generator.spec)
+    assert spec == {**generator.spec, "weights_sha256": weights_digest(generator.state_dict)}
 
 
 def test_a_model_logged_before_the_sharing_package_still_loads(tracking, monkeypatch):
@@ -114,4 +115,6 @@ def test_a_model_logged_before_the_sharing_package_still_loads(tracking, monkeyp
     generator = tiny_generator()
     with mlflow.start_run():
         info = log_generator_model(generator, "dcgan_generator")
+    model = mlflow.pyfunc.load_model(info.model_uri)
+    np.testing.assert_array_equal(model.predict({"n": 3, "seed": 2}), generator.sample(3, 2))
     np.testing.assert_array_equal(generate(info.model_uri, 3, 2), generator.sample(3, 2))

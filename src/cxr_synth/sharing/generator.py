@@ -6,8 +6,10 @@ Library code (no Kedro): a machine with only this package installed can sample.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from cxr_synth.sharing.sampling import sample_images
 
 WEIGHTS = "generator.pt"
 SPEC = "generator_spec.json"
+DIGEST = "weights_sha256"  # the spec's record of the weights it belongs to
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,15 @@ class Generator:
         return np.ascontiguousarray(images.reshape(n, *self.image_shape))
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """``folder``/generator.pt and generator_spec.json (the project model folder layout)."""
+        """``folder``/generator.pt and generator_spec.json (the project model folder layout); the
+        spec records the weights' digest (``weights_digest``)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_write(folder / WEIGHTS) as handle:
             torch.save(dict(self.state_dict), handle)
+        spec = {**self.spec, DIGEST: weights_digest(self.state_dict)}
         with atomic_write(folder / SPEC, "w", encoding="utf-8") as handle:
-            json.dump(dict(self.spec), handle, indent=2)
+            json.dump(spec, handle, indent=2)
         return folder
 
 
@@ -121,13 +126,48 @@ def training_data_summary(index: Any, splits: list[str]) -> dict[str, Any]:
     }
 
 
-def load_folder(folder: Path) -> Generator:
-    """The generator in a model folder (``generator.pt`` + ``generator_spec.json``)."""
+def weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names, dtypes, shapes and values: the same however (and
+    whenever) ``torch.save`` wrote them, so a spec can name its weights before they are saved."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_pair(state_dict: Mapping[str, torch.Tensor], spec: Mapping[str, Any], where: Any) -> None:
+    """Refuse weights that are not those ``spec`` was written with (a kill between the two saves
+    of a model folder, ``where``); specs without a digest (older saves) are not checked."""
+    if DIGEST in spec and spec[DIGEST] != weights_digest(state_dict):
+        raise UserError(
+            f"{where}: {WEIGHTS} does not match {SPEC} (a save was interrupted); "
+            "retrain or restore both"
+        )
+
+
+def load_weights(path: Path, shown: Any = None) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``, loaded as weights only (``shown``: its name in errors)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # PyTorch's message advises weights_only=False: not here
+        raise UserError(
+            f"{shown or path}: not a cxr_synth generator file, refused; never load untrusted "
+            "files with weights_only=False"
+        ) from None
+
+
+def load_folder(folder: Path, shown: Any = None) -> Generator:
+    """The generator in a model folder (``generator.pt`` + ``generator_spec.json``), its pair
+    checked (``check_pair``); ``shown``: the folder's name in errors."""
+    shown = shown or folder
     missing = [name for name in (WEIGHTS, SPEC) if not (folder / name).is_file()]
     if missing:
         raise UserError(
-            f"{folder}: no {' or '.join(missing)}; a model folder holds {WEIGHTS} + {SPEC}"
+            f"{shown}: no {' or '.join(missing)}; a model folder holds {WEIGHTS} + {SPEC}"
         )
-    state = torch.load(folder / WEIGHTS, map_location="cpu", weights_only=True)
+    state = load_weights(folder / WEIGHTS, f"{shown}/{WEIGHTS}")
     spec = json.loads((folder / SPEC).read_text(encoding="utf-8"))
+    check_pair(state, spec, shown)
     return Generator(state, spec, origin={"source": "folder"})

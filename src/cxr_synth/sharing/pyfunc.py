@@ -4,8 +4,9 @@
 uint8 images (N, H, W); each input row is one request (``seed`` defaults to 0,
 ``truncation_psi`` to 1), their images concatenated in row order. Params: ``batch_size`` (64)
 and ``device`` (``auto``). The model folder holds ``generator.pt`` and ``generator_spec.json``
-as artifacts (no pickled weights) and a two-line model-from-code file naming
-:class:`GeneratorPyfunc`.
+as artifacts (``artifacts/``; no pickled weights) and a two-line model-from-code file naming
+:class:`GeneratorPyfunc`, which MLflow runs on ``load_model``. ``read_mlflow_generator`` reads the
+artifacts as data instead (what ``cxr_synth.generate`` does): no code in the folder runs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
+from mlflow.store.artifact.runs_artifact_repo import RunsArtifactRepository
+from mlflow.store.artifact.utils.models import get_model_name_and_version
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 from packaging.version import Version
 
@@ -132,17 +136,52 @@ def _keep_local_paths_out(info: mlflow.models.model.ModelInfo, name: str) -> Non
         mlflow.MlflowClient().log_model_artifact(info.model_id, str(path))
 
 
-def load_mlflow_generator(uri: str) -> Generator:
-    """The :class:`Generator` inside the cxr_synth pyfunc model at ``uri``."""
-    model = mlflow.pyfunc.load_model(uri)
-    wrapped = model.unwrap_python_model()
-    if not isinstance(wrapped, GeneratorPyfunc):
-        raise UserError(f"{uri} is an MLflow model, but not a cxr_synth generator")
-    meta = model.metadata
-    stored = dict((meta.metadata or {}).get("cxr_synth") or {})
-    stored.pop("spec", None)
-    origin = {"source": uri, "run_id": meta.run_id, "model_id": getattr(meta, "model_id", None)}
-    return Generator(wrapped.generator.state_dict, wrapped.generator.spec, stored, origin)
+def read_mlflow_generator(uri: str) -> Generator:
+    """The :class:`Generator` in the cxr_synth MLflow model at ``uri`` (a URI or a downloaded
+    folder), read from its files (``read_model_folder``); run and model ids from the tracking
+    server, never from the model's own MLmodel file."""
+    if Path(uri).is_dir():
+        return read_model_folder(Path(uri), {"source": uri, "run_id": None, "model_id": None})
+    try:
+        pinned, run_id, model_id = _tracked(mlflow.MlflowClient(), uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(mlflow.artifacts.download_artifacts(pinned, dst_path=tmp))
+            origin = {"source": uri, "run_id": run_id, "model_id": model_id}
+            return read_model_folder(folder, origin, shown=uri)
+    except MlflowException as error:
+        raise UserError(f"{uri}: {error.message.splitlines()[0]}") from None
+
+
+def _tracked(client: mlflow.MlflowClient, uri: str) -> tuple[str, str | None, str | None]:
+    """``uri`` pinned (an alias or stage resolved to its version), and the run and model ids the
+    tracking server holds for it (None for plain artifact URIs)."""
+    if uri.startswith("runs:/"):
+        run_id, _ = RunsArtifactRepository.parse_runs_uri(uri)
+        return uri, client.get_run(run_id).info.run_id, None
+    if not uri.startswith("models:/"):
+        return uri, None, None
+    found = get_model_name_and_version(client, uri)
+    if len(found) == 1:  # models:/<model_id>
+        model = client.get_logged_model(found[0])
+        return uri, model.source_run_id, model.model_id
+    version = client.get_model_version(*found)
+    return f"models:/{found[0]}/{found[1]}", version.run_id, version.model_id
+
+
+def read_model_folder(folder: Path, origin: dict[str, Any], shown: Any = None) -> Generator:
+    """The generator in a cxr_synth MLflow model folder: ``artifacts/`` (``load_folder``) and the
+    ``cxr_synth`` metadata of ``MLmodel`` (YAML, read as data); ``shown``: its name in errors."""
+    import yaml
+
+    shown = shown or folder
+    artifacts = folder / "artifacts"
+    if not ((artifacts / WEIGHTS).is_file() and (artifacts / SPEC).is_file()):
+        raise UserError(f"{shown} is an MLflow model, but not a cxr_synth generator")
+    generator = load_folder(artifacts, f"{shown}/artifacts")
+    meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    stored = ((meta or {}).get("metadata") or {}).get("cxr_synth") or {}
+    metadata = {key: value for key, value in stored.items() if key != "spec"}
+    return Generator(generator.state_dict, generator.spec, metadata, origin)
 
 
 def active_run_id() -> str | None:

@@ -4,7 +4,8 @@
 
 - a project model folder, ``data/06_models/<arch>/`` (``generator.pt`` + ``generator_spec.json``);
 - an MLflow model URI (``runs:/<run_id>/<arch>_generator``, ``models:/<name>/<version>``), a
-  model logged by the synthesis stage (``cxr_synth.sharing.pyfunc``), or its downloaded folder;
+  model logged by the synthesis stage (``cxr_synth.sharing.pyfunc``), or its downloaded folder:
+  its spec and weights are read as data, none of its code runs;
 - a training checkpoint (``epoch_000010.pt``: the best generator it holds, else the EMA, else G).
 
 Library code (no Kedro): a machine with only this package installed can sample.
@@ -18,11 +19,17 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from cxr_synth.models.registry import architecture_options
 from cxr_synth.runtime.errors import UserError
-from cxr_synth.sharing.generator import SPEC, WEIGHTS, Generator, load_folder
+from cxr_synth.sharing.generator import (
+    SPEC,
+    WEIGHTS,
+    Generator,
+    check_pair,
+    load_folder,
+    load_weights,
+)
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # runs:/, models:/, mlflow-artifacts:/, s3://
 
@@ -32,9 +39,9 @@ def load_generator(source: str | os.PathLike) -> Generator:
     text = os.fspath(source)
     path = Path(text)
     if (_URI.match(text) and not path.exists()) or (path / "MLmodel").is_file():
-        from cxr_synth.sharing.pyfunc import load_mlflow_generator
+        from cxr_synth.sharing.pyfunc import read_mlflow_generator
 
-        return load_mlflow_generator(text)
+        return read_mlflow_generator(text)
     if path.is_dir():
         return load_folder(path)
     if path.is_file():
@@ -64,10 +71,11 @@ def generate(
 
 def _from_file(path: Path) -> Generator:
     """A bare ``generator.pt`` (its spec beside it) or a training checkpoint."""
-    content = torch.load(path, map_location="cpu", weights_only=True)
+    content = load_weights(path)
     if "gan_name" not in content:
         if (path.parent / SPEC).is_file():
             spec = json.loads((path.parent / SPEC).read_text(encoding="utf-8"))
+            check_pair(content, spec, path.parent)
             return Generator(content, spec, origin={"source": "folder"})
         raise UserError(f"{path}: neither a training checkpoint nor a {WEIGHTS} with its {SPEC}")
     model, arch = content.get("model") or {}, content["gan_name"]

@@ -18,6 +18,7 @@ from cxr_synth.pipelines.training.nodes import (
 from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams, TrainingParams
 from cxr_synth.runtime.devices import resolve_device
 from cxr_synth.runtime.errors import UserError
+from cxr_synth.sharing.generator import weights_digest
 
 TRAINING = {
     "data": {"splits": ["train"], "rotation_degrees": 2, "horizontal_flip": False},
@@ -76,6 +77,7 @@ def test_train_generator_returns_the_best_generator_and_its_records(data, tmp_pa
     assert spec["architecture"] == "dcgan" and spec["resolution"] == 32 and spec["epochs"] == 2
     assert spec["best_epoch"] in (1, 2) and spec["fid_label"] == "FD_rand"
     assert spec["best_fid"] == pytest.approx(history["fid"].min())
+    assert spec["weights_sha256"] == weights_digest(generator.state_dict())  # its own weights
     assert history[["precision", "recall"]].notna().all().all()  # learning curves of P and R
     assert list(history["epoch"]) == [1, 2]
     assert metrics["dcgan.best_fd_rand"]["value"] == pytest.approx(spec["best_fid"])

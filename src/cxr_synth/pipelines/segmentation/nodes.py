@@ -93,8 +93,10 @@ def sample_labelled_pairs(
     Returns uint8 images (N, H, W) and binary masks (N, H, W): the mask channel thresholded at
     the middle of its range (generator output 0 of [-1, 1]).
     """
+    from cxr_synth.sharing.generator import check_pair
     from cxr_synth.sharing.sampling import sample_images
 
+    check_pair(state_dict, spec, f"data/06_models/pairs_{spec['architecture']}")
     if int(spec.get("channels", 1)) != 2:
         raise ValueError(
             f"{spec['architecture']} generator has {spec.get('channels', 1)} channel(s); labelled "

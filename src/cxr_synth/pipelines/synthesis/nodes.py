@@ -35,8 +35,9 @@ def select_generator(
     architecture: str,
 ) -> Generator:
     """The generator to sample: from ``synthesis.model_uri[architecture]`` when set, else the
-    catalog's weights and spec (with the counts of the images it learned from)."""
-    from cxr_synth.sharing.generator import Generator, training_data_summary
+    catalog's weights and spec, checked to belong together (with the counts of the images it
+    learned from)."""
+    from cxr_synth.sharing.generator import Generator, check_pair, training_data_summary
     from cxr_synth.sharing.sources import load_generator
 
     uri = synthesis.model_uri.get(architecture)
@@ -54,6 +55,7 @@ def select_generator(
             f"`kedro run --pipelines train_{architecture}` first, or sample a logged one with "
             f"--params synthesis.model_uri.{architecture}=models:/<name>/<version>"
         )
+    check_pair(state_dict, spec, f"data/06_models/{architecture}")
     summary = training_data_summary(index, training.data.splits)
     return Generator(state_dict, spec, {"training_data": summary}, {"source": "catalog"})
 

@@ -163,6 +163,7 @@ def train_generator(
     from cxr_synth.data.torch_data import ChestXrayDataset, build_augmentation
     from cxr_synth.models.registry import build_gan
     from cxr_synth.models.transfer import load_matching_weights
+    from cxr_synth.sharing.generator import DIGEST, weights_digest
     from cxr_synth.training import train_gan
 
     architecture = model.architecture
@@ -221,6 +222,7 @@ def train_generator(
         result = train_gan(gan, dataset, config, evaluate=evaluate, tracker=tracker)
 
     gan.generator.load_state_dict(result.best_state)
+    generator = gan.generator.cpu()
     history = pd.DataFrame(result.history)
     spec = {
         "architecture": architecture,
@@ -234,6 +236,7 @@ def train_generator(
         "epochs": result.epoch,
         "device": result.device,
         "precision": result.precision,
+        DIGEST: weights_digest(generator.state_dict()),  # its weights (sharing.check_pair)
     }
     metrics = {
         f"{label}.best_{fid_label.lower()}": result.best_score,
@@ -243,7 +246,7 @@ def train_generator(
     }
     summary = metric_records(metrics)
     grid = Image.fromarray(result.samples) if result.samples is not None else Image.new("L", (8, 8))
-    return gan.generator.cpu(), spec, history, summary, grid
+    return generator, spec, history, summary, grid
 
 
 def plot_loss_curves(history: pd.DataFrame, spec: Mapping[str, Any]) -> Figure:

@@ -11,6 +11,7 @@ from cxr_synth.runtime.lazy import lazy_exports
 __all__, __getattr__ = lazy_exports(
     __name__,
     {
+        "driver": ["TrainedGenerator", "fid_evaluator", "train_generator"],
         "loop": ["TrainResult", "TrainingDiverged", "train_gan"],
         "loop_config": ["TrainConfig"],
         "tracking": ["MlflowTracker", "NullTracker", "Tracker"],

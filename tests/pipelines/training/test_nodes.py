@@ -9,7 +9,6 @@ from torch import nn
 from cxr_synth.metrics.fid import FeatureStats
 from cxr_synth.models.registry import build_gan
 from cxr_synth.pipelines.training.nodes import (
-    _fid_evaluator,
     compute_fid_reference_stats,
     plot_fid_curve,
     plot_loss_curves,
@@ -19,6 +18,7 @@ from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams, Trai
 from cxr_synth.runtime.devices import resolve_device
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.sharing.generator import weights_digest
+from cxr_synth.training.driver import fid_evaluator
 
 TRAINING = {
     "data": {"splits": ["train"], "rotation_degrees": 2, "horizontal_flip": False},
@@ -96,7 +96,7 @@ def test_a_tiny_reference_gives_fid_without_precision_and_recall(data):
     images, index = data
     few = index.assign(split=["train"] * 3 + ["test"] * 37)  # at most k = 3 real images
     reference = compute_fid_reference_stats(images, few, typed())
-    evaluate, _ = _fid_evaluator(reference, typed().evaluation, latent_dim=16)
+    evaluate, _ = fid_evaluator(reference, typed().evaluation, n_fake=16, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
     assert set(evaluate(generator)) == {"fid"}
 
@@ -138,7 +138,7 @@ def test_pair_generator_starts_from_pretrained_weights_only_when_asked(data, tmp
     pretrained = build_gan("dcgan", resolution=32, g_width=4, d_width=4).generator.state_dict()
     calls = []
     monkeypatch.setattr(
-        "cxr_synth.models.transfer.load_matching_weights",
+        "cxr_synth.training.driver.load_matching_weights",
         lambda module, state: calls.append(state) or [],
     )
     loop = {**TRAINING["loop"], "epochs": 1, "eval_every": 1}
@@ -180,7 +180,7 @@ def test_plots_are_figures():
 
 
 # ------------------------------------------------- FID network placement (compute_fid_reference_stats,
-# _fid_evaluator): on the training device, and only on rank 0 under torchrun
+# fid_evaluator): on the training device, and only on rank 0 under torchrun
 def _spy_backbones(monkeypatch) -> list[dict]:
     """Record every ``build_backbone`` call of the training nodes, and every ``.to`` of what
     it built (``calls[i]["moved"]``)."""
@@ -240,7 +240,7 @@ def test_fid_evaluator_runs_on_the_generators_device(data, monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     reference = compute_fid_reference_stats(images, index, typed())
     calls = _spy_backbones(monkeypatch)
-    evaluate, label = _fid_evaluator(reference, typed().evaluation, latent_dim=16)
+    evaluate, label = fid_evaluator(reference, typed().evaluation, n_fake=16, latent_dim=16)
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
     metrics = evaluate(generator)
     assert label == "FD_rand" and np.isfinite(metrics["fid"])
@@ -252,7 +252,7 @@ def test_fid_evaluator_on_ranks_above_zero_builds_nothing(data, monkeypatch):
     monkeypatch.setenv("RANK", "2")
     _refuse_backbones(monkeypatch)
     stats = FeatureStats(np.zeros(544), np.zeros((544, 544)), 0, "not computed on rank 2")
-    evaluate, label = _fid_evaluator(stats.to_dict(), typed().evaluation, latent_dim=16)
+    evaluate, label = fid_evaluator(stats.to_dict(), typed().evaluation, n_fake=16, latent_dim=16)
     assert label == "FD_rand"
     with pytest.raises(RuntimeError, match="rank 0 only"):
         evaluate(nn.Linear(16, 16))
@@ -266,7 +266,9 @@ def test_fid_evaluator_follows_a_cuda_generator(data, monkeypatch):
     calls = _spy_backbones(monkeypatch)
     reference = compute_fid_reference_stats(images, index, typed(evaluation=evaluation))
     assert calls[0]["device"] == torch.device("cuda")
-    evaluate, _ = _fid_evaluator(reference, typed(evaluation=evaluation).evaluation, latent_dim=16)
+    evaluate, _ = fid_evaluator(
+        reference, typed(evaluation=evaluation).evaluation, n_fake=16, latent_dim=16
+    )
     generator = nn.Sequential(nn.Linear(16, 32 * 32), nn.Tanh(), nn.Unflatten(1, (1, 32, 32)))
     assert np.isfinite(evaluate(generator.cuda())["fid"])
     assert calls[1]["moved"][0].type == "cuda"

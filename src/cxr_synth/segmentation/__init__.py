@@ -3,7 +3,8 @@
 ``train_unet(SegmentationDataset(images, masks, rows, build_classic_augmentation()), val_images,
 val_masks, SegmentationConfig.from_dict(params))`` returns the best model by validation Dice;
 ``evaluate_unet(model, images, masks)`` scores it per image; ``unet_spec`` and ``build_unets``
-save and rebuild trained U-Nets (one state dict per seed). Names load on first use
+save and rebuild trained U-Nets (one state dict per seed); ``run_experiment`` does all of it for
+one augmentation method, one U-Net per seed. Names load on first use
 (``cxr_synth.runtime.lazy``): ``SegmentationConfig`` imports no torch.
 """
 
@@ -22,6 +23,7 @@ __all__, __getattr__ = lazy_exports(
         "config": ["SegmentationConfig"],
         "data": ["SegmentationDataset", "build_classic_augmentation"],
         "evaluate": ["evaluate_unet", "predict_masks"],
+        "experiment": ["Experiment", "run_experiment"],
         "figures": ["dice_figure", "study_dice_figure"],
         "intensity": ["normalise_intensity"],
         "metrics": ["dice_bce_loss", "dice_per_image", "iou_per_image"],

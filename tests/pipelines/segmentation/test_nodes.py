@@ -203,7 +203,7 @@ def test_synthetic_with_classic_augments_a_gan_methods_real_and_synthetic_images
         seen.extend(train_set.datasets)
         raise RuntimeError("stop")
 
-    monkeypatch.setattr("cxr_synth.segmentation.train.train_unet", stop_at_training)
+    monkeypatch.setattr("cxr_synth.segmentation.experiment.train_unet", stop_at_training)
     images, masks, split = _disc_set()
     synthetic = {}
     if method == "dcgan":

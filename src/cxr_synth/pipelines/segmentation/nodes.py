@@ -18,7 +18,6 @@ from cxr_synth.data.splits import rows_in_splits, split_patients
 from cxr_synth.data.tables import interval, markdown_table, mean_std
 from cxr_synth.pipelines.node_types import Figure, Tensor
 from cxr_synth.pipelines.segmentation.params import LowData, SegmentationParams
-from cxr_synth.runtime.privacy import pseudonymous_ids
 from cxr_synth.training.tracking import child_run
 
 # torch (the U-Nets, sampling), scipy (the paired test) and matplotlib are imported in the nodes
@@ -131,7 +130,8 @@ def run_segmentation_experiment(
     synthetic_images: np.ndarray | None = None,
     synthetic_masks: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, dict[int, dict[str, Tensor]], dict[str, Any]]:
-    """Train one U-Net per seed with ``method``'s training set; Dice/IoU per real test image.
+    """Train one U-Net per seed with ``method``'s training set; Dice/IoU per real test image
+    (``cxr_synth.segmentation.run_experiment``, one MLflow child run per seed).
 
     ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
     brightness/contrast) or an architecture name (real + that GAN's synthetic pairs; no classic
@@ -144,107 +144,19 @@ def run_segmentation_experiment(
     - their spec (``cxr_synth.segmentation.unet_spec``: base_width, depth, resolution, seeds,
       method, n_real, n_synthetic), so ``build_unets(spec, weights)`` rebuilds them.
     """
-    from torch.utils.data import ConcatDataset
+    from cxr_synth.segmentation import run_experiment
 
-    from cxr_synth.segmentation import (
-        SegmentationDataset,
-        build_classic_augmentation,
-        evaluate_unet,
-        normalise_intensity,
-        train_unet,
-        unet_spec,
-    )
-
-    if images.ndim != 3 or images.shape[1] != images.shape[2]:
-        raise ValueError(f"seg images must be square (N, R, R), got {images.shape}")
-    train_rows, val_rows, test_rows = (
-        rows_in_splits(split_index, [s], "segmentation (see segmentation.split)") for s in SPLITS
-    )
-    intensity = segmentation.unet.intensity  # every image the U-Nets see; their spec records it
-    images = normalise_intensity(images, intensity)
-    if synthetic_images is not None:
-        synthetic_images = normalise_intensity(synthetic_images, intensity)
-    classic = method == "classic" or (
-        synthetic_images is not None and segmentation.synthetic_with_classic
-    )
-    augmentation = (
-        build_classic_augmentation(**segmentation.classic_augmentation.to_dict())
-        if classic
-        else None
-    )
-    real = SegmentationDataset(images, masks, rows=train_rows, augmentation=augmentation)
-    parts = [real]
-    n_synthetic = 0 if synthetic_images is None else len(synthetic_images)
-    if n_synthetic:
-        parts.append(
-            SegmentationDataset(synthetic_images, synthetic_masks, augmentation=augmentation)
-        )
-    train_set = ConcatDataset(parts)
-    image_ids = pseudonymous_ids(test_rows)
-    test_images, test_masks = np.asarray(images[test_rows]), np.asarray(masks[test_rows])
-    val_images, val_masks = np.asarray(images[val_rows]), np.asarray(masks[val_rows])
-
-    frames, weights = [], {}
-    for seed in segmentation.seeds:
-        config = segmentation.unet.model_copy(update={"seed": seed})
-        with child_run(f"unet.{method}.seed{seed}") as tracker:
-            result = train_unet(
-                train_set, val_images, val_masks, config, description=f"unet {method} s{seed}"
-            )
-            scores = evaluate_unet(
-                result.model,
-                test_images,
-                test_masks,
-                batch_size=segmentation.eval_batch_size,
-                device=config.device,
-            )
-            tracker.log_params(
-                {"method": method, "seed": seed, "n_real": len(real), "n_synthetic": n_synthetic,
-                 "classic_augmentation": classic}  # fmt: skip
-            )
-            for row in result.history:
-                tracker.log_metrics(
-                    {k: float(v) for k, v in row.items() if k != "epoch"}, step=int(row["epoch"])
-                )
-            tracker.log_metrics(
-                {"test/dice": scores["dice_mean"], "test/iou": scores["iou_mean"]}, step=0
-            )
-        weights[int(seed)] = result.model.state_dict()
-        logger.info(
-            "U-Net %s seed %s: test Dice %.4f ± %.4f over %d images (best epoch %d)",
-            method,
-            seed,
-            scores["dice_mean"],
-            scores["dice_std"],
-            len(test_rows),
-            result.best_epoch,
-        )
-        frames.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "seed": int(seed),
-                    "image": image_ids,
-                    "dice": scores["dice"],
-                    "iou": scores["iou"],
-                    "best_epoch": result.best_epoch,
-                    "best_val_dice": result.best_val_dice,
-                    "epochs_run": result.epochs_run,
-                    "train_time_s": result.train_time_s,
-                    "n_real": len(real),
-                    "n_synthetic": n_synthetic,
-                }
-            )
-        )
-    spec = unet_spec(
-        config,
-        images.shape[-1],
-        weights,
-        method=method,
-        n_real=len(real),
-        n_synthetic=n_synthetic,
-    )
-    return pd.concat(frames, ignore_index=True), weights, spec
+    rows = {
+        s: rows_in_splits(split_index, [s], "segmentation (see segmentation.split)") for s in SPLITS
+    }
+    experiment = run_experiment(
+        images, masks, rows, segmentation.unet, segmentation.seeds, method,
+        synthetic_images=synthetic_images, synthetic_masks=synthetic_masks,
+        classic_augmentation=segmentation.classic_augmentation.to_dict(),
+        synthetic_with_classic=segmentation.synthetic_with_classic,
+        eval_batch_size=segmentation.eval_batch_size, open_run=child_run,
+    )  # fmt: skip
+    return experiment.runs, experiment.weights, experiment.spec
 
 
 def summarise_segmentation(**runs: pd.DataFrame) -> tuple[pd.DataFrame, str]:

@@ -24,6 +24,7 @@ __all__, __getattr__ = lazy_exports(
         "data": ["SegmentationDataset", "build_classic_augmentation"],
         "evaluate": ["evaluate_unet", "predict_masks"],
         "experiment": ["Experiment", "run_experiment"],
+        "external": ["evaluate_saved_unets"],
         "figures": ["dice_figure", "study_dice_figure"],
         "intensity": ["normalise_intensity"],
         "metrics": ["dice_bce_loss", "dice_per_image", "iou_per_image"],

@@ -71,55 +71,20 @@ def evaluate_external(
     external: ExternalSetParams,
     method: str,
 ) -> pd.DataFrame:
-    """Every seed's saved U-Net of ``method`` on the external set: Dice/IoU per image.
+    """Every seed's saved U-Net of ``method`` on the external set: Dice/IoU per image
+    (``cxr_synth.segmentation.evaluate_saved_unets``).
 
     Returns one row per (seed, image): method, seed, dataset, image (a pseudonym of the array
     row, never the source file name), dice, iou.
     """
-    from cxr_synth.segmentation import build_unets, evaluate_unet, normalise_intensity
+    from cxr_synth.segmentation import evaluate_saved_unets
 
-    if images.shape[-1] != int(spec["resolution"]):
-        raise ValueError(
-            f"{method}: the U-Nets were trained at {spec['resolution']} px, the external set is "
-            f"{images.shape[-1]} px; rerun the external preprocessing "
-            "(`kedro run --pipelines segmentation_external`)"
-        )
     if len(index) != len(images):
         raise ValueError(f"seg_external_index has {len(index)} rows for {len(images)} images")
-    models = build_unets(spec, unets)
-    images = normalise_intensity(images, spec.get("intensity", "none"))  # as in their training
-    image_ids = pseudonymous_ids(index["row"])
-    frames = []
-    for seed, model in models.items():
-        scores = evaluate_unet(
-            model,
-            images,
-            masks,
-            batch_size=external.batch_size,
-            device=external.device,
-        )
-        logger.info(
-            "U-Net %s seed %s on %s: Dice %.4f ± %.4f over %d images",
-            method,
-            seed,
-            external.name,
-            scores["dice_mean"],
-            scores["dice_std"],
-            len(images),
-        )
-        frames.append(
-            pd.DataFrame(
-                {
-                    "method": method,
-                    "seed": seed,
-                    "dataset": external.name,
-                    "image": image_ids,
-                    "dice": scores["dice"],
-                    "iou": scores["iou"],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+    return evaluate_saved_unets(
+        unets, spec, images, masks, pseudonymous_ids(index["row"]), external.name, method,
+        batch_size=external.batch_size, device=external.device,
+    )  # fmt: skip
 
 
 def summarise_segmentation_external(

@@ -143,3 +143,19 @@ def test_run_information_comes_from_the_active_mlflow_run(no_run, tmp_path, monk
     assert "<th>Kedro command</th><td>kedro run</td>" in page
     assert "<th>Kedro environment</th><td>nih</td>" in page  # tags set after the run started
     assert "<th>Kedro environment</th><td>default (base + local)</td>" in default_env
+
+
+def test_typed_sections_show_their_values(no_run):
+    """Kedro hands the report validated models, not dicts: their values, not n/a or nulls."""
+    from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams
+
+    typed = {
+        **PARAMETERS,
+        "dcgan": {
+            "model": ModelParams.parse({"architecture": "dcgan", "options": {"g_width": 4}}),
+            "loop": LoopOverrides.parse({"epochs": 2}),
+        },
+    }
+    page = build_study_report(typed, INGESTION, COMPARISON, SEGMENTATION, **figures())
+    assert "<td>dcgan</td>\n      <td>g_width=4, d_width=64," in page  # the subclass's fields
+    assert "<td>epochs=2</td>" in page  # the override set, not every unset key as None

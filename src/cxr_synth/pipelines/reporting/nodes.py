@@ -106,9 +106,10 @@ def _run_section() -> str:
 
 
 def _plain(value: Any) -> Any:
-    """Typed parameter sections (Kedro validates them into models) as plain dicts and lists."""
+    """Typed parameter sections (Kedro validates them into models) as plain dicts and lists: an
+    architecture's options with their own fields (not the base model's), unset overrides left out."""
     if hasattr(value, "model_dump"):
-        value = value.model_dump(mode="json")
+        value = value.model_dump(mode="json", serialize_as_any=True, exclude_none=True)
     if isinstance(value, Mapping):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

@@ -18,6 +18,8 @@ from kedro.utils import find_kedro_project
 
 from cxr_synth.runtime.errors import UserError
 
+MAX_IMAGES = 100_000  # per `generate` call: all of them are sampled into memory first
+
 
 @click.group(name="cxr_synth")
 def cli() -> None:
@@ -70,7 +72,11 @@ def run_study_command(study_file: Path, params: dict, force: bool, dry_run: bool
 
 @cli.command("generate")
 @click.argument("source")
-@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of images.")
+@click.option(
+    "--n", "n", type=click.IntRange(min=1, max=MAX_IMAGES), required=True,
+    help=f"Number of images (at most {MAX_IMAGES:,} a call: they are held in memory; call again "
+    "with another --seed for more, numbers continue).",
+)  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Noise seed.")
 @click.option("--truncation-psi", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="StyleGAN truncation (1 = none); ignored by the other generators.")  # fmt: skip
@@ -80,7 +86,8 @@ def run_study_command(study_file: Path, params: dict, force: bool, dry_run: bool
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     required=True,
-    help="Folder for the PNGs (created; existing files are kept, new ones get fresh numbers).",
+    help="Folder for the PNGs (created; existing files and those of concurrent calls are never "
+    "overwritten: new ones get fresh numbers).",
 )
 def generate_command(
     source: str, n: int, seed: int, truncation_psi: float, batch_size: int, device: str, out: Path

@@ -7,10 +7,12 @@ Library code (no Kedro): a machine with only this package installed can sample.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pickle
 import re
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,8 +90,11 @@ class Generator:
 
 def write_pngs(images: np.ndarray, folder: str | os.PathLike) -> list[Path]:
     """One PNG per image in ``folder`` (created), ``synthetic_00000.png`` on from the first free
-    number, so existing files are never overwritten; no text chunks. Pair images (N, C, H, W)
-    are written as C images side by side."""
+    number; no text chunks. Pair images (N, C, H, W) are written as C images side by side.
+
+    Every name is claimed by an exclusive publish (:func:`_publish_new`), so files already there,
+    and those of another call writing to the same folder at the same time, are never overwritten.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     taken = [
@@ -97,16 +102,35 @@ def write_pngs(images: np.ndarray, folder: str | os.PathLike) -> list[Path]:
         for p in folder.iterdir()
         if (m := re.fullmatch(r"synthetic_(\d+)\.png", p.name))
     ]
-    start = max(taken, default=-1) + 1
-    width = max(5, len(str(start + len(images) - 1)))
+    number = max(taken, default=-1) + 1
+    width = max(5, len(str(number + len(images) - 1)))
     written = []
-    for offset, image in enumerate(images):
+    for image in images:
         pixels = np.concatenate(list(image), axis=1) if image.ndim == 3 else image
-        path = folder / f"synthetic_{start + offset:0{width}d}.png"
-        with atomic_write(path) as handle:
-            Image.fromarray(np.ascontiguousarray(pixels), mode="L").save(handle, format="PNG")
+        png = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(pixels), mode="L").save(png, format="PNG")
+        while not _publish_new(png.getvalue(), path := folder / f"synthetic_{number:0{width}d}.png"):
+            number += 1  # another call took it
         written.append(path)
+        number += 1
     return written
+
+
+def _publish_new(data: bytes, path: Path) -> bool:
+    """Write ``data`` to ``path`` only if no file has that name: a complete temp file is hard-linked
+    to it (``link`` fails on an existing name, atomically). False if the name is taken."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(temp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temp)
 
 
 def training_data_summary(index: Any, splits: list[str]) -> dict[str, Any]:

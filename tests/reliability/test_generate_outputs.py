@@ -37,3 +37,22 @@ def test_a_huge_n_is_refused_before_sampling(tmp_path):
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "1000000000 is not in the range 1<=x<=100000" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_dead_tracking_server_is_one_line_within_seconds(tmp_path):
+    """`generate runs:/…` with MLFLOW_TRACKING_URI on a dead server took 253 s and 646 lines."""
+    import os
+    import time
+
+    from tests.reliability.test_tracking_server import _closed_port
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{_closed_port()}"}
+    start = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "cxr_synth", "generate", "runs:/0123abcd/dcgan_generator",
+         "--n", "2", "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode != 0 and time.monotonic() - start < 60
+    assert "does not answer" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) < 5, done.stderr

@@ -22,6 +22,7 @@ import numpy as np
 
 from cxr_synth.models.registry import architecture_options
 from cxr_synth.runtime.errors import UserError
+from cxr_synth.runtime.tracking_server import check_tracking_server
 from cxr_synth.sharing.generator import (
     SPEC,
     WEIGHTS,
@@ -41,6 +42,10 @@ def load_generator(source: str | os.PathLike) -> Generator:
     if (_URI.match(text) and not path.exists()) or (path / "MLmodel").is_file():
         from cxr_synth.sharing.pyfunc import read_mlflow_generator
 
+        if not path.exists():  # a URI: one bounded request, not minutes of MLflow's retries
+            import mlflow
+
+            check_tracking_server(mlflow.get_tracking_uri())
         return read_mlflow_generator(text)
     if path.is_dir():
         return load_folder(path)

@@ -145,6 +145,98 @@ class ProvenanceHook:
             self._torch_tagged = True
 
 
+class MlflowWorkspaceHook:
+    """How the run reads in the MLflow UI (``cxr_synth.runtime.mlflow_workspace``): the experiment
+    opens on its training runs, the parent run gets a readable name (unless ``mlflow.yml`` sets
+    ``tracking.run.name``) and a description with the command and the key parameters."""
+
+    def __init__(self) -> None:
+        self._context = None
+        self._run = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._context = context
+
+    @hook_impl(trylast=True)  # after kedro-mlflow has started the run
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline) -> None:
+        if distributed_rank() > 0 or self._context is None:
+            return
+        import mlflow
+
+        from cxr_synth.runtime import mlflow_workspace as workspace
+        from cxr_synth.study.mlflow_runs import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
+
+        run = mlflow.active_run()
+        if run is None:
+            return
+        client = mlflow.MlflowClient()
+        experiment = client.get_experiment(run.info.experiment_id)
+        if workspace.EXPERIMENT_KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(
+                experiment.experiment_id, workspace.EXPERIMENT_KIND_TAG, workspace.MODEL_TRAINING
+            )
+        params = self._context.params
+        architectures = sorted({node.namespace.split(".")[1] for node in pipeline.nodes
+                                if node.namespace and node.namespace.count(".") == 1
+                                and node.namespace.startswith(("training.", "evaluation."))})  # fmt: skip
+        env = run_params.get("env") or "local"
+        pipelines = run_params.get("pipeline_names") or ["__default__"]
+        tags = run.data.tags
+        if not _configured_run_name(self._context):
+            seed = tags.get(SEED_TAG)
+            if seed is None and any(n.namespace and n.namespace.startswith("training.")
+                                    for n in pipeline.nodes):  # fmt: skip
+                seed = workspace.parameter(params, "training.loop.seed", None)
+            name = workspace.run_name(env=env, pipelines=pipelines, seed=seed,
+                                      study=tags.get(STUDY_TAG), variant=tags.get(VARIANT_TAG),
+                                      role=tags.get(ROLE_TAG))  # fmt: skip
+            client.update_run(run.info.run_id, name=name)
+        command = "kedro run" + (f" --env {env}" if env != "local" else "")
+        if pipelines != ["__default__"]:
+            command += " --pipelines " + ",".join(pipelines)
+        mlflow.set_tag(
+            workspace.NOTE_TAG,
+            workspace.run_description(command=command, parameters=params,
+                                      architectures=architectures),  # fmt: skip
+        )
+        self._run = (run.info.experiment_id, run.info.run_id)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        if self._run is None:
+            return
+        from cxr_synth.runtime.mlflow_workspace import run_page_url
+
+        experiment_id, run_id = self._run
+        logger.info(
+            "MLflow run: %s (for a local store, start the UI first: kedro mlflow ui)",
+            run_page_url(_ui_base(self._context), experiment_id, run_id),
+        )
+        self._run = None
+
+
+def _ui_base(context) -> str:
+    """Where the UI answers: the tracking server itself, or ``kedro mlflow ui``'s host and port."""
+    import mlflow
+
+    uri = mlflow.get_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        return uri
+    try:
+        ui = context.config_loader["mlflow"].get("ui") or {}
+    except Exception:  # no mlflow.yml: kedro-mlflow's defaults
+        ui = {}
+    return f"http://{ui.get('host', '127.0.0.1')}:{ui.get('port', '5000')}"
+
+
+def _configured_run_name(context) -> str | None:
+    try:
+        return (context.config_loader["mlflow"].get("tracking") or {}).get("run", {}).get("name")
+    except Exception:  # no mlflow.yml: kedro-mlflow's defaults (no name)
+        return None
+
+
 class TypedParamsLoggingHook:
     """Logs typed (validated) parameter inputs to MLflow flattened, as kedro-mlflow logs dicts.
 

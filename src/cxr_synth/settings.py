@@ -9,6 +9,7 @@ from kedro.config import OmegaConfigLoader
 from cxr_synth.hooks import (
     DemoDataHook,
     DistributedRankHook,
+    MlflowWorkspaceHook,
     ProvenanceHook,
     RunSafetyHook,
     TypedParamsLoggingHook,
@@ -35,6 +36,7 @@ sys.excepthook = short_excepthook
 HOOKS = (
     RunSafetyHook(),
     ProvenanceHook(),
+    MlflowWorkspaceHook(),
     TypedParamsLoggingHook(),
     DemoDataHook(),
     DistributedRankHook(),

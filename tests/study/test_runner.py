@@ -155,6 +155,7 @@ def test_each_seed_is_one_tagged_mlflow_run_with_its_own_seed(two_seed_study):
     assert sorted(seeds) == [0, 1]
     for seed, run in seeds.items():
         assert run.info.status == "FINISHED" and run.info.run_id in output
+        assert run.info.run_name == f"local · study tiny_seeds · seed {seed}"  # MLflow's list
         assert run.data.params["training.loop.seed"] == str(seed)
         assert run.data.params["synthesis.seed"] == str(seed)
         assert run.data.params["evaluation.seed"] == "0"  # the reference stays fixed
@@ -168,6 +169,7 @@ def test_the_summary_is_mean_and_std_over_the_two_seeds_runs(two_seed_study):
     workdir, _, output = two_seed_study
     (summary,) = _parents(workdir, "summary")
     assert summary.info.run_id in output
+    assert summary.info.run_name == "local · study tiny_seeds · summary"
     seeds = {int(r.data.tags["cxr_synth.study_seed"]): r for r in _parents(workdir, "seed")}
     folder = workdir / "data/08_reporting/studies/tiny_seeds"
     table = pd.read_csv(folder / "seed_table.csv")

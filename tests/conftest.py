@@ -80,6 +80,7 @@ def tiny_study(tmp_path_factory) -> Iterator[Path]:
     yield path
 
 
+TINY_STUDY_RUN = "local · all stages · seed 42"  # its parent run's name (conf/base seed 42)
 DCGAN_FAMILY = ("dcgan", "lsgan", "wgan_gp", "proposed", "proposed_tuned")
 TINY_DEMO = {
     "demo_data.image_size": 96,

@@ -7,10 +7,8 @@ free port of 127.0.0.1, offline, and is killed with its process group at teardow
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,10 +28,11 @@ from cxr_synth.runtime.mlflow_workspace import (
     NOTE_TAG,
     run_page_url,
 )
-from tests.test_viz_server import BROWSER, CHROMIUM_NAMES, _free_port
+from tests.browser import needs_browser, rendered_dom, screenshot, visible_text
+from tests.conftest import TINY_STUDY_RUN
+from tests.test_viz_server import _free_port
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-PARENT_NAME = "local · all stages · seed 42"  # conf/base: training.loop.seed 42
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +51,11 @@ def _parent(client: mlflow.MlflowClient):
 def test_the_experiment_is_a_model_training_one_and_the_parent_run_reads(store):
     experiment, parent = _parent(store)
     assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING
-    assert parent.info.run_name == PARENT_NAME
+    assert parent.info.run_name == TINY_STUDY_RUN
     note = parent.data.tags[NOTE_TAG]
     assert note.startswith("`kedro run`. Architectures: dcgan, ddpm, lsgan")
     assert "resolution (px) 32" in note and "synthetic images per architecture 16" in note
-    children = {r.info.run_name for r in store.search_runs([experiment.experiment_id])} - {PARENT_NAME}
+    children = {r.info.run_name for r in store.search_runs([experiment.experiment_id])} - {TINY_STUDY_RUN}
     assert {"dcgan", "proposed", "proposed_tuned"} <= children  # child runs keep their names
 
 
@@ -110,29 +109,9 @@ def ui(tiny_study, tmp_path_factory) -> Iterator[str]:
 
 
 def _render(url: str, tmp_path: Path, name: str) -> str:
-    """The page's text after its scripts ran (headless Chromium); a screenshot beside it."""
-    common = [BROWSER, "--headless", "--disable-gpu", "--no-sandbox", "--window-size=1400,900",
-              "--virtual-time-budget=30000", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-              "--no-first-run", "--disable-background-networking", "--disable-component-update",
-              "--disable-sync", "--disable-breakpad"]  # fmt: skip
-    shot = subprocess.run(
-        [*common, f"--user-data-dir={tmp_path / (name + '-a')}", f"--screenshot={tmp_path / name}.png", url],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    assert (tmp_path / f"{name}.png").is_file(), shot.stderr[-3000:]
-    dom = subprocess.run(
-        [*common, f"--user-data-dir={tmp_path / (name + '-b')}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
-    ).stdout  # fmt: skip
-    text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", dom, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", text)))
-
-
-needs_browser = pytest.mark.skipif(
-    BROWSER is None,
-    reason="no Chromium found (looked for: " + ", ".join(CHROMIUM_NAMES) + "); install "
-    "Debian's `chromium-headless-shell` package to run this check",
-)
+    """The page's text after its scripts ran; a screenshot beside it for a human to look at."""
+    screenshot(url, tmp_path / f"{name}.png")
+    return visible_text(rendered_dom(url, tmp_path / f"{name}.dom-profile"))
 
 
 @needs_browser
@@ -142,7 +121,7 @@ def test_the_ui_lists_the_runs_by_their_readable_names(ui, store, tmp_path):
         f"/runs/{parent.info.run_id}", "/runs"
     )
     text = _render(runs_page, tmp_path, "runs")
-    assert PARENT_NAME in text, text[:2000]
+    assert TINY_STUDY_RUN in text, text[:2000]
     assert "Traces 0" not in text  # not the GenAI overview
 
 
@@ -151,7 +130,7 @@ def test_the_run_page_shows_the_description_and_the_comparison_table(ui, store, 
     experiment, parent = _parent(store)
     page = run_page_url(ui, experiment.experiment_id, parent.info.run_id)
     text = _render(page, tmp_path, "run")
-    assert PARENT_NAME in text and "Architectures: dcgan, ddpm, lsgan" in text, text[:2000]
+    assert TINY_STUDY_RUN in text and "Architectures: dcgan, ddpm, lsgan" in text, text[:2000]
     table = page.replace("?", "/artifacts/tables/comparison_table.json?")
     text = _render(table, tmp_path, "table")
     assert "architecture" in text and "FD_rand" in text and "proposed_tuned" in text, text[:3000]

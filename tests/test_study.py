@@ -1,5 +1,7 @@
 """The whole study end to end through a real KedroSession: ... -> evaluation -> segmentation."""
 
+import re
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -7,6 +9,8 @@ import pytest
 from PIL import Image
 
 from cxr_synth.models.registry import ARCHITECTURES
+from tests.browser import WINDOW, needs_browser, rendered_dom, screenshot, visible_text
+from tests.conftest import TINY_STUDY_RUN
 
 
 def test_default_run_ends_in_the_comparison_table(tiny_study):
@@ -81,8 +85,30 @@ def test_default_run_ends_in_one_self_contained_report(tiny_study):
     assert all(method in html for method in summary["method"])
     mlflow.set_tracking_uri(f"sqlite:///{tiny_study / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["cxr_synth"])
-    study = runs["tags.mlflow.parentRunId"].isna() & (runs["tags.mlflow.runName"] == "__default__")
+    study = runs["tags.mlflow.parentRunId"].isna() & (runs["tags.mlflow.runName"] == TINY_STUDY_RUN)
     parent = runs.loc[study, "run_id"].item()
     assert parent in html  # the report names the run it came from
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent)}
     assert "study_report.html" in artifacts
+
+
+@needs_browser
+def test_the_report_shows_its_parameters_and_fits_the_window_in_chromium(tiny_study, tmp_path):
+    """Rendered as a reader sees it: the key parameters' real values, and no table that widens
+    the page (wide tables scroll inside their own box). A script added to a copy of the report
+    records the page's width where --dump-dom can read it."""
+    report = (tiny_study / "data/08_reporting/study_report.html").read_text(encoding="utf-8")
+    probe = ("<script>document.body.dataset.pageWidth = "
+             "document.documentElement.scrollWidth;</script></body>")  # fmt: skip
+    copy = tmp_path / "report.html"
+    copy.write_text(report.replace("</body>", probe), encoding="utf-8")
+    screenshot(copy.as_uri(), tmp_path / "report.png")  # for a human to look at
+    dom = rendered_dom(copy.as_uri(), tmp_path / "dom-profile")
+    width = int(re.search(r'data-page-width="(\d+)"', dom).group(1))
+    assert width <= WINDOW[0], f"the page is {width} px wide in a {WINDOW[0]} px window"
+    text = visible_text(dom)
+    section = text[text.index("Key parameters"):][:600]
+    for shown in ("resolution (px) 32", "epochs 1", "batch size 8",
+                  "synthetic images per architecture 16", "evaluation backbone random"):  # fmt: skip
+        assert shown in section, section
+    assert "n/a" not in section

@@ -12,7 +12,6 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,19 +27,11 @@ import pytest
 
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipeline_registry import register_pipelines
+from tests.browser import WINDOW, needs_browser, screenshot
 from tests.conftest import make_project
 
 STARTUP_TIMEOUT_S = 240  # generous: CI shares 2 cores with the rest of the suite
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens here: outbound HTTPS fails immediately
-CHROMIUM_NAMES = (
-    "chromium",
-    "chromium-browser",
-    "chromium-headless-shell",  # Debian's chromium-headless-shell package
-    "headless_shell",
-    "google-chrome",
-    "google-chrome-stable",
-)
-BROWSER = next(filter(None, map(shutil.which, CHROMIUM_NAMES)), None)
 # Layers of a few stable datasets, one per layer the study writes (catalog.yml).
 EXPECTED_LAYERS = {
     "nih_metadata": "raw",
@@ -251,42 +242,11 @@ def test_layers_are_drawn_in_study_order(viz):
     assert viz.json("/api/main")["layers"] == LAYER_ORDER
 
 
-@pytest.mark.skipif(
-    BROWSER is None,
-    reason="no Chromium found (looked for: " + ", ".join(CHROMIUM_NAMES) + "); install "
-    "Debian's `chromium` or `chromium-headless-shell` package "
-    "(apt-get install chromium-headless-shell) to run this check",
-)
+@needs_browser
 def test_page_renders_in_headless_chromium(viz, tmp_path):
     from PIL import Image
 
-    screenshot = tmp_path / "viz.png"
-    done = subprocess.run(
-        [
-            BROWSER,
-            "--headless",
-            "--disable-gpu",
-            "--no-sandbox",
-            f"--screenshot={screenshot}",
-            "--window-size=1400,900",
-            "--virtual-time-budget=20000",
-            # Offline: only 127.0.0.1 resolves (the page links Google Fonts).
-            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-breakpad",
-            f"--user-data-dir={tmp_path / 'chromium-profile'}",
-            viz.url + "/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        stdin=subprocess.DEVNULL,
-    )
-    assert screenshot.is_file(), f"no screenshot ({done.returncode}):\n{done.stderr[-3000:]}"
-    with Image.open(screenshot) as image:
-        assert image.size == (1400, 900)
-        colours = image.convert("RGB").getcolors(maxcolors=1400 * 900)
+    with Image.open(screenshot(viz.url + "/", tmp_path / "viz.png")) as image:
+        assert image.size == WINDOW
+        colours = image.convert("RGB").getcolors(maxcolors=WINDOW[0] * WINDOW[1])
     assert len(colours) > 1, "the kedro-viz page rendered blank"

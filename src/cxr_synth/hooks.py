@@ -20,7 +20,11 @@ from cxr_synth.runtime.cli_args import check_config_and_params
 from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.runtime.project_lock import ProjectLock
 from cxr_synth.runtime.rank import distributed_rank
-from cxr_synth.runtime.tracking_server import anchor_sqlite_uri, check_tracking_server
+from cxr_synth.runtime.tracking_server import (
+    anchor_sqlite_uri,
+    check_tracking_server,
+    ensure_experiment,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +66,8 @@ class RunSafetyHook:
             context.config_loader["mlflow"] = {
                 **mlflow_conf, "server": {**server, "mlflow_tracking_uri": anchored}
             }
+        if mlflow_conf is not None:
+            _create_experiment(mlflow_conf, anchored)
         from cxr_synth.pipelines.configuration import (
             check_sections,  # imports every pipeline's models
         )
@@ -214,6 +220,20 @@ class MlflowWorkspaceHook:
             run_page_url(_ui_base(self._context), experiment_id, run_id),
         )
         self._run = None
+
+
+def _create_experiment(mlflow_conf: dict[str, Any], uri: str | None) -> None:
+    """The experiment kedro-mlflow will use, created before it looks (``ensure_experiment``),
+    as a model-training one, with the creation options of ``mlflow.yml``."""
+    from cxr_synth.runtime.mlflow_workspace import EXPERIMENT_KIND_TAG, MODEL_TRAINING
+
+    experiment = (mlflow_conf.get("tracking") or {}).get("experiment") or {}
+    options = experiment.get("create_experiment_kwargs") or {}
+    ensure_experiment(
+        uri, experiment.get("name", "Default"),
+        artifact_location=options.get("artifact_location"),
+        tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING, **(options.get("tags") or {})},
+    )  # fmt: skip
 
 
 def _ui_base(context) -> str:

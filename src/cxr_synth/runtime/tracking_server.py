@@ -46,3 +46,26 @@ def anchor_sqlite_uri(uri: str | None, project: str | os.PathLike) -> str | None
     if not uri or not uri.startswith(prefix) or uri.startswith(prefix + "/"):
         return uri
     return prefix + str((Path(project) / uri[len(prefix):]).resolve())
+
+
+def ensure_experiment(
+    uri: str | None, name: str, *, artifact_location: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> None:  # fmt: skip
+    """Create the MLflow experiment ``name`` unless it exists.
+
+    Runs started together against one store (a study's parallel seeds, two users) race to create
+    it: kedro-mlflow looks it up, then creates it, and the slower run dies on MLflow's
+    ``RESOURCE_ALREADY_EXISTS``. Created here first, the race is harmless: the loser finds it.
+    """
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri)
+    if client.get_experiment_by_name(name) is not None:
+        return
+    try:
+        client.create_experiment(name, artifact_location=artifact_location, tags=tags)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise

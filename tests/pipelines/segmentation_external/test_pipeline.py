@@ -10,7 +10,7 @@ import pytest
 
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines.segmentation_external import create_pipeline
-from tests.conftest import TINY_STUDY, end_stale_mlflow_runs, run_kedro
+from tests.conftest import TINY_STUDY, TINY_STUDY_RUN, end_stale_mlflow_runs, run_kedro
 
 METHODS = ("none", "classic", *ARCHITECTURES)
 
@@ -81,7 +81,7 @@ def test_saved_unets_of_every_method_score_the_external_set(tiny_study, tmp_path
 
     mlflow.set_tracking_uri(f"sqlite:///{tiny_study / 'mlflow.db'}")  # read only: the U-Nets
     study = mlflow.search_runs(
-        experiment_names=["cxr_synth"], filter_string="tags.mlflow.runName = '__default__'"
+        experiment_names=["cxr_synth"], filter_string=f"tags.mlflow.runName = '{TINY_STUDY_RUN}'"
     )
     artifacts = mlflow.MlflowClient().list_artifacts(study["run_id"].iloc[0], "segmentation/none")
     mlflow.set_tracking_uri(previous)

@@ -19,7 +19,8 @@ def test_a_table_saved_in_a_run_is_a_file_and_an_mlflow_table(tmp_path):
     previous = mlflow.get_tracking_uri()  # process-global: later tests must not log here
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        with mlflow.start_run() as run:
+        experiment = mlflow.MlflowClient().create_experiment("tables")  # not the active one
+        with mlflow.start_run(experiment_id=experiment) as run:
             _dataset(tmp_path).save(frame)
         client = mlflow.MlflowClient()
         logged = json.loads(client.get_run(run.info.run_id).data.tags["mlflow.loggedArtifacts"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -134,3 +135,7 @@ def test_the_run_page_shows_the_description_and_the_comparison_table(ui, store, 
     table = page.replace("?", "/artifacts/tables/comparison_table.json?")
     text = _render(table, tmp_path, "table")
     assert "architecture" in text and "FD_rand" in text and "proposed_tuned" in text, text[:3000]
+    figure = page.replace("?", "/artifacts/synthesis_grid.png?")
+    screenshot(figure, tmp_path / "figure.png")
+    dom = rendered_dom(figure, tmp_path / "figure.dom-profile")
+    assert re.search(r"<img[^>]+(get-artifact|blob:)[^>]*>", dom), "the figure is not shown"

@@ -27,7 +27,7 @@ import pytest
 
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipeline_registry import register_pipelines
-from tests.browser import WINDOW, needs_browser, screenshot
+from tests.browser import WINDOW, needs_browser, rendered_dom, screenshot
 from tests.conftest import make_project
 
 STARTUP_TIMEOUT_S = 240  # generous: CI shares 2 cores with the rest of the suite
@@ -250,3 +250,16 @@ def test_page_renders_in_headless_chromium(viz, tmp_path):
         assert image.size == WINDOW
         colours = image.convert("RGB").getcolors(maxcolors=WINDOW[0] * WINDOW[1])
     assert len(colours) > 1, "the kedro-viz page rendered blank"
+
+
+@needs_browser
+def test_the_nodes_view_opens_on_the_seven_stages(viz, tmp_path):
+    """kedro-viz draws every dataset that leaves a stage (and every final output) outside it,
+    so with datasets shown the top level holds ~200 of them; `?types=nodes` (kedro-viz's own
+    URL state, README) shows the study's shape: the stages, collapsed."""
+    url = viz.url + "/?types=nodes"
+    screenshot(url, tmp_path / "stages.png")  # for a human to look at
+    dom = rendered_dom(url, tmp_path / "dom-profile")
+    (tmp_path / "stages.html").write_text(dom)
+    drawn = {label.strip() for label in re.findall(r"<text[^>]*>([^<]+)</text>", dom)}
+    assert drawn == STAGES, sorted(drawn)[:40]  # the graph's labels: the stages, nothing else

@@ -23,6 +23,7 @@ from cxr_synth.data.imaging import (
     prepare_mask,
 )
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams, SegmentationPreprocessing
+from cxr_synth.runtime.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def preprocess_nih_images(
     Returns the array, the index (the manifest rows that made it, in array order, with a
     ``row`` column) and the rejects (images that could not be decoded, with the reason).
     """
+    absent = manifest["partition"][~manifest["partition"].isin(list(images))]
+    if len(absent):
+        raise UserError(
+            f"nih_manifest lists {len(absent)} of its {len(manifest)} images that are not under "
+            f"nih_images (e.g. {absent.iloc[0]}.png): it is from another data source (or the "
+            "images moved); run ingestion first (kedro run --pipelines ingestion, same --env)"
+        )
     spec = params.spec()
     jobs = [(images[partition], spec) for partition in manifest["partition"]]
     array = np.empty((len(jobs), spec.resolution, spec.resolution), dtype=np.uint8)

@@ -21,7 +21,7 @@ from cxr_synth.data.nih import OFFICIAL_COLUMNS
 from cxr_synth.data.splits import split_patients
 from cxr_synth.data.tables import metric_records
 from cxr_synth.pipelines.ingestion.params import IngestionParams
-from cxr_synth.runtime.errors import UserError
+from cxr_synth.runtime.errors import BadInput, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,6 @@ REJECT_COLUMNS = ["image_index", "csv_line", "stage", "reason"]
 _AGE = r"^\s*(\d{1,3})\s*([YMDymd]?)\s*$"  # NIH ages: 58, or 058Y / 006M / 010D in older files
 _AGE_UNIT_YEARS = {"": 1, "Y": 1, "M": 12, "D": 365}
 _IMAGE_FOLDER = re.compile(r"(^|/)images_\d+(/images)?$")
-
-
-class MetadataError(UserError, ValueError):
-    """A metadata file that cannot be used; the message names it and the fix."""
 
 
 class ImagesMissing(UserError, FileNotFoundError):
@@ -143,13 +139,13 @@ def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     metadata = metadata.rename(columns=lambda name: str(name).strip())
     missing = [name for name in REQUIRED_COLUMNS if name not in metadata.columns]
     if missing:
-        raise MetadataError(
+        raise BadInput(
             f"{source} is missing the official NIH ChestX-ray14 column(s) {missing} (found "
             f"{list(metadata.columns)[:12]}); use Data_Entry_2017.csv (or "
             "Data_Entry_2017_v2020.csv) as downloaded from NIH, header unchanged"
         )
     if metadata.empty:
-        raise MetadataError(
+        raise BadInput(
             f"{source} has 0 data rows (only a header); use the full Data_Entry_2017.csv "
             "(112,120 rows) as downloaded from NIH"
         )
@@ -234,7 +230,7 @@ def filter_rows(
         keep &= np.asarray(mask(), dtype=bool)
         counts[f"after_{name}"] = int(keep.sum())
         if not counts[f"after_{name}"]:
-            raise ValueError(
+            raise BadInput(
                 f"No rows left after the `ingestion.{name}` filter ({getattr(params, name)!r}); "
                 f"row counts so far: {counts}. Widen the filter in parameters_ingestion.yml."
             )
@@ -300,7 +296,7 @@ def assign_patient_splits(
     source = split_params.source
     have_lists = train_val_list is not None and test_list is not None
     if source == "official" and not have_lists:
-        raise ValueError(
+        raise BadInput(
             "ingestion.split.source is 'official' but train_val_list.txt and/or test_list.txt "
             "were not found next to the metadata CSV. Download them from NIH, or set "
             "ingestion.split.source to 'seeded'."
@@ -329,7 +325,7 @@ def assign_patient_splits(
 
     leaking = frame.groupby("patient_id")["split"].nunique()
     if (leaking > 1).any():
-        raise ValueError(
+        raise BadInput(
             f"Patients {leaking[leaking > 1].index[:10].tolist()} appear in more than one split: "
             "train_val_list.txt and test_list.txt do not match this metadata file. Use the lists "
             "from the same NIH release, or set ingestion.split.source to 'seeded'."

@@ -22,12 +22,17 @@ def local_path(dataset: Any) -> Path | None:
     return Path(path)
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (what a ``mkdir -p`` would write into)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
 def check_writable(outputs: Iterable[tuple[str, Path]]) -> None:
     """Refuse the run if the nearest existing folder of any output is not writable."""
     for name, path in outputs:
-        folder = path if path.is_dir() else path.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
+        folder = nearest_existing(path if path.is_dir() else path.parent)
         if not os.access(folder, os.W_OK):
             raise UserError(
                 f"{name} is saved in {path}, but {folder} is not writable: nothing was run; "

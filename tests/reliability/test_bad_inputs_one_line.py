@@ -79,15 +79,20 @@ def test_the_demo_manifest_with_another_data_source_says_run_ingestion(workdir):
         workdir, ["preprocessing"], "nih", nih_root=str(root), **seg,
         **{"preprocessing.resolution": 32, "preprocessing.segmentation.resolution": 32},
     )  # fmt: skip
-    assert message.startswith("nih_manifest lists")
+    assert message.startswith(
+        "nih_manifest lists 25 of its 25 images that are not under nih_images"
+    )
     assert "from another data source" in message and "run ingestion first" in message
 
 
 def test_a_batch_larger_than_the_data_names_the_key(workdir):
     """The message was there, at the end of a 60-line traceback."""
     message = _one_line(
-        workdir, ["ingestion", "preprocessing", "train_dcgan"],
+        workdir,
+        ["ingestion", "preprocessing", "train_dcgan"],
         **{**TINY_DEMO, "training.loop.batch_size": 512},
     )
-    assert message.startswith("dcgan: the training set (")
-    assert "smaller than one batch (512); set training.loop.batch_size" in message
+    assert message == (
+        "dcgan: the training set (18 images) is smaller than one batch (512); set "
+        "training.loop.batch_size (or dcgan.loop, pair_training.loop for pairs) to at most 18"
+    )

@@ -14,12 +14,13 @@ from cxr_synth.runtime.errors import DISK_FIXES, UserError
 
 def local_path(dataset: Any) -> Path | None:
     """The local file or folder a Kedro dataset writes (through wrappers such as
-    ``OptionalDataset``); None for in-memory, MLflow-only and remote datasets."""
+    ``OptionalDataset``); None for in-memory, MLflow-only and remote datasets. Kedro makes the
+    catalog's paths absolute (under the project); a relative one is no local output."""
     dataset = getattr(dataset, "_dataset", dataset)
     path = getattr(dataset, "_filepath", None) or getattr(dataset, "_path", None)
     if path is None or getattr(dataset, "_protocol", "file") not in ("file", "local", None):
         return None
-    return Path(path)
+    return Path(path) if Path(path).is_absolute() else None
 
 
 def nearest_existing(path: Path) -> Path:

@@ -9,6 +9,7 @@ here once a project ``cli.py`` exists.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -17,8 +18,8 @@ from kedro.framework.cli.utils import _split_params
 from kedro.utils import find_kedro_project
 
 from cxr_synth.runtime.errors import UserError
-
-MAX_IMAGES = 100_000  # per `generate` call: all of them are sampled into memory first
+from cxr_synth.runtime.writable import nearest_existing
+from cxr_synth.sharing.params import MAX_IMAGES
 
 
 @click.group(name="cxr_synth")
@@ -98,6 +99,7 @@ def generate_command(
     from cxr_synth.sharing.generator import write_pngs
     from cxr_synth.sharing.sources import generate
 
+    _check_out(out)
     try:
         images = generate(
             source, n, seed, truncation_psi=truncation_psi, batch_size=batch_size, device=device
@@ -106,3 +108,11 @@ def generate_command(
         raise click.ClickException(str(error)) from None
     paths = write_pngs(images, out)
     click.echo(f"{len(paths)} images in {out}: {paths[0].name} ... {paths[-1].name}")
+
+
+def _check_out(out: Path) -> None:
+    """Refuse, before any sampling, an ``--out`` that cannot become a folder of new files."""
+    found = nearest_existing(out.absolute())
+    problem = "a file, not a folder" if not found.is_dir() else "not writable"
+    if not found.is_dir() or not os.access(found, os.W_OK):
+        raise click.BadParameter(f"{out}: {found} is {problem}", param_hint="'--out'")

@@ -25,6 +25,7 @@ from cxr_synth.runtime.tracking_server import (
     check_tracking_server,
     ensure_experiment,
 )
+from cxr_synth.runtime.writable import check_writable, local_path
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class RunSafetyHook:
       relative ``sqlite:///mlflow.db`` is anchored at the project, not the working directory.
     - Every top-level parameter section is one a pipeline reads (a typo in a section name would
       otherwise be ignored; the sections' contents are validated by Kedro against their models).
+    - Every folder the pipeline writes to is writable (a read-only ``data/`` stops it at once).
     - No other ``kedro run`` uses this project's ``data/`` (a lock held until the run ends).
     - Temp files that killed writes left under ``data/`` are removed (safe: we hold the lock).
     Under torchrun, rank 0 does this for all ranks.
@@ -75,10 +77,14 @@ class RunSafetyHook:
         check_sections(context.config_loader["parameters"])
 
     @hook_impl(tryfirst=True)
-    def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
+    def before_pipeline_run(
+        self, run_params: dict[str, Any], pipeline: Pipeline, catalog: CatalogProtocol
+    ) -> None:
         if distributed_rank() > 0 or self._data_dir is None:
             return
         self._lock = ProjectLock(self._data_dir)
+        outputs = [(name, local_path(catalog.get(name))) for name in sorted(pipeline.all_outputs())]
+        check_writable([("the run lock", self._lock.path), *((n, p) for n, p in outputs if p)])
         names = ",".join(run_params.get("pipeline_names") or ["__default__"])
         self._lock.acquire(f"kedro run --pipelines {names}")
         remove_stale_temp_files(self._data_dir)

@@ -4,9 +4,12 @@ from cxr_synth.datasets.mlflow_study import MlflowStudyDataset, MlflowStudyFiles
 from cxr_synth.datasets.mlflow_table import MlflowTableDataset
 from cxr_synth.datasets.npy_array import NpyArrayDataset, NpzDataset
 from cxr_synth.datasets.optional import OptionalDataset
+from cxr_synth.datasets.raw import ImageFolderDataset, MetadataCSVDataset
 from cxr_synth.datasets.state_dicts import StateDictsDataset
 
 __all__ = [
+    "ImageFolderDataset",
+    "MetadataCSVDataset",
     "MlflowStudyDataset",
     "MlflowStudyFilesDataset",
     "MlflowTableDataset",

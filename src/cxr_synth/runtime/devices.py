@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 
 from cxr_synth.runtime.atomic import atomic_write
+from cxr_synth.runtime.errors import UserError
+from cxr_synth.runtime.schema import check_device
 from cxr_synth.training.util import isolated_rng
 
 logger = logging.getLogger(__name__)
@@ -52,8 +54,17 @@ THIN = 1.10  # a bf16 ratio within 10 % of REDUCED_MARGIN is measured again
 VARIANTS = (("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True))
 
 
+class DeviceError(UserError, ValueError):
+    """A device that is not one, or not on this machine."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` → cuda, else mps, else cpu; a forced device that is absent raises ``ValueError``."""
+    """``"auto"`` → cuda, else mps, else cpu; a name that is no device, or a forced device that
+    is absent, raises :class:`DeviceError`."""
+    try:
+        check_device(name)
+    except ValueError:
+        raise DeviceError(f"device {name!r} is none of auto, cpu, cuda, cuda:N, mps") from None
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -62,9 +73,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available on this machine")
+        raise DeviceError(f"device {name!r} asked for, but CUDA is not available on this machine")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} asked for, but MPS is not available on this machine")
+        raise DeviceError(f"device {name!r} asked for, but MPS is not available on this machine")
     return device
 
 

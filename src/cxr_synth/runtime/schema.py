@@ -36,7 +36,8 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-def _device(value: str) -> str:
+def check_device(value: str) -> str:
+    """``value`` if it names a device (auto, cpu, cuda, cuda:N, mps), else a ValueError."""
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
         raise ValueError(f"must be auto, cpu, cuda, cuda:N or mps, got {value!r}")
     return value
@@ -49,7 +50,7 @@ def _path(value: Any) -> Any:
 Int = Annotated[int, BeforeValidator(_not_bool)]  # 3 and "3" pass; true and 3.5 are refused
 Float = Annotated[float, BeforeValidator(_not_bool)]  # also "2e-4", which YAML may leave a string
 Bool = Annotated[bool, Strict()]  # true/false only, not "yes" or 1
-Device = Annotated[str, AfterValidator(_device)]
+Device = Annotated[str, AfterValidator(check_device)]
 PathStr = Annotated[str, BeforeValidator(_path)]  # a path, kept as the string YAML gives
 Count = Annotated[Int, Field(ge=1)]  # a positive integer: sizes, counts, epochs
 Split = Literal["train", "val", "test"]  # a split of the manifest or the lung-mask set  # "auto": cuda, else mps, else cpu

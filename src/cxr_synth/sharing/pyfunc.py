@@ -2,7 +2,8 @@
 
 ``mlflow.pyfunc.load_model(uri).predict({"n": 16, "seed": 0, "truncation_psi": 1.0})`` returns
 uint8 images (N, H, W); each input row is one request (``seed`` defaults to 0,
-``truncation_psi`` to 1), their images concatenated in row order. Params: ``batch_size`` (64)
+``truncation_psi`` to 1), their images concatenated in row order (at most ``MAX_IMAGES`` of
+``cxr_synth.sharing.params`` in all). Params: ``batch_size`` (64)
 and ``device`` (``auto``). The model folder holds ``generator.pt`` and ``generator_spec.json``
 as artifacts (``artifacts/``; no pickled weights) and a two-line model-from-code file naming
 :class:`GeneratorPyfunc`, which MLflow runs on ``load_model``. ``read_mlflow_generator`` reads the
@@ -29,6 +30,7 @@ from packaging.version import Version
 
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.sharing.generator import SPEC, WEIGHTS, Generator, load_folder
+from cxr_synth.sharing.params import check_count
 
 MODEL_CODE = """\
 from mlflow.models import set_model
@@ -66,8 +68,10 @@ class GeneratorPyfunc(mlflow.pyfunc.PythonModel):
             "batch_size": int(params.get("batch_size", 64)),
             "device": params.get("device", "auto"),
         }
+        rows = pd.DataFrame(model_input).to_dict("records")
+        check_count(sum(check_count(int(row["n"])) for row in rows))  # all held at once
         images = []
-        for row in pd.DataFrame(model_input).to_dict("records"):
+        for row in rows:
             seed, psi = row.get("seed"), row.get("truncation_psi")
             images.append(
                 self.generator.sample(

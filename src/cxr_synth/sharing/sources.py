@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cxr_synth.models.registry import architecture_options
+from cxr_synth.runtime.devices import resolve_device
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.runtime.tracking_server import check_tracking_server
 from cxr_synth.sharing.generator import (
@@ -31,6 +32,7 @@ from cxr_synth.sharing.generator import (
     load_folder,
     load_weights,
 )
+from cxr_synth.sharing.params import check_count
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # runs:/, models:/, mlflow-artifacts:/, s3://
 
@@ -67,7 +69,10 @@ def generate(
     device: str = "auto",
 ) -> np.ndarray:
     """``n`` synthetic images, uint8 (N, H, W) (or (N, C, H, W) for pair generators), from the
-    generator at ``source`` (see the module doc); the same seed gives the same images."""
+    generator at ``source`` (see the module doc); the same seed gives the same images. ``n``
+    (at most ``MAX_IMAGES``) and ``device`` are checked before the generator is loaded."""
+    check_count(n)
+    resolve_device(device)
     generator = source if isinstance(source, Generator) else load_generator(source)
     return generator.sample(
         n, seed, truncation_psi=truncation_psi, batch_size=batch_size, device=device

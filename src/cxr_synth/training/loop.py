@@ -49,6 +49,7 @@ from cxr_synth.runtime.devices import (
     resolve_settings,
 )
 from cxr_synth.runtime.rank import local_rank
+from cxr_synth.runtime.schema import ParameterError
 from cxr_synth.training import distributed, reporting
 from cxr_synth.training.checkpoint import (
     checkpoint_path,
@@ -187,13 +188,13 @@ class _Trainer:
         self.last_checkpoint: Path | None = None
         self.samples: np.ndarray | None = None
         if config.batch_size % info.world_size:
-            raise ValueError(
+            raise ParameterError(
                 f"batch_size {config.batch_size} is not divisible by the {info.world_size} processes"
             )
         self.local_batch = config.batch_size // info.world_size
         self.micro_batch = min(config.micro_batch_size or self.local_batch, self.local_batch)
         if self.local_batch % self.micro_batch:
-            raise ValueError(
+            raise ParameterError(
                 f"micro_batch_size {config.micro_batch_size} does not divide the per-process "
                 f"batch {self.local_batch} (batch_size {config.batch_size} / {info.world_size} "
                 "processes)"
@@ -204,9 +205,10 @@ class _Trainer:
         if config.max_steps_per_epoch is not None:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_steps_per_epoch)
         if self.steps_per_epoch == 0:
-            raise ValueError(
-                f"The dataset ({len(dataset)} images) is smaller than one batch "
-                f"({config.batch_size}); lower batch_size"
+            raise ParameterError(
+                f"{gan.name}: the training set ({len(dataset)} images) is smaller than one batch "
+                f"({config.batch_size}); set training.loop.batch_size (or {gan.name}.loop, "
+                f"pair_training.loop for pairs) to at most {len(dataset)}"
             )
         if config.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)

@@ -21,6 +21,7 @@ from cxr_synth.data.nih import OFFICIAL_COLUMNS
 from cxr_synth.data.splits import split_patients
 from cxr_synth.data.tables import metric_records
 from cxr_synth.pipelines.ingestion.params import IngestionParams
+from cxr_synth.runtime.errors import BadInput, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,10 @@ REJECT_COLUMNS = ["image_index", "csv_line", "stage", "reason"]
 _AGE = r"^\s*(\d{1,3})\s*([YMDymd]?)\s*$"  # NIH ages: 58, or 058Y / 006M / 010D in older files
 _AGE_UNIT_YEARS = {"": 1, "Y": 1, "M": 12, "D": 365}
 _IMAGE_FOLDER = re.compile(r"(^|/)images_\d+(/images)?$")
+
+
+class ImagesMissing(UserError, FileNotFoundError):
+    """The selected rows' images are not on disk; the message says where to look."""
 
 
 def _rejects(rows: pd.DataFrame, stage: str, reason: str | pd.Series) -> pd.DataFrame:
@@ -130,18 +135,19 @@ def validate_metadata(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
     ``Data_Entry_2017_v2020.csv``. Returns the valid rows with snake_case columns and a
     ``csv_line`` (1-based line in the file, header = line 1), and the malformed rows as rejects.
     """
+    source = metadata.attrs.get("source", "nih_metadata")  # its file (MetadataCSVDataset)
     metadata = metadata.rename(columns=lambda name: str(name).strip())
     missing = [name for name in REQUIRED_COLUMNS if name not in metadata.columns]
     if missing:
-        raise ValueError(
-            f"nih_metadata is missing the official NIH ChestX-ray14 column(s) {missing}. "
-            f"Found columns: {list(metadata.columns)}. Point `nih_metadata` in your catalog at "
-            "Data_Entry_2017.csv (or Data_Entry_2017_v2020.csv) as downloaded from NIH."
+        raise BadInput(
+            f"{source} is missing the official NIH ChestX-ray14 column(s) {missing} (found "
+            f"{list(metadata.columns)[:12]}); use Data_Entry_2017.csv (or "
+            "Data_Entry_2017_v2020.csv) as downloaded from NIH, header unchanged"
         )
     if metadata.empty:
-        raise ValueError(
-            "The NIH metadata file has 0 data rows (only a header). Point `nih_metadata` at the "
-            "full Data_Entry_2017.csv (112,120 rows) as downloaded from NIH."
+        raise BadInput(
+            f"{source} has 0 data rows (only a header); use the full Data_Entry_2017.csv "
+            "(112,120 rows) as downloaded from NIH"
         )
     known = [name for name in COLUMN_NAMES if name in metadata.columns]
     frame = metadata[known].rename(columns=COLUMN_NAMES)
@@ -224,7 +230,7 @@ def filter_rows(
         keep &= np.asarray(mask(), dtype=bool)
         counts[f"after_{name}"] = int(keep.sum())
         if not counts[f"after_{name}"]:
-            raise ValueError(
+            raise BadInput(
                 f"No rows left after the `ingestion.{name}` filter ({getattr(params, name)!r}); "
                 f"row counts so far: {counts}. Widen the filter in parameters_ingestion.yml."
             )
@@ -290,7 +296,7 @@ def assign_patient_splits(
     source = split_params.source
     have_lists = train_val_list is not None and test_list is not None
     if source == "official" and not have_lists:
-        raise ValueError(
+        raise BadInput(
             "ingestion.split.source is 'official' but train_val_list.txt and/or test_list.txt "
             "were not found next to the metadata CSV. Download them from NIH, or set "
             "ingestion.split.source to 'seeded'."
@@ -319,7 +325,7 @@ def assign_patient_splits(
 
     leaking = frame.groupby("patient_id")["split"].nunique()
     if (leaking > 1).any():
-        raise ValueError(
+        raise BadInput(
             f"Patients {leaking[leaking > 1].index[:10].tolist()} appear in more than one split: "
             "train_val_list.txt and test_list.txt do not match this metadata file. Use the lists "
             "from the same NIH release, or set ingestion.split.source to 'seeded'."
@@ -368,15 +374,16 @@ def resolve_image_files(
     summary = f"{n_found} of {n_rows} selected rows have an image on disk"
     logger.info("resolve_image_files: %s (%d PNG files under the NIH root)", summary, len(images))
     if missing.any() and params.on_missing_images == "fail":
-        raise FileNotFoundError(
-            f"{summary}; first missing: {frame.loc[missing, 'image_index'].head(5).tolist()}. "
-            "Download the missing images_*.tar.gz archives into the NIH folder, or set "
-            "ingestion.on_missing_images: proceed to train on the images present."
+        raise ImagesMissing(
+            f"{summary}; first missing: {frame.loc[missing, 'image_index'].head(5).tolist()}; "
+            "download the missing images_*.tar.gz archives into the NIH folder, or set "
+            "ingestion.on_missing_images: proceed to train on the images present"
         )
     if n_found == 0:
-        raise FileNotFoundError(
-            f"{summary}: no image_*/images/<Image Index> file matches the metadata. Check the "
-            "`nih_images` path in your catalog (it should be the folder holding images_001/ ...)."
+        raise ImagesMissing(
+            f"{summary}: no images_*/images/<Image Index>.png among the {len(images)} PNGs of "
+            f"nih_images (e.g. {sorted(images)[:2]}); nih_root must be the folder holding "
+            "images_001/ ..."
         )
     rejects = _rejects(
         frame[missing], "resolve_image_files", "image: file not found in any images_*/images/ folder"

@@ -23,6 +23,7 @@ from cxr_synth.data.imaging import (
     prepare_mask,
 )
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams, SegmentationPreprocessing
+from cxr_synth.runtime.errors import BadInput
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,13 @@ def preprocess_nih_images(
     Returns the array, the index (the manifest rows that made it, in array order, with a
     ``row`` column) and the rejects (images that could not be decoded, with the reason).
     """
+    absent = manifest["partition"][~manifest["partition"].isin(list(images))]
+    if len(absent):
+        raise BadInput(
+            f"nih_manifest lists {len(absent)} of its {len(manifest)} images that are not under "
+            f"nih_images (e.g. {absent.iloc[0]}.png): it is from another data source (or the "
+            "images moved); run ingestion first (kedro run --pipelines ingestion, same --env)"
+        )
     spec = params.spec()
     jobs = [(images[partition], spec) for partition in manifest["partition"]]
     array = np.empty((len(jobs), spec.resolution, spec.resolution), dtype=np.uint8)
@@ -84,7 +92,7 @@ def preprocess_nih_images(
             rejects[0],
         )
     if not kept:
-        raise ValueError("None of the manifest's images could be decoded; see nih_decode_rejects.")
+        raise BadInput("None of the manifest's images could be decoded; see nih_decode_rejects.")
     index = manifest.iloc[kept].reset_index(drop=True)
     index.insert(0, "row", np.arange(len(kept)))
     logger.info(
@@ -116,7 +124,7 @@ def preprocess_external_images(
     pattern = re.compile(external.include)
     keys = sorted(key for key in images if pattern.search(key))
     if not keys:
-        raise ValueError(
+        raise BadInput(
             f"no PNG under the external image folder matches preprocessing.external.include "
             f"{external.include!r} ({len(images)} PNGs there, e.g. {sorted(images)[:3]})"
         )
@@ -197,7 +205,7 @@ def pair_segmentation_files(
         pairs, rejects = _paired_pairs(keys, params.mask_suffix)
     if not pairs and not rejects:
         expected = "CXR_png/*.png" if layout == "montgomery" else "images/*.png"
-        raise ValueError(
+        raise BadInput(
             f"No {expected} found for the '{layout}' layout among {len(keys)} PNG files under the "
             f"`seg_raw` folder (e.g. {sorted(keys)[:3]}). Fix `seg_raw` in the catalog or "
             "preprocessing.segmentation.layout."
@@ -265,7 +273,7 @@ def preprocess_segmentation(
                 )
             )
     if not kept:
-        raise ValueError("No segmentation pair could be decoded; see seg_rejects.")
+        raise BadInput("No segmentation pair could be decoded; see seg_rejects.")
     images, masks = images[: len(kept)], masks[: len(kept)]
     empty = int((masks.reshape(len(kept), -1).max(axis=1) == 0).sum())
     if empty:

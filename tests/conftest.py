@@ -22,6 +22,34 @@ atexit.register(shutil.rmtree, os.environ["CXR_SYNTH_CACHE_DIR"], True)
 # test processes (DDP workers, decoding pools), which made them 10-40x slower on 2 cores.
 torch.set_num_threads(1)
 
+# CXR_SYNTH_FAKE_CPU=bf16-fast|bf16-slow runs the whole suite (and the kedro processes it
+# starts) as on a CPU where bf16 is twice as fast as fp32 (AVX-512 with bf16) or four times as
+# slow (AVX2 only): the measurement of "auto" is replaced by those timings, for every thread count.
+FAKE_CPU_SECONDS = {
+    "bf16-fast": {"fp32": 10e-3, "fp32+cl": 9e-3, "bf16": 5e-3, "bf16+cl": 4e-3},
+    "bf16-slow": {"fp32": 5e-3, "fp32+cl": 4.5e-3, "bf16": 20e-3, "bf16+cl": 18e-3},
+}
+
+
+def _fake_cpu(kind: str) -> None:
+    import json
+    import re
+
+    from cxr_synth.runtime.devices import CACHE_FILE, _decide, machine_fingerprint
+
+    if kind not in FAKE_CPU_SECONDS:
+        raise ValueError(f"CXR_SYNTH_FAKE_CPU={kind!r}: use one of {sorted(FAKE_CPU_SECONDS)}")
+    decision = _decide(lambda: dict(FAKE_CPU_SECONDS[kind]), kind)
+    key = machine_fingerprint()
+    machines = {re.sub(r"\| \d+ threads \|", f"| {n} threads |", key): decision
+                for n in range(1, (os.cpu_count() or 1) + 1)}  # fmt: skip
+    path = Path(os.environ["CXR_SYNTH_CACHE_DIR"]) / CACHE_FILE
+    path.write_text(json.dumps({"machines": machines}))
+
+
+if os.environ.get("CXR_SYNTH_FAKE_CPU"):
+    _fake_cpu(os.environ["CXR_SYNTH_FAKE_CPU"])
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

@@ -24,8 +24,8 @@ import argparse
 import pandas as pd
 
 from cxr_synth.datasets import MlflowStudyDataset, MlflowStudyFilesDataset
-from cxr_synth.pipelines.study_summary.nodes import TEST_SETS, summarise_segmentation
 from cxr_synth.segmentation import study_dice_figure
+from cxr_synth.study.summary import TEST_SETS, segmentation_summary
 
 
 def _load(store: str, study: str, named: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -66,7 +66,6 @@ def main() -> None:
         pairs = sorted(set(twice[keys].itertuples(index=False, name=None)))
         parser.error(f"{keys} {pairs} are in more than one study; combine studies whose variants "
                      "have distinct names.")  # fmt: skip
-    options = {"baseline": args.baseline, "suffix": args.suffix, "versus": args.versus}
     if args.variants:
         wanted = args.variants.split(",")
         unknown = sorted(set(wanted) - set(runs.get("variant", [])))
@@ -74,7 +73,8 @@ def main() -> None:
             parser.error(f"--variants {unknown}: not variants of these studies")
         runs = runs[runs["variant"].isin(wanted)]
         runs = runs.iloc[runs["variant"].map(wanted.index).argsort(kind="stable")]
-    table, markdown = summarise_segmentation(per_image, runs, {"segmentation": options})
+    table, markdown = segmentation_summary(per_image, runs, baseline=args.baseline,
+                                           suffix=args.suffix, versus=args.versus)  # fmt: skip
     if len(studies) > 1:  # the summary's title names one study
         title, rest = markdown.split("\n", 1)
         names = ", ".join(f"`{study}`" for _, study in studies)

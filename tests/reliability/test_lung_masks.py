@@ -7,10 +7,20 @@ import pandas as pd
 from PIL import Image
 
 from cxr_synth.data.imaging import ResizeSpec, prepare_mask
-from cxr_synth.pipelines.preprocessing.nodes import preprocess_segmentation
+from cxr_synth.pipelines.preprocessing.nodes import (
+    pair_segmentation_files,
+    preprocess_segmentation,
+)
 from cxr_synth.pipelines.preprocessing.params import SegmentationPreprocessing
 from tests.conftest import shared_data
-from tests.pipelines.preprocessing.test_nodes import _one_pair, lung_masks, xray
+from tests.pipelines.preprocessing.test_nodes import lung_masks, params, save_pngs, xray
+
+
+def _one_pair(tmp_path, image, mask, stem="CHNCXR_0001_0"):
+    loaders = save_pngs(tmp_path, {f"images/{stem}": image, f"masks/{stem}": mask})
+    paired = params(layout="paired", lung_labels=None)
+    pairs, pair_rejects = pair_segmentation_files(loaders, paired)
+    return pairs, loaders, pair_rejects, paired
 
 
 def test_a_binary_noise_mask_with_a_plausible_lung_share_is_a_counted_reject(tmp_path):

@@ -1,5 +1,7 @@
 """`kedro study run`: one KedroSession per seed, tagged MLflow runs, restart, the aggregate."""
 
+import re
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -62,18 +64,32 @@ def test_the_configuration_hash_ignores_the_seed_list_but_not_the_settings(tmp_p
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ({"run": {}}, "`seeds` must be a list"),
-        ({"seeds": [0, 0], "run": {}}, "distinct integers"),
-        ({"seeds": [0, 1], "sedes": 1}, "unknown top-level keys"),
-        ({"seeds": [0], "run": {"runner": "ParallelRunner"}}, "run.runner is not supported"),
+        ({"run": {}}, r"\n  seeds: Field required$"),
+        ({"seeds": [0, 0], "run": {}},
+         r"seeds: must be distinct integers, e.g. `seeds: \[0, 1, 2\]`"),
+        ({"seeds": [True]}, r"seeds.0: must be a number, not true/false"),
+        ({"seeds": [0, 1], "sedes": 1}, r"sedes: unknown key; did you mean 'seeds'\?"),
+        ({"seeds": [0], "run": {"runner": "ParallelRunner"}},
+         r"run.runner: unknown key; valid: conf_source, env, .*pipelines"),
+        ({"seeds": [0], "run": {"tags": 5}},
+         r"run.tags: must be a comma-separated string or a list of names"),
         ({"seeds": [0], "run": {"params": {"training": {"loop": {"seed": 7}}}}},
-         "training.loop.seed is set"),
-        ({"seeds": [0], "run": {"pipelines": "training,study_summary"}}, "runs last"),
+         r"run.params.training.loop.seed: the study sets it to each of its `seeds`; remove it"),
+        ({"seeds": [0], "run": {"pipelines": "training,study_summary"}},
+         r"run.pipelines: must not name study_summary: it runs last; remove it"),
     ],
 )
 def test_a_bad_study_file_says_what_and_how_to_fix(tmp_path, content, message):
-    with pytest.raises(UserError, match=message):
+    """Every error reads as every parameter section's: ``key: problem`` lines under one header."""
+    with pytest.raises(UserError, match=r"invalid study file .*bad.yml \(docs/studies.md\)") as e:
         load_study(_write(tmp_path / "bad.yml", content))
+    assert re.search(message, str(e.value)), str(e.value)
+
+
+def test_the_command_line_may_not_set_a_seed_parameter_either(tmp_path):
+    file = _write(tmp_path / "bad.yml", {"seeds": [0], "run": {}})
+    with pytest.raises(UserError, match=r"run.params.synthesis.seed: .*from the file or --params"):
+        load_study(file, cli_params={"synthesis": {"seed": 3}})
 
 
 def test_merge_is_key_by_key_and_leaves_its_inputs_alone():
@@ -284,16 +300,19 @@ def test_the_command_line_params_are_merged_under_the_variants(tmp_path):
 @pytest.mark.parametrize(
     ("variants", "message"),
     [
-        ({}, "`variants` must map names"),
-        ([{"a": {}}], "`variants` must map names"),
-        ({"a b": {}}, "Variant name 'a b' is not valid"),
-        ({"a.b": {}}, "Variant name 'a.b' is not valid"),
-        ({"a": [1]}, "variant 'a' must be a mapping"),
-        ({"a": {"trainng": {}}}, "variant 'a' sets 'trainng', which is no section"),
-        ({"a": {"study_summary": {}}}, "variant 'a' sets 'study_summary', which is read once"),
-        ({"a": {"synthesis": {"seed": 3}}}, "variant 'a' sets synthesis.seed"),
+        ({}, r"variants: Dictionary should have at least 1 item"),
+        ([{"a": {}}], r"variants: Input should be a valid dictionary"),
+        ({"a b": {}}, r"variants.a b: Variant name 'a b' is not valid: use 1-64 letters"),
+        ({"a.b": {}}, r"variants.a.b: Variant name 'a.b' is not valid"),
+        ({"a": [1]}, r"variants.a: Input should be a valid dictionary \(got \[1\]\)"),
+        ({"a": {"trainng": {}}},
+         r"variants.a: unknown parameter section\(s\) 'trainng' \(did you mean 'training'\?\)"),
+        ({"a": {"study_summary": {}}},
+         r"variants.a.study_summary: read once per study, not per variant; a variant overrides"),
+        ({"a": {"synthesis": {"seed": 3}}},
+         r"variants.a.synthesis.seed: the study sets it to each of its `seeds`; remove it"),
         ({"a": {"dcgan": {"loop": {"epochs": 2}}}, "b": {"dcgan": {"loop": {"epochs": 2}}}},
-         "variants 'a' and 'b' set the same parameters"),
+         r"variants: 'a' and 'b' set the same parameters; keep one"),
     ],
 )
 def test_bad_variants_are_refused_with_a_short_message(tmp_path, variants, message):
@@ -306,10 +325,13 @@ def test_bad_variants_are_refused_with_a_short_message(tmp_path, variants, messa
     ("override", "message"),
     [
         ({"proposed": {"model": {"options": {"spectral_nrom": True}}}},
-         r"variant 'v': .*spectral_nrom"),
-        ({"proposed": {"model": {"options": {"dropout": 2.0}}}}, r"variant 'v': .*dropout"),
-        ({"proposed": {"modle": {}}}, r"variant 'v': proposed.modle is not a key"),
-        ({"training": {"loop": {"epochs": 0}}}, r"variant 'v': .*training.loop.epochs"),
+         r"variants.v.proposed.model.options.spectral_nrom: unknown key; did you mean 'spectral_"),
+        ({"proposed": {"model": {"options": {"dropout": 2.0}}}},
+         r"variants.v.proposed.model.options.dropout: Input should be less than 1 \(got 2.0\)"),
+        ({"proposed": {"modle": {}}},
+         r"variants.v.proposed.modle: unknown key; did you mean 'model'"),
+        ({"training": {"loop": {"epochs": 0}}},
+         r"variants.v.training.loop.epochs: Input should be greater than or equal to 1 \(got 0\)"),
     ],
 )
 def test_variant_overrides_are_checked_against_the_parameter_models(tmp_path, override, message):

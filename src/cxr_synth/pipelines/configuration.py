@@ -29,8 +29,9 @@ from cxr_synth.pipelines.segmentation.params import SegmentationParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.pipelines.study_summary.params import StudyParams, StudySummaryParams
 from cxr_synth.pipelines.synthesis.params import SynthesisParams
-from cxr_synth.pipelines.training.params import LoopOverrides, ModelParams, TrainingParams
-from cxr_synth.runtime.errors import UserError
+from cxr_synth.pipelines.training.params import ArchitectureParams, TrainingParams
+from cxr_synth.runtime.schema import ParameterError
+from cxr_synth.study.file import StudyFile
 
 SECTIONS: dict[str, type[BaseModel]] = {
     "demo_data": DemoDataParams,
@@ -45,7 +46,6 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "study": StudyParams,
     "study_summary": StudySummaryParams,
 }
-ARCHITECTURE_SECTION = {"model": ModelParams, "loop": LoopOverrides}  # under each <arch>:
 # Runtime parameters the catalog reads (``--params nih_root=...``), not node inputs.
 CATALOG_KEYS = (
     "nih_root",
@@ -56,12 +56,17 @@ CATALOG_KEYS = (
 )
 
 
-class UnknownSection(UserError):
+class UnknownSection(ParameterError):
     """A top-level parameter key that no pipeline reads."""
 
 
 def known_sections() -> list[str]:
     return [*SECTIONS, *ARCHITECTURES, *CATALOG_KEYS]
+
+
+def section_model(name: str) -> type[BaseModel] | None:
+    """The model of top-level section ``name`` (None: a catalog key or no section)."""
+    return SECTIONS.get(name) or (ArchitectureParams if name in ARCHITECTURES else None)
 
 
 def check_sections(params: Mapping[str, Any]) -> None:
@@ -147,13 +152,14 @@ def _default(value: Any) -> str:
 def _rows(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, str, str, str, str]]:
     comments = _comments(model)
     for name, field in model.model_fields.items():
-        key = f"{prefix}.{name}"
+        key = f"{prefix}.{name}" if prefix else name
         nested = field.annotation if isinstance(field.annotation, type) else None
         if nested is not None and issubclass(nested, BaseModel) and name != "options":
             yield from _rows(nested, key)
             continue
-        yield (key, _type_name(field.annotation), _default(field.get_default(call_default_factory=True)),
-               _range(field), comments.get(name, ""))  # fmt: skip
+        default = "required" if field.is_required() else _default(
+            field.get_default(call_default_factory=True))  # fmt: skip
+        yield (key, _type_name(field.annotation), default, _range(field), comments.get(name, ""))
 
 
 def _table(model: type[BaseModel], prefix: str) -> list[str]:
@@ -195,6 +201,8 @@ def reference_markdown() -> str:
     out += ["## Catalog paths (runtime parameters)", "",
             "Read by `conf/nih/catalog.yml` (`--params nih_root=/data/nih`): "
             + ", ".join(f"`{k}`" for k in CATALOG_KEYS) + ".", ""]  # fmt: skip
+    out += ["## Study file (`kedro study run studies/<name>.yml`)", "", _doc(StudyFile), "",
+            *_table(StudyFile, ""), ""]  # fmt: skip
     return "\n".join(out)
 
 

@@ -15,10 +15,15 @@ over ``run.params`` (after ``--params``)::
 
 Every seed's overrides are ``SEED_PARAMETERS`` = k and checkpoints under
 ``<checkpoint_root>/study_<name>/seed<k>`` (``seed_overrides``).
+
+The file is a :class:`StudyFile`, a strict model like every parameter section: its errors (and
+those of a variant's parameters, ``check_variants``) read ``key: problem`` under one header
+(``study_file_errors``), and docs/configuration.md lists its keys.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -26,9 +31,12 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationInfo, field_validator
 
 from cxr_synth.runtime.errors import UserError
+from cxr_synth.runtime.schema import Bool, Int, ParameterError, StrictModel
 from cxr_synth.study.mlflow_runs import check_study_name, check_variant_name
 
 logger = logging.getLogger(__name__)
@@ -47,13 +55,10 @@ SEED_PARAMETERS = (
 )
 CHECKPOINT_PARAMETERS = ("training.checkpoint_root", "pair_training.checkpoint_root")
 SUMMARY_PIPELINE = "study_summary"
-FILE_KEYS = {"seeds", "run", "study_name", "variants"}
 # Sections a variant may not change: the summary reads them once for the whole study.
 NOT_PER_VARIANT = ("study", "study_summary")
 LIST_OPTIONS = ("tags", "node_names", "from_nodes", "to_nodes", "from_inputs", "to_outputs",
                 "namespaces")  # fmt: skip
-RUN_KEYS = {"env", "conf_source", "params", "pipelines", "pipeline", "only_missing_outputs",
-            *LIST_OPTIONS}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -102,14 +107,6 @@ class Study:
         return [(variant, seed) for seed in self.seeds for variant in names]
 
 
-def _split(value: Any, key: str, where: Path) -> list[str]:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return value
-    raise UserError(f"{where}: run.{key} must be a comma-separated string or a list of names.")
-
-
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` merged into ``base`` key by key (nested mappings too); neither is changed."""
     merged = copy.deepcopy(dict(base))
@@ -146,47 +143,136 @@ def _leaves(tree: Mapping[str, Any], prefix: str = "") -> Iterator[str]:
             yield f"{prefix}{key}"
 
 
-def _load_variants(raw: Any, path: Path) -> dict[str, dict[str, Any]]:
-    """``variants:`` of a study file: {name: overrides}, names and top-level keys checked."""
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not raw:
-        raise UserError(
-            f"{path}: `variants` must map names to parameter overrides, e.g. "
-            "`variants: {base: {}, sn: {proposed: {model: {options: {spectral_norm: true}}}}}`."
-        )
-    from cxr_synth.pipelines.configuration import known_sections  # imports every pipeline's models
+# ------------------------------------------------------------------------------ the file's model
+def _names(value: Any) -> Any:
+    """``pipelines: "a, b"`` or ``pipelines: [a, b]`` (as ``kedro run --config``); null: none."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list):
+        return value
+    raise ValueError("must be a comma-separated string or a list of names")
 
-    known = known_sections()
-    variants: dict[str, dict[str, Any]] = {}
-    seen: dict[str, str] = {}
-    for name, overrides in raw.items():
-        check_variant_name(name)
-        overrides = overrides if overrides is not None else {}
-        if not isinstance(overrides, dict):
-            raise UserError(
-                f"{path}: variant {name!r} must be a mapping of parameter overrides (or {{}}), "
-                f"got {overrides!r}."
+
+def _empty_if_null(value: Any) -> Any:
+    return {} if value is None else value
+
+
+def _no_seed_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    for key in SEED_PARAMETERS:
+        if _lookup(params, key)[0]:
+            raise ValueError(
+                f"{key}: the study sets it to each of its `seeds`; remove it (from the file or "
+                "--params) and list the seeds in `seeds:`"
             )
-        for key in overrides:
-            if key in NOT_PER_VARIANT or key not in known:
-                why = "is read once per study" if key in NOT_PER_VARIANT else "is no section"
-                raise UserError(
-                    f"{path}: variant {name!r} sets {key!r}, which {why}; a variant overrides "
-                    "parameter sections such as training or <architecture>."
-                )
-        for key in SEED_PARAMETERS:
-            if _lookup(overrides, key)[0]:
-                raise UserError(
-                    f"{path}: variant {name!r} sets {key}, which the study sets to each seed; "
-                    "remove it."
-                )
-        same = seen.get(json.dumps(overrides, sort_keys=True, default=str))
-        if same is not None:
-            raise UserError(f"{path}: variants {same!r} and {name!r} set the same parameters.")
-        seen[json.dumps(overrides, sort_keys=True, default=str)] = name
-        variants[name] = overrides
+    return params
+
+
+def _variant_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    from cxr_synth.pipelines.configuration import check_sections  # imports every pipeline's models
+
+    check_sections(overrides)
+    once = [key for key in overrides if key in NOT_PER_VARIANT]
+    if once:
+        raise ValueError(
+            f"{once[0]}: read once per study, not per variant; a variant overrides parameter "
+            "sections such as training or <architecture>"
+        )
+    return _no_seed_parameters(overrides)
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"must be distinct integers, e.g. `seeds: [0, 1, 2]` (got {seeds})")
+    return seeds
+
+
+def _distinct_variants(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    seen: dict[str, str] = {}
+    for name, overrides in variants.items():
+        text = json.dumps(overrides, sort_keys=True, default=str)
+        if text in seen:
+            raise ValueError(f"{seen[text]!r} and {name!r} set the same parameters; keep one")
+        seen[text] = name
     return variants
+
+
+Names = Annotated[list[str], BeforeValidator(_names)]
+Overrides = Annotated[dict[str, Any], BeforeValidator(_empty_if_null),
+                      AfterValidator(_variant_overrides)]  # fmt: skip
+Variants = Annotated[dict[Annotated[str, AfterValidator(check_variant_name)], Overrides],
+                     Field(min_length=1), AfterValidator(_distinct_variants)]  # fmt: skip
+
+
+class RunOptions(StrictModel):
+    """``run:`` of a study file: the ``kedro run --config`` keys ``kedro study run`` supports
+    (for others, run the seeds with ``kedro run --config``)."""
+
+    env: str | None = None  # every run's --env
+    conf_source: str | None = None  # every run's --conf-source
+    # Every run's parameters; --params are merged over them key by key, each variant over both.
+    params: Annotated[dict[str, Any], BeforeValidator(_empty_if_null)] = {}
+    # The pipelines of each run, a list or "a,b" (not study_summary: it runs last, once).
+    pipelines: Names = []
+    pipeline: Names = []  # kedro run --config's other spelling of pipelines
+    only_missing_outputs: Bool = False  # kedro run --only-missing-outputs
+    tags: Names = []  # kedro run --tags (like every list below: a list or "a,b")
+    node_names: Names = []  # kedro run --nodes
+    from_nodes: Names = []  # kedro run --from-nodes
+    to_nodes: Names = []  # kedro run --to-nodes
+    from_inputs: Names = []  # kedro run --from-inputs
+    to_outputs: Names = []  # kedro run --to-outputs
+    namespaces: Names = []  # kedro run --namespaces
+
+    @field_validator("params")
+    @classmethod
+    def _with_command_line(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        return _no_seed_parameters(merge(params, (info.context or {}).get("params") or {}))
+
+    @field_validator("pipelines", "pipeline")
+    @classmethod
+    def _summary_runs_last(cls, names: list[str]) -> list[str]:
+        if SUMMARY_PIPELINE in names:
+            raise ValueError(f"must not name {SUMMARY_PIPELINE}: it runs last; remove it")
+        return names
+
+    def session_options(self) -> dict[str, Any]:
+        """``KedroSession.run`` keywords: the options given, names as lists."""
+        options: dict[str, Any] = {}
+        if self.pipelines or self.pipeline:
+            options["pipeline_names"] = self.pipelines or self.pipeline
+        options |= {key: getattr(self, key) for key in LIST_OPTIONS if getattr(self, key)}
+        if self.only_missing_outputs:
+            options["only_missing_outputs"] = True
+        return options
+
+
+class StudyFile(StrictModel):
+    """A study file: a ``kedro run --config`` file plus the seeds (and variants) to run it with;
+    docs/studies.md. Checked before anything runs, like every parameter section."""
+
+    # One run per seed (per variant), each setting every seed parameter (SEED_PARAMETERS).
+    seeds: Annotated[list[Int], Field(min_length=1), AfterValidator(_distinct)]
+    run: Annotated[RunOptions, BeforeValidator(_empty_if_null)] = RunOptions()
+    # MLflow tag and folder name of the study; null: the file's name.
+    study_name: Annotated[str, AfterValidator(check_study_name)] | None = None
+    # Named parameter overrides (an ablation), each merged over run.params; every variant runs
+    # with every seed.
+    variants: Variants | None = None
+
+
+@contextlib.contextmanager
+def study_file_errors(path: Path) -> Iterator[None]:
+    """Every error in a study file (its keys, its values, a variant's parameters) as one
+    :class:`UserError` that lists each ``key: problem`` line, as Kedro's parameter check does."""
+    try:
+        yield
+    except ParameterError as error:
+        lines = "".join(f"\n  {line}" for line in str(error).splitlines())
+        raise UserError(
+            f"invalid study file {path} (docs/studies.md), nothing was run:{lines}"
+        ) from None
 
 
 def load_study(path: str | Path, cli_params: Mapping[str, Any] | None = None) -> Study:
@@ -200,66 +286,22 @@ def load_study(path: str | Path, cli_params: Mapping[str, Any] | None = None) ->
         raw = OmegaConf.to_container(OmegaConf.load(path))
     except Exception as err:  # YAML syntax
         raise UserError(f"{path} is not valid YAML ({err}); fix the file.") from err
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a mapping with `seeds:` and `run:`; fix the file.")
-    unknown = sorted(set(raw) - FILE_KEYS)
-    if unknown:
-        raise UserError(
-            f"{path}: unknown top-level keys {unknown}; a study file has {sorted(FILE_KEYS)}."
-        )
-    seeds = raw.get("seeds")
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
-        or len(set(seeds)) != len(seeds)
-    ):
-        raise UserError(
-            f"{path}: `seeds` must be a list of distinct integers, e.g. `seeds: [0, 1, 2]` "
-            f"(got {seeds!r})."
-        )
-    if len(seeds) < 3:
+    with study_file_errors(path):
+        spec = StudyFile.model_validate(raw, context={"params": cli_params})
+        name = spec.study_name or check_study_name(path.stem)
+    if len(spec.seeds) < 3:
         logger.warning("%s: %d seed(s); a mean ± std over fewer than 3 seeds is fragile",
-                       path, len(seeds))  # fmt: skip
-    run = raw.get("run") or {}
-    if not isinstance(run, dict):
-        raise UserError(f"{path}: `run` must be a mapping (as in `kedro run --config`).")
-    bad = sorted(set(run) - RUN_KEYS)
-    if bad:
-        raise UserError(
-            f"{path}: run.{bad[0]} is not supported by `kedro study run` (supported: "
-            f"{sorted(RUN_KEYS)}); remove it or run the seeds with `kedro run --config`."
-        )
-    params = merge(run.get("params") or {}, cli_params or {})
-    for key in SEED_PARAMETERS:
-        present, _ = _lookup(params, key)
-        if present:
-            raise UserError(
-                f"{path}: {key} is set, but a study sets it to each of its `seeds`; remove "
-                f"{key} from the file (or from --params) and list the seeds in `seeds:`."
-            )
-    options: dict[str, Any] = {}
-    pipelines = run.get("pipelines") or run.get("pipeline")
-    if pipelines:
-        options["pipeline_names"] = _split(pipelines, "pipelines", path)
-    for key in LIST_OPTIONS:
-        if run.get(key):
-            options[key] = _split(run[key], key, path)
-    if run.get("only_missing_outputs"):
-        options["only_missing_outputs"] = True
-    if SUMMARY_PIPELINE in options.get("pipeline_names", []):
-        raise UserError(f"{path}: run.pipelines must not name {SUMMARY_PIPELINE}; it runs last.")
+                       path, len(spec.seeds))  # fmt: skip
     return Study(
-        name=check_study_name(str(raw.get("study_name") or path.stem)),
-        seeds=tuple(seeds),
+        name=name,
+        seeds=tuple(spec.seeds),
         path=path,
-        env=run.get("env"),
-        conf_source=run.get("conf_source"),
-        params=params,
-        run_options=options,
-        variants=_load_variants(raw.get("variants"), path),
+        env=spec.run.env,
+        conf_source=spec.run.conf_source,
+        params=spec.run.params,
+        run_options=spec.run.session_options(),
+        variants=spec.variants or {},
     )
-
 
 def seed_overrides(
     study: Study, seed: int, config: Mapping[str, Any], variant: str | None = None
@@ -288,29 +330,15 @@ def check_variants(study: Study, config: Mapping[str, Any]) -> None:
 
     ``config``: the project's merged parameters (the study's params included).
     """
-    from cxr_synth.models.registry import ARCHITECTURES
-    from cxr_synth.pipelines.configuration import ARCHITECTURE_SECTION, SECTIONS
+    from cxr_synth.pipelines.configuration import section_model
 
     for name, overrides in study.variants.items():
         merged = merge(config, overrides)
-        try:
+        with study_file_errors(study.path):
             for section in overrides:
-                value = merged.get(section)
-                if section in SECTIONS:
-                    SECTIONS[section].parse(value, prefix=section)
-                elif section in ARCHITECTURES:
-                    if not isinstance(value, Mapping):
-                        raise UserError(f"{section} must be a mapping with model and loop")
-                    unknown = sorted(set(value) - set(ARCHITECTURE_SECTION))
-                    if unknown:
-                        raise UserError(
-                            f"{section}.{unknown[0]} is not a key (an architecture section has "
-                            f"{', '.join(ARCHITECTURE_SECTION)})"
-                        )
-                    for key, model in ARCHITECTURE_SECTION.items():
-                        model.parse(value.get(key), prefix=f"{section}.{key}")
-        except UserError as err:
-            raise UserError(f"{study.path}: variant {name!r}: {err}") from None
+                model = section_model(section)
+                if model is not None:
+                    model.parse(merged.get(section), prefix=f"variants.{name}.{section}")
         unchanged = [k for k in _leaves(overrides) if _lookup(config, k) == _lookup(merged, k)
                      and _lookup(config, k)[0]]  # fmt: skip
         if unchanged and len(unchanged) == len(list(_leaves(overrides))):

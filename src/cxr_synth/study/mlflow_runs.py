@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cxr_synth.runtime.errors import UserError
+from cxr_synth.runtime.schema import ParameterError
 
 STUDY_TAG = "cxr_synth.study"
 ROLE_TAG = "cxr_synth.study_role"
@@ -27,9 +27,10 @@ VARIANT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # no '.': it is a part of m
 
 
 def check_study_name(name: str) -> str:
-    """``name`` if it can be a study name (letters, digits, ``_ . -``), else a user error."""
+    """``name`` if it can be a study name (letters, digits, ``_ . -``), else a user error (a
+    :class:`ParameterError`: a study file's model checks it too)."""
     if not name or not STUDY_NAME.match(name):
-        raise UserError(
+        raise ParameterError(
             f"Study name {name!r} is not valid: use letters, digits, '_', '.' or '-', not only "
             "dots (it becomes an MLflow tag and a folder name)."
         )
@@ -37,9 +38,10 @@ def check_study_name(name: str) -> str:
 
 
 def check_variant_name(name: Any) -> str:
-    """``name`` if it can name a study variant (letters, digits, ``_ -``), else a user error."""
+    """``name`` if it can name a study variant (letters, digits, ``_ -``), else a user error (a
+    :class:`ParameterError`: a study file's model checks it too)."""
     if not isinstance(name, str) or not VARIANT_NAME.match(name):
-        raise UserError(
+        raise ParameterError(
             f"Variant name {name!r} is not valid: use 1-64 letters, digits, '_' or '-' (it "
             "becomes an MLflow tag, a folder and part of metric names)."
         )

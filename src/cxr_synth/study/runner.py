@@ -130,6 +130,44 @@ def _parent_run_id(client: Any, study: Study, tags: Mapping[str, str]) -> str | 
     return parents[0].info.run_id if parents else None
 
 
+def _run_session(
+    project_path: Path,
+    study: Study,
+    params: Mapping[str, Any],
+    tags: Mapping[str, str],
+    run_options: Mapping[str, Any],
+    *,
+    failed: str,
+    note: str = "",
+) -> None:
+    """One KedroSession run whose MLflow runs carry ``tags``, ended FINISHED, FAILED or (Ctrl-C)
+    KILLED. The one place a run's failure becomes the study's :class:`UserError`:
+    "Study '<name>': <failed> (<error>). <note> Finished runs are skipped when you rerun …"."""
+    _end_stale_runs("FAILED")
+    try:
+        with _tagged_runs(tags), _session(project_path, study, params) as session:
+            session.run(**run_options)
+    except KeyboardInterrupt:
+        # Kedro leaves the run open on Ctrl-C and MLflow's exit handler would end it
+        # FINISHED: a rerun would skip this seed as done.
+        _end_stale_runs("KILLED")
+        raise
+    except Exception as err:
+        _end_stale_runs("FAILED")
+        rerun = (f"Finished runs are skipped when you rerun `kedro study run {study.path}` after "
+                 "fixing the cause.")  # fmt: skip
+        what = f"Study '{study.name}': {failed} ({type(err).__name__}: {err})."
+        raise UserError(" ".join(filter(None, (what, note, rerun)))) from err
+    _end_stale_runs("FINISHED")
+
+
+def _finished(result: StudyResult) -> str:
+    """The finished runs so far: "seeds [0, 1]" or "4 (variant, seed) runs"."""
+    if result.study.variants:
+        return f"{len(result.seed_runs)} (variant, seed) runs"
+    return f"seeds {sorted(result.seed_runs)}"
+
+
 def _describe(variant: str | None, seed: int) -> str:
     return f"seed {seed}" if variant is None else f"variant {variant!r} seed {seed}"
 
@@ -195,28 +233,11 @@ def run_study(
         if variant is not None:
             tags[VARIANT_TAG] = variant
         logger.info("study %s: %s starts", study.name, what)
-        _end_stale_runs("FAILED")
-        try:
-            with _tagged_runs(tags), _session(project_path, study, overrides) as session:
-                session.run(**study.run_options)
-        except KeyboardInterrupt:
-            # Kedro leaves the run open on Ctrl-C and MLflow's exit handler would end it
-            # FINISHED: a rerun would skip this seed as done.
-            _end_stale_runs("KILLED")
-            raise
-        except Exception as err:
-            _end_stale_runs("FAILED")
-            if result.seed_runs:
-                kept = (f"Seeds {sorted(result.seed_runs)} are finished" if variant is None
-                        else f"{len(result.seed_runs)} (variant, seed) runs are finished")  # fmt: skip
-                kept += " and are skipped"
-            else:
-                kept = "No seed has finished yet; finished seeds are skipped"
-            raise UserError(
-                f"Study '{study.name}': {what} failed ({type(err).__name__}: {err}). {kept} "
-                f"when you rerun `kedro study run {study.path}` after fixing the cause."
-            ) from err
-        _end_stale_runs("FINISHED")
+        so_far = "No seed has finished."
+        if result.seed_runs:
+            so_far = f"The {_finished(result)} are finished."
+        _run_session(project_path, study, overrides, tags, study.run_options,
+                     failed=f"{what} failed", note=so_far)  # fmt: skip
         result.seed_runs[key] = _parent_run_id(client, study, tags) or "?"
         logger.info("study %s: %s finished, MLflow run %s", study.name, what,
                     result.seed_runs[key])  # fmt: skip
@@ -228,22 +249,9 @@ def run_study(
         selection["variants"] = list(study.variants)
     summary_params = merge(study.params, {"study": selection})
     tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash}
-    try:
-        with _tagged_runs(tags), _session(project_path, study, summary_params) as session:
-            session.run(pipeline_names=[SUMMARY_PIPELINE])
-    except KeyboardInterrupt:
-        _end_stale_runs("KILLED")
-        raise
-    except Exception as err:
-        _end_stale_runs("FAILED")
-        finished_runs = (f"seeds {sorted(result.seed_runs)}" if not study.variants
-                         else f"{len(result.seed_runs)} (variant, seed) runs")  # fmt: skip
-        raise UserError(
-            f"Study '{study.name}': the {finished_runs} finished, but the "
-            f"{SUMMARY_PIPELINE} pipeline failed ({type(err).__name__}: {err}). Fix the cause "
-            f"and rerun `kedro study run {study.path}`: finished seeds are skipped."
-        ) from err
-    _end_stale_runs("FINISHED")
+    failed = f"the {_finished(result)} finished, but the {SUMMARY_PIPELINE} pipeline failed"
+    _run_session(project_path, study, summary_params, tags,
+                 {"pipeline_names": [SUMMARY_PIPELINE]}, failed=failed)  # fmt: skip
     result.summary_run = _parent_run_id(client, study, tags)
     logger.info(
         "study %s: summary in MLflow run %s (data/08_reporting/studies/%s/)",

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from cxr_synth.pipelines.ingestion.nodes import (
+from cxr_synth.data.metadata import (
     _AGE,
     _AGE_UNIT_YEARS,
     COLUMN_NAMES,

@@ -1,3 +1,6 @@
+"""The preprocessing nodes through the catalog's PNG loaders; the decoding and the lung-mask
+set logic: tests/data/test_decoding.py, tests/data/test_mask_sets.py."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -140,69 +143,15 @@ def test_montgomery_layout_merges_left_and_right_masks(tmp_path):
     assert large.shape == large_masks.shape == (2, 64, 64)  # segmentation.resolution wins
 
 
-def test_paired_layout_with_mask_suffix_and_size_mismatch(tmp_path):
-    left, _ = lung_masks()
-    files = {
-        "images/CHNCXR_0001_0": xray(1),
-        "masks/CHNCXR_0001_0_mask": left,
-        "images/CHNCXR_0002_1": xray(2),
-        "masks/CHNCXR_0002_1": left,
-        "images/CHNCXR_0003_0": xray(3, size=(40, 40)),
-        "masks/CHNCXR_0003_0_mask": left,
-    }
-    loaders = save_pngs(tmp_path, files)
-    pairs, pair_rejects = pair_segmentation_files(loaders, params(layout="paired"))
-    assert pairs["masks"].tolist() == [
-        "masks/CHNCXR_0001_0_mask",
-        "masks/CHNCXR_0002_1",
-        "masks/CHNCXR_0003_0_mask",
-    ]
-    images, masks, index, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, PARAMS)
-    assert len(images) == 2
-    assert rejects["item"].tolist() == ["images/CHNCXR_0003_0.png"]
-    assert "differs from image size" in rejects["reason"].item()
-
-
-def test_wrong_layout_is_an_error_that_names_the_fix(tmp_path):
-    loaders = save_pngs(tmp_path, {"images/a": xray(0), "masks/a": xray(1)})
-    with pytest.raises(ValueError, match="preprocessing.segmentation.layout"):
-        pair_segmentation_files(loaders, PARAMS)
-
-
-def _one_pair(tmp_path, image, mask, stem="CHNCXR_0001_0"):
-    loaders = save_pngs(tmp_path, {f"images/{stem}": image, f"masks/{stem}": mask})
-    paired = params(layout="paired", lung_labels=None)
-    pairs, pair_rejects = pair_segmentation_files(loaders, paired)
-    return pairs, loaders, pair_rejects, paired
-
-
-@pytest.mark.parametrize(
-    ("mask", "reason"),
-    [
-        (np.random.default_rng(0).integers(0, 256, (96, 96), dtype=np.uint8), "not binary"),
-        (np.full((96, 96), 3, np.uint8), "not binary"),  # multi-label, background 3
-        (np.full((96, 96), 255, np.uint8), "implausible lung fraction 1.00"),
-        (np.zeros((96, 96), np.uint8), "implausible lung fraction 0.00"),
-    ],
-    ids=["noise", "multi-label", "all-lung", "empty"],
-)
-def test_implausible_masks_are_counted_rejects_with_the_reason(tmp_path, mask, reason):
-    pairs, loaders, pair_rejects, paired = _one_pair(tmp_path, xray(0), Image.fromarray(mask))
-    keep = _one_pair(tmp_path / "good", xray(1), lung_masks()[0], stem="CHNCXR_0002_0")
-    both = pd.concat([keep[0], pairs], ignore_index=True)
-    images, _, index, rejects = preprocess_segmentation(
-        both, {**keep[1], **loaders}, pair_rejects, paired
-    )
-    assert len(images) == 1 and len(rejects) == 1
-    assert reason in rejects["reason"].item() and "unreadable" not in rejects["reason"].item()
-
-
-def test_multi_label_masks_pass_with_their_lung_labels(tmp_path):
+def test_the_segmentation_nodes_read_the_layout_and_lung_labels(tmp_path):
     labels = np.full((96, 96), 3, np.uint8)  # background 3, lungs 1 and 2
     labels[16:80, 12:40], labels[16:80, 56:84] = 1, 2
-    loaders = save_pngs(tmp_path, {"images/a_0": xray(0), "masks/a_0": Image.fromarray(labels)})
+    loaders = save_pngs(tmp_path, {"images/a_0": xray(0), "masks/a_0_mask": Image.fromarray(labels)})
+    with pytest.raises(ValueError, match="preprocessing.segmentation.layout"):
+        pair_segmentation_files(loaders, PARAMS)  # montgomery
     labelled = params(layout="paired", lung_labels=[1, 2])
     pairs, pair_rejects = pair_segmentation_files(loaders, labelled)
+    assert pairs["masks"].tolist() == ["masks/a_0_mask"]
     _, masks, _, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, labelled)
     assert rejects.empty and 0.3 < masks.mean() < 0.5
 

@@ -11,9 +11,9 @@ from kedro_datasets.partitions import PartitionedDataset
 from PIL import Image
 
 from cxr_synth.models.unet import UNet
-from cxr_synth.pipelines.preprocessing.nodes import preprocess_segmentation
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.nodes import (
+    decode_external_pairs,
     evaluate_external,
     external_preprocessing_params,
     pair_external_files,
@@ -87,12 +87,12 @@ def _external_folder(tmp_path, n=4, size=96):
     return dataset.load()
 
 
-def test_the_external_set_is_read_with_the_preprocessing_functions(tmp_path):
+def test_the_external_set_is_read_with_the_preprocessing_library_functions(tmp_path):
     loaders = _external_folder(tmp_path)
     merged = external_preprocessing_params(SMALL, EXTERNAL)
     pairs, pair_rejects = pair_external_files(loaders, merged)
     assert len(pairs) == 4 and pair_rejects.empty
-    images, masks, index, rejects = preprocess_segmentation(pairs, loaders, pair_rejects, merged)
+    images, masks, index, rejects = decode_external_pairs(pairs, loaders, pair_rejects, merged)
     assert images.shape == masks.shape == (4, 32, 32) and set(np.unique(masks)) == {0, 1}
     assert index["row"].tolist() == [0, 1, 2, 3] and rejects.empty
     montgomery = external_preprocessing_params(SMALL, ExternalSetParams.parse({"name": "m"}))

@@ -10,7 +10,7 @@ from cxr_synth.datasets import MlflowStudyDataset
 from cxr_synth.pipelines.study_summary import create_pipeline
 from cxr_synth.settings import CONFIG_LOADER_ARGS
 from tests.conftest import make_project
-from tests.pipelines.study_summary.test_nodes import (
+from tests.study.test_summary import (
     FD,
     _resampled,
     comparison,

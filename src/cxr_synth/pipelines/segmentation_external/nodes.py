@@ -1,7 +1,7 @@
 """External test sets: the saved U-Nets of every method on another lung-mask set.
 
-The external set is paired and decoded by the preprocessing pipeline's own functions, with the
-main set's preprocessing settings (its segmentation resolution included: each U-Net's spec is
+The external set is paired and decoded by the library functions the preprocessing pipeline
+uses (``cxr_synth.data.mask_sets``), with the main set's preprocessing settings (its segmentation resolution included: each U-Net's spec is
 checked against it) and the external set's file layout. Nothing is retrained.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxr_synth.data.mask_sets import decode_pairs, pair_files
 from cxr_synth.data.tables import interval, markdown_table, mean_std, metric_records
 from cxr_synth.pipelines.node_types import Tensor
-from cxr_synth.pipelines.preprocessing.nodes import pair_segmentation_files
 from cxr_synth.pipelines.preprocessing.params import PreprocessingParams
 from cxr_synth.pipelines.segmentation_external.params import ExternalSetParams
 from cxr_synth.runtime.privacy import pseudonymous_ids
@@ -47,19 +47,32 @@ def external_preprocessing_params(
 def pair_external_files(
     files: Mapping[str, Callable], preprocessing: PreprocessingParams
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``pair_segmentation_files`` (preprocessing) on the external set, with its own layout
-    (``preprocessing`` from ``external_preprocessing_params``).
+    """The external set's images paired with their masks (``cxr_synth.data.mask_sets.pair_files``),
+    with its own layout (``preprocessing`` from ``external_preprocessing_params``).
 
     An error names the external set's catalog entry and parameters as well.
     """
     try:
-        return pair_segmentation_files(files, preprocessing)
+        return pair_files(files, preprocessing.segmentation)
     except ValueError as error:
         raise ValueError(
             f"{error} [external set: the folder is the `{RAW_DATASET}` catalog entry "
             "(conf/<env>/catalog_segmentation_external.yml; with --env nih: --params "
             "seg_external_root=/path), the layout segmentation_external.files.layout]"
         ) from error
+
+
+def decode_external_pairs(
+    pairs: pd.DataFrame,
+    files: Mapping[str, Callable],
+    pair_rejects: pd.DataFrame,
+    preprocessing: PreprocessingParams,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """The external pairs decoded as the main set's (``cxr_synth.data.mask_sets.decode_pairs``)
+    at the main set's segmentation resolution: images, masks, index, every reject."""
+    files_spec = preprocessing.segmentation
+    return decode_pairs(pairs, files, pair_rejects, preprocessing.spec(files_spec.resolution),
+                        files_spec, preprocessing.workers)  # fmt: skip
 
 
 def evaluate_external(

@@ -7,9 +7,9 @@ from kedro.pipeline import Node, Pipeline
 
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines import in_stage, instantiate
-from cxr_synth.pipelines.preprocessing.nodes import preprocess_segmentation
 from cxr_synth.pipelines.segmentation.pipeline import BASELINES
 from cxr_synth.pipelines.segmentation_external.nodes import (
+    decode_external_pairs,
     evaluate_external,
     external_preprocessing_params,
     pair_external_files,
@@ -21,11 +21,12 @@ DATA = ("seg_external_images_array", "seg_external_masks_array", "seg_external_i
 
 
 def preprocessing_pipeline() -> Pipeline:
-    """``seg_external_raw`` -> ``seg_external_*`` arrays with the preprocessing functions.
+    """``seg_external_raw`` -> ``seg_external_*`` arrays with the preprocessing pipeline's library
+    functions (``cxr_synth.data.mask_sets``).
 
     Kedro cannot map a ``params:`` input to a dataset (the external set's parameters are the
-    main set's with its own file layout), so the preprocessing functions are wired here as new
-    nodes rather than by re-namespacing the preprocessing pipeline.
+    main set's with its own file layout), so the external set has its own nodes rather than a
+    re-namespaced preprocessing pipeline; they keep the preprocessing nodes' names.
     """
     return Pipeline(
         [
@@ -45,7 +46,7 @@ def preprocessing_pipeline() -> Pipeline:
                 name="pair_external_files",
             ),
             Node(
-                preprocess_segmentation,
+                decode_external_pairs,
                 inputs=[
                     "seg_external_pairs",
                     "seg_external_raw",

@@ -59,4 +59,12 @@ class ModelParams(StrictModel):
         return parse_options(name, value, prefix="")
 
 
-__all__ = ["DataParams", "LoopOverrides", "ModelParams", "TrainingFidParams", "TrainingParams"]
+class ArchitectureParams(StrictModel):
+    """``<arch>``: one architecture's model and its single ``training.loop`` overrides."""
+
+    model: ModelParams
+    loop: LoopOverrides = LoopOverrides()
+
+
+__all__ = ["ArchitectureParams", "DataParams", "LoopOverrides", "ModelParams",
+           "TrainingFidParams", "TrainingParams"]  # fmt: skip

@@ -18,6 +18,7 @@ from PIL import Image
 
 from cxr_synth import __version__
 from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.runtime.mlflow_workspace import KEY_PARAMETERS, parameter
 from cxr_synth.runtime.privacy import relative_to_project
 
 # mlflow is imported when the report is built (the run section).
@@ -37,13 +38,6 @@ KEDRO_TAGS = {
     "run_id": "Kedro session",
     "kedro_command": "Kedro command",
     "kedro_version": "Kedro version",
-}
-KEY_PARAMETERS = {
-    "resolution (px)": "preprocessing.resolution",
-    "epochs": "training.loop.epochs",
-    "batch size": "training.loop.batch_size",
-    "synthetic images per architecture": "synthesis.n_images",
-    "evaluation backbone": "evaluation.backbone",
 }
 
 
@@ -115,15 +109,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _parameter(parameters: Mapping[str, Any], path: str) -> Any:
-    value: Any = parameters
-    for key in path.split("."):
-        if not isinstance(value, Mapping) or key not in value:
-            return "n/a"
-        value = value[key]
-    return value
-
-
 def _options(value: Any) -> str:
     if not isinstance(value, Mapping):
         return str(value)
@@ -135,14 +120,14 @@ def _parameters_section(parameters: Mapping[str, Any]) -> str:
     models = pd.DataFrame(
         {
             "architecture": arch,
-            "model options": _options(_parameter(parameters, f"{arch}.model.options")),
-            "loop overrides": _options(_parameter(parameters, f"{arch}.loop")),
+            "model options": _options(parameter(parameters, f"{arch}.model.options")),
+            "loop overrides": _options(parameter(parameters, f"{arch}.loop")),
         }
         for arch in ARCHITECTURES
     )
     every = json.dumps(parameters, indent=2, sort_keys=True, default=str)
     return (
-        _pairs({label: _parameter(parameters, path) for label, path in KEY_PARAMETERS.items()})
+        _pairs({label: parameter(parameters, path) for label, path in KEY_PARAMETERS.items()})
         + _frame(models)
         + f"<details><summary>All parameters</summary><pre>{_text(every)}</pre></details>"
     )

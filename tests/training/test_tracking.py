@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow
 import numpy as np
 import pytest
 
@@ -65,3 +66,31 @@ def test_mlflow_tracker_logs_into_the_active_run(tmp_path, monkeypatch):
         assert artifacts == ["samples/epoch_0001.png", "samples/epoch_0002.png"]
     finally:
         mlflow.set_tracking_uri(None)
+
+
+def test_system_metrics_are_logged_only_when_switched_on(tmp_path, monkeypatch):
+    """MLflow's own switch (docs/gpu_and_clusters.md): CPU and memory use of a run, sampled in a
+    thread; off unless MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING is set (so off in the tests)."""
+    import time
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.MlflowClient().create_experiment("system")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLES_BEFORE_LOGGING", "1")
+    try:
+        ids = {}
+        for switched in (False, True):
+            if switched:
+                monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+            with mlflow.start_run(experiment_id=experiment):
+                with child_run("tiny"):
+                    ids[switched] = mlflow.active_run().info.run_id
+                    time.sleep(1.5)
+        client = mlflow.MlflowClient()
+        metrics = {s: client.get_run(i).data.metrics for s, i in ids.items()}
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert not any(key.startswith("system/") for key in metrics[False])
+    assert "system/cpu_utilization_percentage" in metrics[True]
+    assert "system/system_memory_usage_megabytes" in metrics[True]

@@ -65,6 +65,9 @@ NIH_OPTIONS: dict[str, dict] = {
     "wgan_gp": {"g_width": 64, "d_width": 64},
     "stylegan": {"g_width": 128, "d_width": 128, "max_width": 256, "w_dim": 256},
     "proposed": {"g_width": 64, "d_width": 64},
+    "proposed_tuned": {"g_width": 64, "d_width": 64},
+    "ddpm": {"widths": [64, 128, 256, 256], "layers_per_block": 2, "attention_resolutions": [16],
+             "patch_size": 1},  # conf/nih/parameters.yml (attention: 1/8 of the side)
 }
 QUICK_OPTIONS: dict[str, dict] = {
     "stylegan": {"g_width": 4, "d_width": 4, "max_width": 8, "w_dim": 8, "mapping_layers": 2},
@@ -302,20 +305,29 @@ def estimate_memory(arch: str, resolution: int, batch: int, probe: int = 4) -> d
     """GiB for weights/optimiser/EMA and per-step activations at ``batch`` (see module doc).
 
     The networks run on the meta device (shapes only, no arithmetic: seconds for any size)."""
-    gan = build_gan(arch, resolution=resolution, seed=0, **NIH_OPTIONS[arch])
-    g, d, objective = gan.generator.to("meta"), gan.discriminator.to("meta"), gan.objective
+    options = dict(NIH_OPTIONS[arch])
+    if arch == "ddpm":  # attention at 1/8 of the side, as conf/nih's 16 at 128²
+        options["attention_resolutions"] = [resolution // 8]
+    gan = build_gan(arch, resolution=resolution, seed=0, **options)
+    g, objective = gan.generator.to("meta"), gan.objective
+    d = gan.discriminator.to("meta") if gan.discriminator is not None else None  # ddpm: none
     n_g = sum(p.numel() for p in g.parameters())
-    n_d = sum(p.numel() for p in d.parameters())
+    n_d = sum(p.numel() for p in d.parameters()) if d is not None else 0
     static = 4 * (n_g * 5 + n_d * 4)  # fp32 weights, grads, Adam m and v; EMA copy of G
-    saved = _SavedBytes({p.untyped_storage()._cdata for p in [*g.parameters(), *d.parameters()]})
+    networks = [*g.parameters(), *(d.parameters() if d is not None else [])]
+    saved = _SavedBytes({p.untyped_storage()._cdata for p in networks})
     real = torch.empty(probe, 1, resolution, resolution, device="meta").uniform_(-1, 1)
     z = torch.empty(probe, gan.latent_dim, device="meta").normal_()
     with mock.patch("torch.autocast", saved.autocast):  # no autocast on meta; track fp32 regions
-        with torch.no_grad():
-            fake = g(z)
-        d_bytes = saved.measure(lambda: objective.discriminator_loss(d, real, fake, 0))  # +R1
-        d.requires_grad_(False)
-        g_bytes = saved.measure(lambda: objective.generator_loss(d, g(z)))
+        if d is None:  # one network, one loss: the denoising step on real images
+            d_bytes = 0
+            g_bytes = saved.measure(lambda: objective.generator_loss(g, real))
+        else:
+            with torch.no_grad():
+                fake = g(z)
+            d_bytes = saved.measure(lambda: objective.discriminator_loss(d, real, fake, 0))  # +R1
+            d.requires_grad_(False)
+            g_bytes = saved.measure(lambda: objective.generator_loss(d, g(z)))
     scale = batch / probe
     return {
         "g_params_m": n_g / 1e6,

@@ -41,6 +41,10 @@ class MlflowTableDataset(AbstractDataset[pd.DataFrame, pd.DataFrame]):
         if mlflow.active_run() is not None:
             mlflow.log_table(data=data, artifact_file=self._artifact_file)
 
+    @property
+    def _filepath(self):  # where the file lies, as on Kedro's file datasets (tools read it)
+        return self._dataset._filepath
+
     def _exists(self) -> bool:
         return self._dataset.exists()
 

@@ -8,15 +8,8 @@ free port of 127.0.0.1, offline, and is killed with its process group at teardow
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,9 +24,7 @@ from cxr_synth.runtime.mlflow_workspace import (
 )
 from tests.browser import needs_browser, rendered_dom, screenshot, visible_text
 from tests.conftest import TINY_STUDY_RUN
-from tests.test_viz_server import _free_port
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from tests.mlflow_server import mlflow_server
 
 
 @pytest.fixture(scope="module")
@@ -81,32 +72,8 @@ def ui(tiny_study, tmp_path_factory) -> Iterator[str]:
     """`mlflow server` on a copy of the tiny study's store; yields its base URL."""
     folder = tmp_path_factory.mktemp("mlflow_ui")
     shutil.copy(tiny_study / "mlflow.db", folder / "mlflow.db")
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    log = (folder / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-         f"sqlite:///{folder / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],  # fmt: skip
-        cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with _OPENER.open(url + "/health", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail((folder / "server.log").read_text()[-3000:])
-                time.sleep(1)
+    with mlflow_server(folder) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        log.close()
 
 
 def _render(url: str, tmp_path: Path, name: str) -> str:

@@ -167,3 +167,12 @@ def test_max_images_is_a_seeded_cap():
     second, _, _ = resolve_images(split, list(images_for(frame)), max_images=5, seed=0)
     assert len(first) == 5 == counts["after_max_images"]
     assert first["image_index"].tolist() == second["image_index"].tolist()
+
+
+def test_the_source_file_named_in_errors_does_not_travel_into_the_outputs(tmp_path):
+    """The metadata dataset names its file in ``attrs`` for error messages; pandas would copy it
+    into every derived frame, and parquet would store the absolute path in the manifest."""
+    frame = metadata()
+    frame.attrs["source"] = "/home/someone/nih/Data_Entry_2017.csv"
+    valid, rejects = validate_rows(frame)
+    assert valid.attrs == {} and rejects.attrs == {}

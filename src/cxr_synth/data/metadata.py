@@ -136,7 +136,9 @@ def validate_rows(metadata: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``csv_line`` (1-based line in the file, header = line 1), and the malformed rows as rejects.
     """
     source = metadata.attrs.get("source", "nih_metadata")  # its file (MetadataCSVDataset)
+    # pandas copies attrs into every derived frame and parquet file: the path stops here
     metadata = metadata.rename(columns=lambda name: str(name).strip())
+    metadata.attrs = {}
     missing = [name for name in REQUIRED_COLUMNS if name not in metadata.columns]
     if missing:
         raise BadInput(

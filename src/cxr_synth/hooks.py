@@ -182,36 +182,19 @@ class MlflowWorkspaceHook:
         run = mlflow.active_run()
         if run is None:
             return
-        client = mlflow.MlflowClient()
-        experiment = client.get_experiment(run.info.experiment_id)
-        if workspace.EXPERIMENT_KIND_TAG not in experiment.tags:
-            client.set_experiment_tag(
-                experiment.experiment_id, workspace.EXPERIMENT_KIND_TAG, workspace.MODEL_TRAINING
-            )
-        params = self._context.params
-        architectures = sorted({node.namespace.split(".")[1] for node in pipeline.nodes
-                                if node.namespace and node.namespace.count(".") == 1
-                                and node.namespace.startswith(("training.", "evaluation."))})  # fmt: skip
-        env = run_params.get("env") or "local"
-        pipelines = run_params.get("pipeline_names") or ["__default__"]
-        tags = run.data.tags
-        if not _configured_run_name(self._context):
-            seed = tags.get(SEED_TAG)
-            if seed is None and any(n.namespace and n.namespace.startswith("training.")
-                                    for n in pipeline.nodes):  # fmt: skip
-                seed = workspace.parameter(params, "training.loop.seed", None)
-            name = workspace.run_name(env=env, pipelines=pipelines, seed=seed,
-                                      study=tags.get(STUDY_TAG), variant=tags.get(VARIANT_TAG),
-                                      role=tags.get(ROLE_TAG))  # fmt: skip
-            client.update_run(run.info.run_id, name=name)
-        command = "kedro run" + (f" --env {env}" if env != "local" else "")
-        if pipelines != ["__default__"]:
-            command += " --pipelines " + ",".join(pipelines)
-        mlflow.set_tag(
-            workspace.NOTE_TAG,
-            workspace.run_description(command=command, parameters=params,
-                                      architectures=architectures),  # fmt: skip
-        )
+        namespaces = {node.namespace or "" for node in pipeline.nodes}
+        tags, params = run.data.tags, self._context.params
+        seed = tags.get(SEED_TAG)
+        if seed is None and any(n.startswith("training.") for n in namespaces):
+            seed = workspace.parameter(params, "training.loop.seed", None)
+        workspace.describe_run(
+            mlflow.MlflowClient(), run, env=run_params.get("env") or "local",
+            pipelines=run_params.get("pipeline_names") or ["__default__"], parameters=params,
+            architectures=sorted({n.split(".")[1] for n in namespaces if n.count(".") == 1
+                                  and n.startswith(("training.", "evaluation."))}),
+            seed=seed, study=tags.get(STUDY_TAG), variant=tags.get(VARIANT_TAG),
+            role=tags.get(ROLE_TAG), rename=not _configured_run_name(self._context),
+        )  # fmt: skip
         self._run = (run.info.experiment_id, run.info.run_id)
 
     @hook_impl

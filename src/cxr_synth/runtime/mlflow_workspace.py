@@ -100,3 +100,30 @@ def run_description(
         "configuration is in the run's parameters; provenance (commit, versions, machine) in "
         "its `cxr_synth.*` tags."
     )
+
+
+def kedro_command(env: str, pipelines: Sequence[str]) -> str:
+    """The ``kedro run`` line of a run (the default environment and pipeline left out)."""
+    command = "kedro run" + (f" --env {env}" if env != "local" else "")
+    names = [name for name in pipelines if name != "__default__"]
+    return command + (" --pipelines " + ",".join(names) if names else "")
+
+
+def describe_run(
+    client: Any, run: Any, *, env: str, pipelines: Sequence[str], parameters: Mapping[str, Any],
+    architectures: Sequence[str], seed: Any = None, study: str | None = None,
+    variant: str | None = None, role: str | None = None, rename: bool = True,
+) -> None:  # fmt: skip
+    """Make a parent run readable in the UI: its experiment tagged as model training (unless it
+    has a kind), the run named (``rename``; else the name ``mlflow.yml`` set stays) and its note
+    written."""
+    experiment = client.get_experiment(run.info.experiment_id)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    if rename:
+        name = run_name(env=env, pipelines=pipelines, seed=seed, study=study, variant=variant,
+                        role=role)  # fmt: skip
+        client.update_run(run.info.run_id, name=name)
+    note = run_description(command=kedro_command(env, pipelines), parameters=parameters,
+                           architectures=architectures)  # fmt: skip
+    client.set_tag(run.info.run_id, NOTE_TAG, note)

@@ -521,3 +521,33 @@ def test_an_interrupted_run_is_killed_not_finished_so_a_rerun_redoes_it(tmp_path
     (run,) = _parents(workdir, "seed")
     assert run.info.status == "KILLED" and run.data.tags["cxr_synth.study_variant"] == "a"
     assert finished_study_runs(_client(workdir), "tiny_seeds") == {}
+
+
+def test_the_run_reported_for_a_seed_is_this_process_s_own(tmp_path, monkeypatch):
+    """Fault seen in session 8: two copies of the project ran seed 1 of one study against one
+    server; the runner took the newest run with the seed's tags, the other copy's (later killed)
+    attempt, as its own. Each session's runs now carry an attempt id of their own."""
+    import json
+    import os
+
+    from kedro.framework.session import KedroSession
+
+    workdir = make_project(tmp_path)
+    monkeypatch.chdir(workdir)
+    file = _write(workdir / "tiny_seeds.yml", {"seeds": [1], "run": {}})
+    own = []
+
+    def session_run(self, **kwargs):
+        mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+        with mlflow.start_run() as run:  # carries the study tags, as kedro-mlflow's does
+            own.append(run.info.run_id)
+        tags = json.loads(os.environ["MLFLOW_RUN_CONTEXT"])
+        other = {k: v for k, v in tags.items() if k != "cxr_synth.study_attempt"}
+        mlflow.MlflowClient().create_run(run.info.experiment_id, tags=other)  # newer, not ours
+
+    monkeypatch.setattr(KedroSession, "run", session_run)
+    try:
+        result = run_study(workdir, file)
+    finally:
+        end_stale_mlflow_runs()
+    assert result.seed_runs == {1: own[0]} and result.summary_run == own[1]

@@ -20,6 +20,7 @@ ROLE_TAG = "cxr_synth.study_role"
 SEED_TAG = "cxr_synth.study_seed"
 CONFIG_TAG = "cxr_synth.study_config"
 VARIANT_TAG = "cxr_synth.study_variant"
+ATTEMPT_TAG = "cxr_synth.study_attempt"  # one id per session: which run is this process's
 PARENT_TAG = "mlflow.parentRunId"
 
 STUDY_NAME = re.compile(r"^(?!\.+$)[A-Za-z0-9_.-]+$")  # not "." or "..": it names a folder

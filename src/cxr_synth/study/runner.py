@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from cxr_synth.study.file import (
     seed_overrides,
 )
 from cxr_synth.study.mlflow_runs import (
+    ATTEMPT_TAG,
     CONFIG_TAG,
     PARENT_TAG,
     ROLE_TAG,
@@ -121,6 +123,9 @@ def _inspect(project_path: Path, study: Study) -> tuple[dict[str, Any], Any]:
 
 
 def _parent_run_id(client: Any, study: Study, tags: Mapping[str, str]) -> str | None:
+    """The parent run this process's session logged: found by its tags, which include an
+    attempt id of its own (another copy of the project may run the same study and seed, and a
+    killed attempt may be newer)."""
     experiments = [e.experiment_id for e in client.search_experiments()]
     query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
     runs = client.search_runs(
@@ -229,7 +234,7 @@ def run_study(
             logger.info("study %s: %s would run with %s", study.name, what, overrides)
             continue
         tags = {STUDY_TAG: study.name, ROLE_TAG: "seed", SEED_TAG: str(seed),
-                CONFIG_TAG: config_hash}  # fmt: skip
+                CONFIG_TAG: config_hash, ATTEMPT_TAG: uuid.uuid4().hex}  # fmt: skip
         if variant is not None:
             tags[VARIANT_TAG] = variant
         logger.info("study %s: %s starts", study.name, what)
@@ -248,7 +253,8 @@ def run_study(
     if study.variants:
         selection["variants"] = list(study.variants)
     summary_params = merge(study.params, {"study": selection})
-    tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash}
+    tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash,
+            ATTEMPT_TAG: uuid.uuid4().hex}
     failed = f"the {_finished(result)} finished, but the {SUMMARY_PIPELINE} pipeline failed"
     _run_session(project_path, study, summary_params, tags,
                  {"pipeline_names": [SUMMARY_PIPELINE]}, failed=failed)  # fmt: skip

@@ -179,8 +179,8 @@ class MlflowWorkspaceHook:
         from cxr_synth.runtime import mlflow_workspace as workspace
         from cxr_synth.study.mlflow_runs import ROLE_TAG, SEED_TAG, STUDY_TAG, VARIANT_TAG
 
-        run = mlflow.active_run()
-        if run is None:
+        run, config = mlflow.active_run(), getattr(self._context, "mlflow", None)
+        if run is None or config is None:  # config: kedro-mlflow's parsed mlflow.yml
             return
         namespaces = {node.namespace or "" for node in pipeline.nodes}
         tags, params = run.data.tags, self._context.params
@@ -193,7 +193,7 @@ class MlflowWorkspaceHook:
             architectures=sorted({n.split(".")[1] for n in namespaces if n.count(".") == 1
                                   and n.startswith(("training.", "evaluation."))}),
             seed=seed, study=tags.get(STUDY_TAG), variant=tags.get(VARIANT_TAG),
-            role=tags.get(ROLE_TAG), rename=not _configured_run_name(self._context),
+            role=tags.get(ROLE_TAG), rename=not config.tracking.run.name,
         )  # fmt: skip
         self._run = (run.info.experiment_id, run.info.run_id)
 
@@ -206,7 +206,7 @@ class MlflowWorkspaceHook:
         experiment_id, run_id = self._run
         logger.info(
             "MLflow run: %s (for a local store, start the UI first: kedro mlflow ui)",
-            run_page_url(_ui_base(self._context), experiment_id, run_id),
+            run_page_url(_ui_base(self._context.mlflow), experiment_id, run_id),
         )
         self._run = None
 
@@ -225,25 +225,15 @@ def _create_experiment(mlflow_conf: dict[str, Any], uri: str | None) -> None:
     )  # fmt: skip
 
 
-def _ui_base(context) -> str:
-    """Where the UI answers: the tracking server itself, or ``kedro mlflow ui``'s host and port."""
+def _ui_base(config) -> str:
+    """Where the UI answers: the tracking server itself, or ``kedro mlflow ui``'s host and port
+    (``config``: kedro-mlflow's parsed ``mlflow.yml``)."""
     import mlflow
 
     uri = mlflow.get_tracking_uri()
     if uri.startswith(("http://", "https://")):
         return uri
-    try:
-        ui = context.config_loader["mlflow"].get("ui") or {}
-    except Exception:  # no mlflow.yml: kedro-mlflow's defaults
-        ui = {}
-    return f"http://{ui.get('host', '127.0.0.1')}:{ui.get('port', '5000')}"
-
-
-def _configured_run_name(context) -> str | None:
-    try:
-        return (context.config_loader["mlflow"].get("tracking") or {}).get("run", {}).get("name")
-    except Exception:  # no mlflow.yml: kedro-mlflow's defaults (no name)
-        return None
+    return f"http://{config.ui.host}:{config.ui.port}"
 
 
 class TypedParamsLoggingHook:

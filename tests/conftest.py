@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,3 +197,15 @@ def run_kedro(
         project_path=workdir, env=env, runtime_params=nested(params or {})
     ) as session:
         return session.run(pipeline_names=pipelines)
+
+
+def free_port() -> int:
+    """A free port below 49151: kedro-viz refuses higher ones, where the OS's ephemeral ports lie."""
+    for port in random.Random().sample(range(20000, 49000), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port in 20000-49000 on 127.0.0.1")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_viz_server import _free_port
+from tests.conftest import free_port
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 STARTUP_TIMEOUT_S = 180
@@ -27,7 +27,7 @@ STARTUP_TIMEOUT_S = 180
 def mlflow_server(folder: Path, backend: Path | None = None) -> Iterator[str]:
     """Serve ``backend`` (default: a new ``folder/mlflow.db``); yields the server's URL."""
     backend = backend or folder / "mlflow.db"
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
     env.pop("MLFLOW_TRACKING_URI", None)
     log_path = folder / "server.log"

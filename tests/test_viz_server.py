@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +26,7 @@ import pytest
 from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipeline_registry import register_pipelines
 from tests.browser import WINDOW, needs_browser, rendered_dom, screenshot
-from tests.conftest import make_project
+from tests.conftest import free_port, make_project
 
 STARTUP_TIMEOUT_S = 240  # generous: CI shares 2 cores with the rest of the suite
 CLOSED_PORT = "http://127.0.0.1:9"  # nothing listens here: outbound HTTPS fails immediately
@@ -73,18 +71,6 @@ class VizServer:
 
     def json(self, path: str) -> dict:
         return json.loads(self.get(path))
-
-
-def _free_port() -> int:
-    """A free port below 49151: kedro-viz refuses higher ones, where the OS's ephemeral ports lie."""
-    for port in random.Random().sample(range(20000, 49000), 200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free TCP port in 20000-49000 on 127.0.0.1")
 
 
 def _spawned_server_alive(pid: int) -> bool | None:
@@ -145,7 +131,7 @@ def _wait_until_ready(server: VizServer) -> None:
 def viz(tmp_path_factory) -> Iterator[VizServer]:
     """One `kedro viz run` for this module's tests (starting it costs 15-60 s of CPU)."""
     project = make_project(tmp_path_factory.mktemp("viz_project"))
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DO_NOT_TRACK": "true",

@@ -92,3 +92,43 @@ def test_no_augmentation_when_everything_is_off():
 def test_rejects_bad_arrays(images, masks, match):
     with pytest.raises(ValueError, match=match):
         SegmentationDataset(images, masks)
+
+
+def test_elastic_deformation_moves_the_mask_with_the_image():
+    images, masks = _rectangle()
+    augmentation = build_classic_augmentation(
+        0, None, 0, 0, elastic_alpha=80.0, elastic_sigma=4.0
+    )
+    dataset = SegmentationDataset(images, masks, augmentation=augmentation)
+    torch.manual_seed(0)
+    image, mask = dataset[0]
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert not np.array_equal(mask[0].numpy(), masks[0])  # the field did move the mask
+    bright = image > (120 / 127.5 - 1.0)
+    assert (bright == (mask > 0)).float().mean() > 0.97  # and the image the same way
+
+
+@pytest.mark.parametrize(
+    ("step", "options"),
+    [("gamma", {"gamma": (0.5, 0.6)}), ("blur", {"blur_sigma": (1.0, 2.0)})],
+)
+def test_gamma_and_blur_change_the_image_only(step, options):
+    images, masks = _rectangle()
+    augmentation = build_classic_augmentation(0, None, 0, 0, **options)
+    torch.manual_seed(0)
+    image, mask = SegmentationDataset(images, masks, augmentation=augmentation)[0]
+    plain = SegmentationDataset(images, masks)[0][0]
+    assert np.array_equal(mask[0].numpy(), masks[0]), step
+    if step == "gamma":  # gamma < 1 brightens: every non-black, non-white pixel gets brighter
+        assert (image > plain).any() and (image >= plain).all()
+    else:  # blur softens the edge: values between background and foreground appear
+        assert len(image.unique()) > len(plain.unique())
+
+
+def test_translation_shifts_image_and_mask_together():
+    images, masks = _rectangle()
+    augmentation = build_classic_augmentation(0, None, 0, 0, translate=0.2)
+    torch.manual_seed(1)
+    image, mask = SegmentationDataset(images, masks, augmentation=augmentation)[0]
+    assert not np.array_equal(mask[0].numpy(), masks[0])
+    assert mask.sum() > 0 and (((image > 0) == (mask > 0)).float().mean() == 1.0)

@@ -27,3 +27,17 @@ def test_every_seed_scores_every_image_as_its_training_normalised_it():
     np.testing.assert_allclose(runs.loc[runs["seed"] == 1, "dice"], expected["dice"])
     with pytest.raises(ValueError, match="trained at 32 px"):
         evaluate_saved_unets(states, spec, images[:, :16, :16], masks[:, :16, :16], ids, "m", "n")
+
+
+def test_saved_unets_are_applied_with_their_test_time_flip():
+    spec, states = _trained()
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (3, 32, 32), dtype=np.uint8)
+    masks = (images > 127).astype(np.uint8)
+    ids = ["a", "b", "c"]
+    flipped = evaluate_saved_unets(
+        states, {**spec, "test_time_flip": True}, images, masks, ids, "m", "none", device="cpu"
+    )
+    model = build_unets(spec, states)[0]
+    expected = evaluate_unet(model, images, masks, device="cpu", test_time_flip=True)
+    np.testing.assert_allclose(flipped.loc[flipped["seed"] == 0, "dice"], expected["dice"])

@@ -122,3 +122,28 @@ def test_config_defaults_and_validation():
         SegmentationConfig.parse({"learning_rate": True})  # the same rule as TrainConfig
     with pytest.raises(ValueError, match="device: must be auto, cpu"):
         SegmentationConfig.parse({"device": "tpu"})
+
+
+def test_test_time_flip_averages_the_logits_of_the_image_and_its_mirror():
+    class LeftHalf(torch.nn.Module):
+        """Logit +1 on the image's left half, -3 on its right half, whatever the input."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = torch.full_like(x, -3.0) + self.anchor
+            logits[..., : x.shape[-1] // 2] = 1.0
+            return logits
+
+    images = np.zeros((2, 8, 8), dtype=np.uint8)
+    plain = predict_masks(LeftHalf(), images, device="cpu")
+    averaged = predict_masks(LeftHalf(), images, device="cpu", test_time_flip=True)
+    assert plain[:, :, :4].all() and not plain[:, :, 4:].any()
+    assert not averaged.any()  # (1 + -3) / 2 < 0 on both halves
+    masks = np.ones_like(images)
+    assert evaluate_module.evaluate_unet(LeftHalf(), images, masks, device="cpu")["dice_mean"] > 0
+    assert evaluate_module.evaluate_unet(
+        LeftHalf(), images, masks, device="cpu", test_time_flip=True
+    )["dice_mean"] == 0

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from cxr_synth.runtime.schema import Count, Device, Float, Int, StrictModel
+from cxr_synth.runtime.schema import Bool, Count, Device, Float, Int, StrictModel
 from cxr_synth.segmentation.intensity import Intensity
 
 NonNegative = Annotated[Float, Field(ge=0.0)]
@@ -33,6 +33,8 @@ class SegmentationConfig(StrictModel):
     max_steps_per_epoch: Count | None = None  # cap on steps per epoch (tests, demos)
     # input normalisation of every image the U-Net sees (train, test, external images)
     intensity: Intensity = "none"
+    # predict from the mean logits of the image and its mirror image (validation, test, external)
+    test_time_flip: Bool = False
 
     @classmethod
     def from_dict(cls, params: Any = None, prefix: str = "") -> SegmentationConfig:

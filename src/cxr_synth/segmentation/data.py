@@ -1,12 +1,16 @@
 """Image/mask pairs as tensors, and the classic joint augmentation for segmentation.
 
-Augmentation runs on uint8 tensors (before scaling to [-1, 1]): brightness and contrast then
-work in their native [0, 255] range, and corners uncovered by a rotation become 0 (black film,
-empty mask). torchvision resamples ``tv_tensors.Mask`` with nearest-neighbour interpolation,
-so masks stay binary and are moved exactly like their images.
+Augmentation runs on uint8 tensors (before scaling to [-1, 1]): brightness, contrast and gamma
+then work in their native [0, 255] range, and corners uncovered by a rotation become 0 (black
+film, empty mask). torchvision resamples ``tv_tensors.Mask`` with nearest-neighbour
+interpolation, so masks stay binary and are moved exactly like their images (affine, elastic);
+the photometric steps (brightness, contrast, gamma, blur) leave masks untouched.
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,29 +19,73 @@ from torchvision.transforms import v2
 
 from cxr_synth.data.torch_data import ChestXrayDataset
 
+Range = tuple[float, float]
+
+
+class RandomGamma(v2.Transform):
+    """Gamma correction of images (masks pass through), gamma drawn uniformly from ``gamma``:
+    ``out = 255 * (in / 255) ** gamma``; < 1 brightens the mid-tones, > 1 darkens them."""
+
+    def __init__(self, gamma: Range) -> None:
+        super().__init__()
+        self.gamma = (float(gamma[0]), float(gamma[1]))
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        low, high = self.gamma
+        return {"gamma": low + (high - low) * float(torch.rand(()))}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if isinstance(inpt, tv_tensors.Mask) or not isinstance(inpt, tv_tensors.Image):
+            return inpt
+        return v2.functional.adjust_gamma(inpt, params["gamma"])
+
+
+def _blur(sigma: Range) -> v2.GaussianBlur:
+    """Gaussian blur with sigma drawn from ``sigma``, the kernel wide enough (±3 sigma)."""
+    return v2.GaussianBlur(2 * math.ceil(3 * sigma[1]) + 1, sigma=(sigma[0], sigma[1]))
+
 
 def build_classic_augmentation(
     rotation_degrees: float = 10.0,
-    scale: tuple[float, float] | None = (0.9, 1.1),
+    scale: Range | None = (0.9, 1.1),
     brightness: float = 0.1,
     contrast: float = 0.1,
     horizontal_flip: bool = False,
+    *,
+    translate: float = 0.0,
+    elastic_alpha: float = 0.0,
+    elastic_sigma: float = 5.0,
+    gamma: Range | None = None,
+    blur_sigma: Range | None = None,
 ) -> v2.Transform | None:
-    """Random rotation + scale, brightness/contrast (image only) and optional flip, or ``None``.
+    """The joint augmentation, or ``None`` when every step is off; in this order:
 
-    Brightness and contrast factors are drawn from ``[1 - x, 1 + x]``. A horizontal flip puts
+    random rotation (±``rotation_degrees``), zoom (``scale``) and shift (± ``translate`` of the
+    side); elastic deformation (torchvision's ``ElasticTransform``, displacement ``elastic_alpha``
+    smoothed by ``elastic_sigma`` px; 0 = off; Simard et al., ICDAR 2003, as in Ronneberger et
+    al.'s U-Net paper); brightness and contrast factors from ``[1 - x, 1 + x]``; gamma from the
+    range ``gamma``; Gaussian blur with sigma from ``blur_sigma``; a horizontal flip, which puts
     the heart on the wrong side: off by default, see docs/data.md.
     """
     steps: list[v2.Transform] = []
     scale = None if scale is None or tuple(scale) == (1.0, 1.0) else tuple(scale)
-    if rotation_degrees or scale is not None:
+    if rotation_degrees or scale is not None or translate:
         steps.append(
             v2.RandomAffine(
-                rotation_degrees, scale=scale, interpolation=v2.InterpolationMode.BILINEAR
+                rotation_degrees,
+                translate=(translate, translate) if translate else None,
+                scale=scale,
+                interpolation=v2.InterpolationMode.BILINEAR,
             )
         )
+    if elastic_alpha:
+        steps.append(v2.ElasticTransform(alpha=float(elastic_alpha), sigma=float(elastic_sigma)))
     if brightness or contrast:
         steps.append(v2.ColorJitter(brightness=brightness or None, contrast=contrast or None))
+    if gamma is not None and tuple(gamma) != (1.0, 1.0):
+        steps.append(RandomGamma(gamma))
+    if blur_sigma is not None:
+        steps.append(_blur(blur_sigma))
     if horizontal_flip:
         steps.append(v2.RandomHorizontalFlip())
     return v2.Compose(steps) if steps else None

@@ -91,7 +91,7 @@ def run_experiment(
             )
             scores = evaluate_unet(
                 result.model, test_images, test_masks, batch_size=eval_batch_size,
-                device=seeded.device,
+                device=seeded.device, test_time_flip=seeded.test_time_flip,
             )  # fmt: skip
             tracker.log_params(
                 {"method": method, "seed": seed, **counts, "classic_augmentation": classic}

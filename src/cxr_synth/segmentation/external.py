@@ -45,7 +45,10 @@ def evaluate_saved_unets(
     images = normalise_intensity(images, spec.get("intensity", "none"))
     frames = []
     for seed, model in models.items():
-        scores = evaluate_unet(model, images, masks, batch_size=batch_size, device=device)
+        scores = evaluate_unet(
+            model, images, masks, batch_size=batch_size, device=device,
+            test_time_flip=bool(spec.get("test_time_flip", False)),
+        )  # fmt: skip
         logger.info(
             "U-Net %s seed %s on %s: Dice %.4f ± %.4f over %d images",
             method, seed, dataset, scores["dice_mean"], scores["dice_std"], len(images),

@@ -33,6 +33,7 @@ def unet_spec(
         "depth": int(config.depth),
         "resolution": int(resolution),
         "intensity": config.intensity,  # apply normalise_intensity(images, this) before predicting
+        "test_time_flip": bool(config.test_time_flip),  # predict_masks(..., test_time_flip=this)
         "seeds": [int(s) for s in seeds],
         **extra,
     }

@@ -110,7 +110,9 @@ def train_unet(
             bar.update(1)
             bar.set_postfix(loss=f"{loss_sum / (step + 1):.4f}", refresh=False)
         val_dice = float(
-            evaluate_unet(model, val_images, val_masks, config.batch_size, device)["dice_mean"]
+            evaluate_unet(
+                model, val_images, val_masks, config.batch_size, device, config.test_time_flip
+            )["dice_mean"]
         )
         history.append({"epoch": epoch, "train_loss": loss_sum / steps, "val_dice": val_dice})
         if val_dice > best_dice:

@@ -225,3 +225,8 @@ def test_pipeline_runs_every_method_and_feeds_the_report():
         assert f"pairs_{arch}_synthetic_images" in pipeline.all_outputs()
     assert {"segmentation_summary", "segmentation_dice_figure@matplotlib"} <= pipeline.all_outputs()
     assert "seg_images_array" in pipeline.inputs() and "dcgan_generator" in pipeline.inputs()
+
+
+def test_augmentation_ranges_must_ascend():
+    with pytest.raises(ValueError, match="gamma must be"):
+        SegmentationParams.model_validate({"classic_augmentation": {"gamma": [1.4, 0.7]}})

@@ -35,15 +35,32 @@ class LowData(StrictModel):
     fraction: Annotated[Float, Field(gt=0.0, le=1.0)] = 1.0  # share of the real training split
 
 
+Positive = Annotated[Float, Field(gt=0.0)]
+PositiveRange = tuple[Positive, Positive]
+
+
 class ClassicAugmentation(StrictModel):
-    """Method ``classic``: joint random affine + brightness/contrast (image only)."""
+    """Method ``classic``: joint random affine (+ elastic) moves of image and mask, and
+    photometric changes of the image only (``build_classic_augmentation``)."""
 
     rotation_degrees: Annotated[Float, Field(ge=0.0, le=180.0)] = 10.0  # rotation in ±d
-    # random zoom range
-    scale: tuple[Annotated[Float, Field(gt=0.0)], Annotated[Float, Field(gt=0.0)]] = (0.9, 1.1)
+    scale: PositiveRange = (0.9, 1.1)  # random zoom range
+    translate: Annotated[Float, Field(ge=0.0, le=0.5)] = 0.0  # shift up to ± this share of the side
+    elastic_alpha: Annotated[Float, Field(ge=0.0)] = 0.0  # elastic displacement (px); 0 = off
+    elastic_sigma: Positive = 5.0  # smoothness of the elastic field (px)
     brightness: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
     contrast: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
+    gamma: PositiveRange | None = None  # gamma drawn from this range; null = off
+    blur_sigma: PositiveRange | None = None  # Gaussian blur sigma range (px); null = off
     horizontal_flip: Bool = False  # puts the heart on the wrong side: off (docs/data.md)
+
+    @model_validator(mode="after")
+    def _ranges_ascend(self) -> ClassicAugmentation:
+        for name in ("scale", "gamma", "blur_sigma"):
+            low_high = getattr(self, name)
+            if low_high is not None and low_high[0] > low_high[1]:
+                raise ValueError(f"{name} must be [low, high] with low <= high, got {low_high}")
+        return self
 
 
 class SegmentationParams(StrictModel):

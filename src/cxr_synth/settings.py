@@ -41,8 +41,10 @@ HOOKS = (
     DemoDataHook(),
     DistributedRankHook(),
 )
-# Under torchrun only rank 0 talks to MLflow (one run per `kedro run`, not one per process).
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",) if distributed_rank() > 0 else ()
+# Under torchrun only rank 0 talks to MLflow (one run per `kedro run`, not one per process) and
+# writes kedro-viz's run statistics (.viz/stats.json, .viz/kedro_pipeline_events.json), which on
+# other ranks would describe their in-memory outputs.
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-viz") if distributed_rank() > 0 else ()
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -20,6 +20,7 @@ from kedro.utils import find_kedro_project
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.runtime.writable import nearest_existing
 from cxr_synth.sharing.params import MAX_IMAGES
+from cxr_synth.study.executors import EXECUTORS
 
 
 @click.group(name="cxr_synth")
@@ -49,14 +50,48 @@ def _key(key) -> str:
 )
 @click.option("--force", is_flag=True, help="Rerun seeds (and variants) that already finished.")
 @click.option("--dry-run", is_flag=True, help="Check the file and show the plan; run nothing.")
-def run_study_command(study_file: Path, params: dict, force: bool, dry_run: bool) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(EXECUTORS),
+    default="sequential",
+    show_default=True,
+    help="sequential: one run after another in this process; local: --jobs runs at a time on "
+    "this machine; slurm: a job array and a dependent summary job (returns once submitted).",
+)
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs at a time (local, slurm).")  # fmt: skip
+@click.option(
+    "--resources",
+    type=click.UNPROCESSED,
+    default="",
+    callback=_split_params,
+    help="submitit parameters of each job, key=value pairs: timeout_min, gpus_per_node, "
+    "cpus_per_task, mem_gb, slurm_partition, slurm_account, ... (docs/studies.md).",
+)
+def run_study_command(
+    study_file: Path,
+    params: dict,
+    force: bool,
+    dry_run: bool,
+    executor: str,
+    jobs: int,
+    resources: dict,
+) -> None:
     """Run every seed of STUDY_FILE (`seeds: [0, 1, 2]` + a `kedro run --config` section; with
     `variants:`, every variant with every seed), skipping finished ones, then aggregate them:
     mean ± std tables, learning curves."""
     from cxr_synth.study.runner import run_study
 
     project = find_kedro_project(Path.cwd()) or Path.cwd()
-    result = run_study(project, study_file, params=params, force=force, dry_run=dry_run)
+    result = run_study(
+        project, study_file, params=params, force=force, dry_run=dry_run, executor=executor,
+        jobs=jobs, resources=resources,
+    )  # fmt: skip
+    if result.slurm_jobs:
+        click.echo(
+            f"study {result.study.name}: Slurm jobs {', '.join(result.slurm_jobs)} submitted (the "
+            f"last is the summary); logs in logs/studies/{result.study.name}/"
+        )
     runs = result.seed_runs.items()  # seed by seed, variants in file order
     runs = runs if result.study.variants else sorted(runs)
     seeds = ", ".join(f"{_key(key)}: {run_id}" for key, run_id in runs)

@@ -41,7 +41,8 @@ class RunSafetyHook:
     - Every top-level parameter section is one a pipeline reads (a typo in a section name would
       otherwise be ignored; the sections' contents are validated by Kedro against their models).
     - Every folder the pipeline writes to is writable (a read-only ``data/`` stops it at once).
-    - No other ``kedro run`` uses this project's ``data/`` (a lock held until the run ends).
+    - No other ``kedro run`` uses this data folder (``data/``, or ``--params data_root=DIR``): a
+      lock held until the run ends.
     - Temp files that killed writes left under ``data/`` are removed (safe: we hold the lock).
     Under torchrun, rank 0 does this for all ranks.
     """
@@ -52,7 +53,8 @@ class RunSafetyHook:
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
-        self._data_dir = Path(context.project_path) / "data"
+        root = (context.config_loader.runtime_params or {}).get("data_root") or "data"
+        self._data_dir = Path(context.project_path) / root  # an absolute root stays as it is
         if distributed_rank() > 0:
             return
         check_config_and_params(sys.argv)

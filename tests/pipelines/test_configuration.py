@@ -88,3 +88,40 @@ def test_a_misspelt_section_names_the_closest_one():
     with pytest.raises(UnknownSection, match="'trainng' \\(did you mean 'training'\\?\\)"):
         check_sections({"trainng": {}, "training": {}})
     check_sections({name: {} for name in known_sections()})
+
+
+def _paths(tree, found=None) -> list[str]:
+    """Every ``filepath``/``path``/``checkpoint_root`` string in a config tree."""
+    found = [] if found is None else found
+    for key, value in tree.items() if isinstance(tree, dict) else enumerate(tree):
+        if isinstance(value, dict | list):
+            _paths(value, found)
+        elif key in ("filepath", "path", "checkpoint_root") and isinstance(value, str):
+            found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("env", ["local", "nih"])
+def test_data_root_moves_every_output_and_leaves_the_raw_inputs_of_nih_where_they_are(env):
+    from kedro.config import OmegaConfigLoader
+
+    from cxr_synth import settings
+
+    args = {k: v for k, v in settings.CONFIG_LOADER_ARGS.items()
+            if k not in ("base_env", "default_run_env")}  # fmt: skip
+
+    def paths(runtime_params):
+        loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base",
+                                   default_run_env=env, runtime_params=runtime_params, **args)  # fmt: skip
+        return _paths(loader["catalog"]) + _paths(loader["parameters"])
+
+    default, moved = paths({}), paths({"data_root": "/scratch/job7"})
+    assert len(default) == len(moved) > 60
+    for before, after in zip(default, moved, strict=True):
+        if before.startswith("data/01_raw/") and env == "nih":  # the user's downloads
+            assert after == before
+        elif before.startswith("data/"):
+            assert after == "/scratch/job7/" + before.removeprefix("data/")
+        else:
+            assert after == before
+    assert any(p.startswith("/scratch/job7/08_reporting/") for p in moved)

@@ -1,6 +1,8 @@
 """`kedro study run`: one KedroSession per seed, tagged MLflow runs, restart, the aggregate."""
 
 import re
+import subprocess
+import time
 
 import mlflow
 import numpy as np
@@ -14,6 +16,7 @@ from cxr_synth.runtime.errors import UserError
 from cxr_synth.study.file import SEED_PARAMETERS, load_study, merge, seed_overrides
 from cxr_synth.study.runner import run_study
 from tests.conftest import PROJECT_ROOT, TINY_STUDY, end_stale_mlflow_runs, make_project, nested
+from tests.slurm_cluster import slurm_cluster
 
 PIPELINES = "ingestion,preprocessing,training,synthesis,evaluation"
 
@@ -412,24 +415,54 @@ def test_variant_runs_are_tagged_and_a_restart_skips_the_finished_pairs(tmp_path
         run_study(workdir, file, params={"ingestion": {"seed": 9}})
 
 
-@pytest.mark.slow  # four tiny runs of one architecture: about a minute on 2 busy cores
-def test_a_variant_study_of_one_architecture_ends_in_a_table_per_variant(tmp_path, monkeypatch):
-    workdir = make_project(tmp_path)
-    monkeypatch.chdir(workdir)
-    file = _write(workdir / "tiny_seeds.yml", {
-        "seeds": [0, 1],
-        "variants": {"plain": {}, "ema": {"dcgan": {"model": {"options": {"ema_decay": 0.9}}}}},
-        "run": {"pipelines": "ingestion,preprocessing,train_dcgan,synthesize_dcgan,evaluate_dcgan",
-                "params": nested(TINY_STUDY)},
-    })  # fmt: skip
-    try:
-        result = CliRunner().invoke(_cli(), ["study", "run", file], catch_exceptions=False)
-    finally:
-        end_stale_mlflow_runs()
+VARIANT_STUDY = {
+    "seeds": [0, 1],
+    "variants": {"plain": {}, "ema": {"dcgan": {"model": {"options": {"ema_decay": 0.9}}}}},
+    "run": {"pipelines": "ingestion,preprocessing,train_dcgan,synthesize_dcgan,evaluate_dcgan",
+            "params": nested(TINY_STUDY)},
+}  # fmt: skip
+
+
+def run_variant_study(workdir, *options, study=VARIANT_STUDY):
+    """`kedro study run` of ``study`` (by default ``VARIANT_STUDY``: 2 variants x 2 seeds, one
+    tiny DCGAN each) in the throw-away project ``workdir``; the CLI's output."""
+    file = _write(workdir / "tiny_seeds.yml", study)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        try:
+            result = CliRunner().invoke(_cli(), ["study", "run", file, *options],
+                                        catch_exceptions=False)  # fmt: skip
+        finally:
+            end_stale_mlflow_runs()
     assert result.exit_code == 0, result.output
-    assert "plain/0: " in result.output and "ema/1: " in result.output
-    runs = {(r.data.tags["cxr_synth.study_variant"], int(r.data.tags["cxr_synth.study_seed"])): r
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def variant_study(tmp_path_factory):
+    workdir = make_project(tmp_path_factory.mktemp("variants"))
+    return workdir, run_variant_study(workdir)
+
+
+TIMING = ("time", "_per_s", "_hours", "wall", "seconds")  # wall-clock metrics differ run to run
+
+
+def results(run) -> dict[str, float]:
+    """A run's metrics without its wall-clock ones."""
+    return {k: v for k, v in run.data.metrics.items() if not any(t in k for t in TIMING)}
+
+
+def seed_runs(workdir):
+    """{(variant, seed): parent run} of the study in ``workdir``."""
+    return {(r.data.tags["cxr_synth.study_variant"], int(r.data.tags["cxr_synth.study_seed"])): r
             for r in _parents(workdir, "seed")}  # fmt: skip
+
+
+@pytest.mark.slow  # four tiny runs of one architecture: about a minute on 2 busy cores
+def test_a_variant_study_of_one_architecture_ends_in_a_table_per_variant(variant_study):
+    workdir, output = variant_study
+    assert "plain/0: " in output and "ema/1: " in output
+    runs = seed_runs(workdir)
     assert sorted(runs) == [("ema", 0), ("ema", 1), ("plain", 0), ("plain", 1)]
     folder = workdir / "data/08_reporting/studies/tiny_seeds"
     table = pd.read_csv(folder / "seed_table.csv")  # from the evaluate_dcgan reports
@@ -445,6 +478,58 @@ def test_a_variant_study_of_one_architecture_ends_in_a_table_per_variant(tmp_pat
     assert "| variant | architecture |" in (folder / "seed_table.md").read_text(encoding="utf-8")
     (summary,) = _parents(workdir, "summary")
     assert "study.ema.dcgan.FD_rand.mean" in summary.data.metrics
+
+
+@pytest.mark.slow  # four tiny runs in two parallel processes, plus the sequential fixture's four
+def test_the_local_executor_gives_the_sequential_runs_per_seed_metrics(
+    variant_study, tmp_path_factory, monkeypatch
+):
+    sequential_dir, _ = variant_study
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the jobs' threads, as this process's (conftest)
+    workdir = make_project(tmp_path_factory.mktemp("fan_out"))
+    output = run_variant_study(workdir, "--executor", "local", "--jobs", "2")
+    assert "summary: MLflow run" in output
+    parallel, sequential = seed_runs(workdir), seed_runs(sequential_dir)
+    assert sorted(parallel) == sorted(sequential) == [
+        ("ema", 0), ("ema", 1), ("plain", 0), ("plain", 1)
+    ]  # fmt: skip
+    for key, run in sequential.items():
+        assert len(results(run)) > 10 and results(run) == results(parallel[key]), key
+    for variant, seed in parallel:  # each job wrote into a data folder of its own
+        root = workdir / f"data/study_jobs/tiny_seeds/{variant}/seed{seed}"
+        assert (root / "08_reporting/dcgan/evaluation.json").is_file()
+        assert (root / ".kedro_run.lock").is_file()  # and locked it, not the project's data/
+    assert (workdir / "data/08_reporting/studies/tiny_seeds/seed_table.csv").is_file()
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    with slurm_cluster(tmp_path_factory.mktemp("slurm")) as env:
+        yield env
+
+
+@pytest.mark.slow  # a Slurm job array of two tiny runs and its summary job
+def test_the_slurm_executor_runs_a_job_array_and_a_dependent_summary(
+    slurm, variant_study, tmp_path_factory, monkeypatch
+):
+    for key, value in {**slurm, "OMP_NUM_THREADS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    workdir = make_project(tmp_path_factory.mktemp("slurm_study"))
+    plain = {k: v for k, v in VARIANT_STUDY.items() if k != "variants"}  # = variant "plain"
+    output = run_variant_study(workdir, "--executor", "slurm", "--jobs", "2", study=plain)
+    jobs = re.search(r"Slurm jobs (.*) submitted", output).group(1).split(", ")
+    assert len(jobs) == 3 and jobs[0].endswith("_0") and "_" not in jobs[-1]  # array + summary
+    deadline = time.monotonic() + 600
+    while subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
+        assert time.monotonic() < deadline, "the Slurm jobs did not end in 10 minutes"
+        time.sleep(2)
+    runs = {int(r.data.tags["cxr_synth.study_seed"]): r for r in _parents(workdir, "seed")}
+    sequential = seed_runs(variant_study[0])
+    assert sorted(runs) == [0, 1]
+    for seed, run in runs.items():
+        assert results(run) == results(sequential[("plain", seed)]), seed
+    (summary,) = _parents(workdir, "summary")
+    assert summary.info.status == "FINISHED" and "study.dcgan.FD_rand.mean" in summary.data.metrics
 
 
 # ------------------------------------------------------------------------ no GAN: segmentation

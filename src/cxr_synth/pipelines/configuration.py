@@ -46,8 +46,10 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "study": StudyParams,
     "study_summary": StudySummaryParams,
 }
-# Runtime parameters the catalog reads (``--params nih_root=...``), not node inputs.
+# Runtime parameters the catalog reads (``--params nih_root=...``), not node inputs. ``data_root``
+# moves every output (and the demo data) from ``data/`` to another folder (docs/configuration.md).
 CATALOG_KEYS = (
+    "data_root",
     "nih_root",
     "nih_metadata_file",
     "seg_root",
@@ -199,8 +201,11 @@ def reference_markdown() -> str:
         out += [f"### `{arch}.model.options`", "", _doc(spec.options), "",
                 *_table(spec.options, f"{arch}.model.options"), ""]  # fmt: skip
     out += ["## Catalog paths (runtime parameters)", "",
-            "Read by `conf/nih/catalog.yml` (`--params nih_root=/data/nih`): "
-            + ", ".join(f"`{k}`" for k in CATALOG_KEYS) + ".", ""]  # fmt: skip
+            "Read by the catalog (`--params nih_root=/data/nih`): "
+            + ", ".join(f"`{k}`" for k in CATALOG_KEYS) + ". `data_root` (default `data`) is "
+            "the folder of every output, the demo data and the run lock (e.g. a node's scratch "
+            "disk; `kedro study run --executor local|slurm` gives each job its own); the "
+            "others name raw data of `--env nih` (conf/nih/globals.yml).", ""]  # fmt: skip
     out += ["## Study file (`kedro study run studies/<name>.yml`)", "", _doc(StudyFile), "",
             *_table(StudyFile, ""), ""]  # fmt: skip
     return "\n".join(out)

@@ -20,6 +20,10 @@ pairs.
 Every seed overwrites ``data/`` (the last seed's files stay); MLflow keeps every seed. Last,
 ``study_summary`` reads the seed runs back from MLflow (``MlflowStudyDataset``) in its own
 MLflow run, tagged ``cxr_synth.study_role=summary``, which holds the aggregate.
+
+``executor="local"`` or ``"slurm"`` runs the (variant, seed) runs as parallel jobs instead, each
+with a data folder of its own (``cxr_synth.study.executors``); a failed job does not stop the
+others, and the summary runs once all have ended (Slurm: as a job of its own).
 """
 
 from __future__ import annotations
@@ -35,6 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from cxr_synth.runtime.errors import UserError
+from cxr_synth.study.executors import (
+    EXECUTORS,
+    FanOut,
+    SeedJob,
+    job_data_root,
+    log_folder,
+    make_executor,
+    run_local,
+    submit_slurm,
+)
 from cxr_synth.study.file import (
     SUMMARY_PIPELINE,
     Study,
@@ -69,6 +83,7 @@ class StudyResult:
     seed_runs: dict[Any, str] = field(default_factory=dict)
     skipped: list[Any] = field(default_factory=list)
     summary_run: str | None = None
+    slurm_jobs: list[str] = field(default_factory=list)  # submitted, not waited for: seeds, summary
 
 
 @contextlib.contextmanager
@@ -106,7 +121,8 @@ def _session(project_path: Path, study: Study, params: Mapping[str, Any]):
 
 
 def _inspect(project_path: Path, study: Study) -> tuple[dict[str, Any], Any]:
-    """The project's merged parameters and an MLflow client for its tracking store."""
+    """The project's merged parameters and an MLflow client for its tracking store (the URI
+    as the run hooks anchor it: a relative sqlite file lives in the project)."""
     from mlflow import MlflowClient
 
     with _session(project_path, study, study.params) as session:
@@ -173,8 +189,102 @@ def _finished(result: StudyResult) -> str:
     return f"seeds {sorted(result.seed_runs)}"
 
 
-def _describe(variant: str | None, seed: int) -> str:
-    return f"seed {seed}" if variant is None else f"variant {variant!r} seed {seed}"
+def _summarise(
+    project_path: Path, study: Study, client: Any, finished: str = "seed runs"
+) -> str | None:
+    """The ``study_summary`` session over the study's seed runs; its MLflow run id."""
+    selection: dict[str, Any] = {"name": study.name, "seeds": list(study.seeds)}
+    if study.variants:
+        selection["variants"] = list(study.variants)
+    summary_params = merge(study.params, {"study": selection})
+    tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash,
+            ATTEMPT_TAG: uuid.uuid4().hex}  # fmt: skip
+    failed = f"the {finished} finished, but the {SUMMARY_PIPELINE} pipeline failed"
+    _run_session(project_path, study, summary_params, tags,
+                 {"pipeline_names": [SUMMARY_PIPELINE]}, failed=failed)  # fmt: skip
+    run_id = _parent_run_id(client, study, tags)
+    logger.info("study %s: summary in MLflow run %s (data/08_reporting/studies/%s/)",
+                study.name, run_id, study.name)  # fmt: skip
+    return run_id
+
+
+def _client(project_path: Path, study: Study) -> Any:
+    from kedro.framework.startup import bootstrap_project
+
+    bootstrap_project(project_path)
+    return _inspect(project_path, study)[1]
+
+
+def run_seed_job(project_path: Path, study_file: Path, cli_params: Mapping[str, Any],
+                 job: SeedJob) -> str:  # fmt: skip
+    """One parallel job (in its own process): ``job``'s session; its parent run's id."""
+    study = load_study(study_file, cli_params)
+    client = _client(project_path, study)
+    _run_session(project_path, study, job.params, job.tags, study.run_options,
+                 failed=f"{job.what} failed")  # fmt: skip
+    return _parent_run_id(client, study, job.tags) or "?"
+
+
+def run_summary_job(project_path: Path, study_file: Path, cli_params: Mapping[str, Any]) -> str:
+    """The summary as a job of its own (after a Slurm array); its MLflow run id."""
+    study = load_study(study_file, cli_params)
+    return _summarise(project_path, study, _client(project_path, study)) or "?"
+
+
+def _pending(study: Study, config: Mapping[str, Any], finished: Mapping[Any, Any],
+             result: StudyResult) -> list[SeedJob]:  # fmt: skip
+    """The (variant, seed) runs still to do; finished ones go into ``result`` as skipped (a
+    finished run with another configuration stops the study)."""
+    jobs = []
+    for variant, seed in study.runs:
+        config_hash = study.variant_hash(variant)
+        tags = {STUDY_TAG: study.name, ROLE_TAG: "seed", SEED_TAG: str(seed),
+                CONFIG_TAG: config_hash, ATTEMPT_TAG: uuid.uuid4().hex}  # fmt: skip
+        if variant is not None:
+            tags[VARIANT_TAG] = variant
+        job = SeedJob(variant, seed, seed_overrides(study, seed, config, variant), tags)
+        done = finished.get((variant, seed))
+        if done is None:
+            jobs.append(job)
+            continue
+        used = done.data.tags.get(CONFIG_TAG)
+        if used != config_hash:
+            raise UserError(
+                f"Study '{study.name}': {job.what} already finished (MLflow run "
+                f"{done.info.run_id}) with another configuration ({used}, now "
+                f"{config_hash}). Add --force to rerun every seed, or rename the study "
+                "(`study_name:` in the file) to keep both."
+            )
+        logger.info("study %s: %s already finished (MLflow run %s), skipped",
+                    study.name, job.what, done.info.run_id)  # fmt: skip
+        result.seed_runs[job.key] = done.info.run_id
+        result.skipped.append(job.key)
+    return jobs
+
+
+def _run_sequentially(project_path: Path, study: Study, client: Any, jobs: list[SeedJob],
+                      result: StudyResult) -> None:  # fmt: skip
+    for job in jobs:
+        logger.info("study %s: %s starts", study.name, job.what)
+        so_far = "No seed has finished."
+        if result.seed_runs:
+            so_far = f"The {_finished(result)} are finished."
+        _run_session(project_path, study, job.params, job.tags, study.run_options,
+                     failed=f"{job.what} failed", note=so_far)  # fmt: skip
+        result.seed_runs[job.key] = _parent_run_id(client, study, job.tags) or "?"
+        logger.info("study %s: %s finished, MLflow run %s", study.name, job.what,
+                    result.seed_runs[job.key])  # fmt: skip
+
+
+def _in_own_folders(project_path: Path, study: Study, jobs: list[SeedJob]) -> list[SeedJob]:
+    """``jobs`` with a data folder each (``--params data_root=...``), created empty."""
+    placed = []
+    for job in jobs:
+        root = job_data_root(project_path, study.name, job)
+        root.mkdir(parents=True, exist_ok=True)
+        placed.append(SeedJob(job.variant, job.seed, {**job.params, "data_root": str(root)},
+                              job.tags))  # fmt: skip
+    return placed
 
 
 def run_study(
@@ -184,16 +294,27 @@ def run_study(
     params: Mapping[str, Any] | None = None,
     force: bool = False,
     dry_run: bool = False,
+    executor: str = "sequential",
+    jobs: int = 1,
+    resources: Mapping[str, Any] | None = None,
 ) -> StudyResult:
     """Run every seed (and variant) of ``study_file``, one KedroSession each, then ``study_summary``.
 
     ``params``: nested runtime parameters merged over the file's (``kedro study run --params``);
-    a variant's overrides are merged over both. A run that fails stops the study with a
-    :class:`UserError` naming it; (variant, seed) pairs already finished with the same
-    configuration are skipped unless ``force``. ``dry_run`` only plans.
+    a variant's overrides are merged over both. (variant, seed) pairs already finished with the
+    same configuration are skipped unless ``force``. ``dry_run`` only plans.
+
+    ``executor``: ``sequential`` (this process; a failed run stops the study with a
+    :class:`UserError` naming it), ``local`` (``jobs`` processes at a time on this machine) or
+    ``slurm`` (a job array, ``jobs`` at a time, and a dependent summary job; returns once they are
+    submitted, their ids in ``slurm_jobs``). ``resources``: submitit parameters of each job
+    (``timeout_min``, ``gpus_per_node``, ``slurm_partition``, ...). Parallel jobs that fail are
+    listed, with their logs, in one :class:`UserError` after the others have ended.
     """
     from kedro.framework.startup import bootstrap_project
 
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
     project_path = Path(project_path).resolve()
     bootstrap_project(project_path)
     study = load_study(study_file, params)
@@ -209,58 +330,38 @@ def run_study(
     else:
         logger.info("study %s: seeds %s, configuration %s", study.name, list(study.seeds),
                     study.config_hash)  # fmt: skip
-
-    for variant, seed in study.runs:
-        key: Any = seed if variant is None else (variant, seed)
-        what = _describe(variant, seed)
-        config_hash = study.variant_hash(variant)
-        done = finished.get((variant, seed))
-        if done is not None:
-            used = done.data.tags.get(CONFIG_TAG)
-            if used != config_hash:
-                raise UserError(
-                    f"Study '{study.name}': {what} already finished (MLflow run "
-                    f"{done.info.run_id}) with another configuration ({used}, now "
-                    f"{config_hash}). Add --force to rerun every seed, or rename the study "
-                    "(`study_name:` in the file) to keep both."
-                )
-            logger.info("study %s: %s already finished (MLflow run %s), skipped",
-                        study.name, what, done.info.run_id)  # fmt: skip
-            result.seed_runs[key] = done.info.run_id
-            result.skipped.append(key)
-            continue
-        overrides = seed_overrides(study, seed, config, variant)
-        if dry_run:
-            logger.info("study %s: %s would run with %s", study.name, what, overrides)
-            continue
-        tags = {STUDY_TAG: study.name, ROLE_TAG: "seed", SEED_TAG: str(seed),
-                CONFIG_TAG: config_hash, ATTEMPT_TAG: uuid.uuid4().hex}  # fmt: skip
-        if variant is not None:
-            tags[VARIANT_TAG] = variant
-        logger.info("study %s: %s starts", study.name, what)
-        so_far = "No seed has finished."
-        if result.seed_runs:
-            so_far = f"The {_finished(result)} are finished."
-        _run_session(project_path, study, overrides, tags, study.run_options,
-                     failed=f"{what} failed", note=so_far)  # fmt: skip
-        result.seed_runs[key] = _parent_run_id(client, study, tags) or "?"
-        logger.info("study %s: %s finished, MLflow run %s", study.name, what,
-                    result.seed_runs[key])  # fmt: skip
-
+    todo = _pending(study, config, finished, result)
     if dry_run:
+        for job in todo:
+            logger.info("study %s: %s would run with %s", study.name, job.what, job.params)
         return result
-    selection: dict[str, Any] = {"name": study.name, "seeds": list(study.seeds)}
-    if study.variants:
-        selection["variants"] = list(study.variants)
-    summary_params = merge(study.params, {"study": selection})
-    tags = {STUDY_TAG: study.name, ROLE_TAG: "summary", CONFIG_TAG: study.config_hash,
-            ATTEMPT_TAG: uuid.uuid4().hex}
-    failed = f"the {_finished(result)} finished, but the {SUMMARY_PIPELINE} pipeline failed"
-    _run_session(project_path, study, summary_params, tags,
-                 {"pipeline_names": [SUMMARY_PIPELINE]}, failed=failed)  # fmt: skip
-    result.summary_run = _parent_run_id(client, study, tags)
-    logger.info(
-        "study %s: summary in MLflow run %s (data/08_reporting/studies/%s/)",
-        study.name, result.summary_run, study.name,
-    )  # fmt: skip
+    if executor == "sequential":
+        _run_sequentially(project_path, study, client, todo, result)
+        result.summary_run = _summarise(project_path, study, client, _finished(result))
+        return result
+
+    todo = _in_own_folders(project_path, study, todo)
+    study_path = Path(study_file).resolve()
+    cli_params = dict(params or {})
+    pool = make_executor(executor, log_folder(project_path, study.name), f"study-{study.name}",
+                         resources or {})  # fmt: skip
+    logger.info("study %s: %d run(s) as %s jobs, %d at a time; logs in %s", study.name,
+                len(todo), executor, jobs, log_folder(project_path, study.name))  # fmt: skip
+    if executor == "slurm":
+        submitted, summary = submit_slurm(
+            pool, todo, jobs, run_seed_job, (project_path, study_path, cli_params),
+            run_summary_job, (project_path, study_path, cli_params),
+        )  # fmt: skip
+        result.slurm_jobs = [s.job_id for s in submitted] + [summary.job_id]
+        return result
+    fan_out: FanOut = run_local(pool, todo, jobs, run_seed_job, project_path, study_path,
+                                cli_params)  # fmt: skip
+    result.seed_runs.update(fan_out.run_ids)
+    if fan_out.failures:
+        raise UserError(
+            f"Study '{study.name}': {len(fan_out.failures)} of {len(todo)} job(s) failed; the "
+            f"{_finished(result)} are finished and are skipped when you rerun. "
+            + "; ".join(fan_out.failures)
+        )
+    result.summary_run = _summarise(project_path, study, client, _finished(result))
     return result

@@ -41,10 +41,26 @@ def set_candidate(name: str, version: str | int, client: Any = None) -> None:
     _client(client).set_registered_model_alias(name, CANDIDATE, str(version))
 
 
-def registered_version(name: str, run_id: str, client: Any = None) -> str | None:
-    """The version of ``name`` that run ``run_id`` registered (the newest if several), or None."""
-    found = _client(client).search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    return str(max(int(v.version) for v in found)) if found else None
+def registered_version(
+    name: str, run_id: str, architecture: str, client: Any = None
+) -> str | None:
+    """The version of ``name`` that run ``run_id`` registered for ``architecture``'s generator
+    (one name can hold every architecture), the newest if several; None if none."""
+    from cxr_synth.sharing.pyfunc import model_name
+
+    client = _client(client)
+    found = client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    models = {v.version: _logged_model_id(v) for v in found}
+    mine = [int(version) for version, model_id in models.items()
+            if model_id and client.get_logged_model(model_id).name == model_name(architecture)]  # fmt: skip
+    return str(max(mine)) if mine else None
+
+
+def _logged_model_id(version: Any) -> str | None:
+    """The logged model a registered version was made from (MLflow 3 records it as the
+    version's ``source``, ``models:/m-…``; not every store fills ``model_id``)."""
+    source = version.source or ""
+    return version.model_id or (source[len("models:/"):] if source.startswith("models:/m-") else None)
 
 
 def promote_best(
@@ -68,7 +84,7 @@ def promote_best(
     record = registered.get(winner)
     client = _client(client)
     version = record and registered_version(
-        record["registered_model_name"], record["mlflow_run_id"], client
+        record["registered_model_name"], record["mlflow_run_id"], winner, client
     )
     if not version:
         logger.info("registry: %s is better than every other architecture on %s, but no "

@@ -26,6 +26,16 @@ STARTUP_TIMEOUT_S = 180
 @contextlib.contextmanager
 def mlflow_server(folder: Path, backend: Path | None = None) -> Iterator[str]:
     """Serve ``backend`` (default: a new ``folder/mlflow.db``); yields the server's URL."""
+    with mlflow_server_process(folder, backend) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def mlflow_server_process(
+    folder: Path, backend: Path | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``mlflow_server``, yielding the URL and the server's process (its own process group:
+    ``os.killpg(process.pid, signal.SIGKILL)`` kills the server mid-test)."""
     backend = backend or folder / "mlflow.db"
     port = free_port()
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
@@ -50,7 +60,7 @@ def mlflow_server(folder: Path, backend: Path | None = None) -> Iterator[str]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("mlflow server did not start:\n" + log_path.read_text()[-3000:])
                 time.sleep(1)
-        yield url
+        yield url, process
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

@@ -21,9 +21,11 @@ from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.runtime.project_lock import ProjectLock
 from cxr_synth.runtime.rank import distributed_rank
 from cxr_synth.runtime.tracking_server import (
+    abandon_active_runs,
     anchor_sqlite_uri,
     check_tracking_server,
     ensure_experiment,
+    lost_server,
 )
 from cxr_synth.runtime.writable import check_writable, local_path
 
@@ -44,12 +46,15 @@ class RunSafetyHook:
     - No other ``kedro run`` uses this data folder (``data/``, or ``--params data_root=DIR``): a
       lock held until the run ends.
     - Temp files that killed writes left under ``data/`` are removed (safe: we hold the lock).
+    - A tracking server that stops answering during the run ends it with one line
+      (``TrackingServerLost``), not kedro-mlflow's minutes of retries to close its runs there.
     Under torchrun, rank 0 does this for all ranks.
     """
 
     def __init__(self) -> None:
         self._data_dir: Path | None = None
         self._lock: ProjectLock | None = None
+        self._tracking_uri: str | None = None
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
@@ -66,6 +71,7 @@ class RunSafetyHook:
         uri = server.get("mlflow_tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
         check_tracking_server(uri)
         anchored = anchor_sqlite_uri(uri, context.project_path)
+        self._tracking_uri = anchored
         if mlflow_conf is not None and anchored != uri:  # what kedro-mlflow reads next
             context.config_loader["mlflow"] = {
                 **mlflow_conf, "server": {**server, "mlflow_tracking_uri": anchored}
@@ -95,9 +101,15 @@ class RunSafetyHook:
     def after_pipeline_run(self) -> None:
         self._release()
 
-    @hook_impl
-    def on_pipeline_error(self) -> None:
+    @hook_impl(tryfirst=True)  # before kedro-mlflow's, which would wait minutes on a lost server
+    def on_pipeline_error(self, error: Exception) -> None:
         self._release()
+        if distributed_rank() > 0:
+            return
+        lost = lost_server(error, self._tracking_uri)
+        if lost is not None:
+            abandon_active_runs()  # kedro-mlflow's own closing is skipped: it would retry for minutes
+            raise lost from error
 
     def _release(self) -> None:
         if self._lock is not None:

@@ -12,6 +12,7 @@ from cxr_synth.metrics.verdicts import (
     pairwise_verdicts,
     rank_stability,
     resampled_metrics,
+    separated_best,
     verdicts_markdown,
 )
 
@@ -114,3 +115,20 @@ def test_fewer_than_two_generators_give_no_pairs(n):
     frame = _frame({f"g{i}": np.ones((2, 5)) for i in range(n)})
     assert pairwise_verdicts(frame).empty
     assert "No pair" in verdicts_markdown(pairwise_verdicts(frame), rank_stability(frame))
+
+
+def test_separated_best_beats_every_other_on_every_heldout_set():
+    """The registry's ``best`` rule (cxr_synth.sharing.registry): names that prefix others
+    (proposed, proposed_tuned) are not confused, and one set without the verdict is enough."""
+    rng = np.random.default_rng(0)
+    grids = {"proposed": 0.5 + 0.01 * rng.standard_normal((2, 40)),
+             "proposed_tuned": 1.0 + 0.01 * rng.standard_normal((2, 40)),
+             "dcgan": 1.0 + 0.01 * rng.standard_normal((2, 40))}  # fmt: skip
+    frame = _frame(grids)
+    assert separated_best(pairwise_verdicts(frame), "KID_mean") == "proposed"
+    assert separated_best(pairwise_verdicts(frame), "FD_rand") is None  # not compared
+    tied = _frame({**grids, "proposed": grids["dcgan"].copy()}).assign(heldout_set="test")
+    both = pairwise_verdicts(pd.concat([frame, tied]))
+    assert separated_best(both, "KID_mean") is None  # not separated on "test"
+    assert separated_best(both[both["heldout_set"] == "val"], "KID_mean") == "proposed"
+    assert separated_best(pairwise_verdicts(_frame({"dcgan": grids["dcgan"]})), "KID_mean") is None

@@ -7,7 +7,12 @@ import time
 
 import pytest
 
-from cxr_synth.runtime.tracking_server import TrackingServerUnreachable, check_tracking_server
+from cxr_synth.runtime.tracking_server import (
+    TrackingServerLost,
+    TrackingServerUnreachable,
+    check_tracking_server,
+    lost_server,
+)
 from tests.conftest import run_kedro
 
 
@@ -53,6 +58,24 @@ def test_the_cli_prints_one_message_and_keeps_the_traceback_in_the_log(workdir):
     assert f"Error: The MLflow tracking server {uri} does not answer" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) < 10
     assert "Traceback" in (workdir / "logs/last_error.log").read_text()
+
+
+def test_a_server_lost_mid_run_is_named_only_for_connection_failures():
+    """The one line of a run whose server died (tests/test_team_run.py kills a real one)."""
+    from mlflow.exceptions import MlflowException
+
+    uri = f"http://127.0.0.1:{_closed_port()}"
+    refused = ConnectionRefusedError(111, "Connection refused")
+    failed = MlflowException(f"API request to {uri}/api/2.0/mlflow/runs/log-batch failed with "
+                             f"exception {refused}")  # fmt: skip
+    failed.__context__ = refused  # as MLflow raises it, inside its except clause
+    error = RuntimeError("kedro-mlflow could not log")
+    error.__context__ = failed
+    lost = lost_server(error, uri)
+    assert isinstance(lost, TrackingServerLost) and "\n" not in str(lost)
+    assert str(lost).startswith(f"The MLflow tracking server {uri} stopped answering")
+    assert lost_server(RuntimeError("a node's own error"), uri) is None  # it stays as it was
+    assert lost_server(error, "sqlite:///mlflow.db") is None  # a local store is not a server
 
 
 def test_a_relative_sqlite_store_is_anchored_at_the_project(tmp_path):

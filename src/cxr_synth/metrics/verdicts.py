@@ -248,3 +248,20 @@ def verdicts_markdown(
                     )
             lines.append("")
     return "\n".join(lines)
+
+
+def separated_best(verdicts: pd.DataFrame, metric: str | None) -> str | None:
+    """The candidate whose verdict on ``metric`` is "better than" every other candidate on every
+    held-out set (each interval excluding zero), or None when no candidate is separated so."""
+    rows = verdicts[verdicts["metric"] == metric] if metric and len(verdicts) else verdicts[:0]
+    names = sorted(set(rows["a"]) | set(rows["b"]))
+    if len(names) < 2:
+        return None
+    wins: dict[tuple[str, str], int] = {}
+    for row in rows.itertuples():
+        for winner, loser in ((row.a, row.b), (row.b, row.a)):
+            if row.verdict == f"{winner} better than {loser}":
+                wins[(row.heldout_set, winner)] = wins.get((row.heldout_set, winner), 0) + 1
+    sets = sorted(set(rows["heldout_set"]))
+    best = [n for n in names if all(wins.get((s, n), 0) == len(names) - 1 for s in sets)]
+    return best[0] if best else None

@@ -105,8 +105,9 @@ def log_generator_model(
     generator: Generator, name: str, *, registered_model_name: str | None = None
 ) -> mlflow.models.model.ModelInfo:
     """Log ``generator`` as pyfunc model ``name`` in the active MLflow run (one is started if
-    none is active), optionally registering it; ``metadata`` holds the spec and the
-    generator's own metadata."""
+    none is active), optionally registering it (the new version gets the ``candidate`` alias,
+    ``cxr_synth.sharing.registry``); ``metadata`` holds the spec and the generator's own
+    metadata."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = generator.save(tmp)
         code = folder / "generator_model.py"
@@ -122,6 +123,10 @@ def log_generator_model(
             pip_requirements=_requirements(),
         )
     _keep_local_paths_out(info, name)
+    if registered_model_name and info.registered_model_version is not None:
+        from cxr_synth.sharing.registry import set_candidate
+
+        set_candidate(registered_model_name, info.registered_model_version)
     return info
 
 

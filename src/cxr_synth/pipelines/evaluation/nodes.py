@@ -246,3 +246,12 @@ def compare_architectures(*resampled: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     verdicts = pairwise_verdicts(frame)
     markdown = verdicts_markdown(verdicts, rank_stability(frame), primary=primary_metric(frame))
     return verdicts, markdown
+
+
+def promote_best_generator(verdicts: pd.DataFrame, *records: Mapping[str, Any]) -> None:
+    """Move the registry's ``best`` alias to the version this run registered of the
+    architecture the primary-metric verdicts separate from every other, if any
+    (``cxr_synth.sharing.registry``; nothing when no generator was registered)."""
+    from cxr_synth.sharing.registry import promote_best
+
+    promote_best(verdicts, records)

@@ -14,6 +14,7 @@ from cxr_synth.pipelines.evaluation.nodes import (
     plot_closest_pairs,
     plot_distribution_bars,
     plot_similarity_bars,
+    promote_best_generator,
     resample_architecture,
 )
 
@@ -108,7 +109,8 @@ def architecture_pipeline(architecture: str) -> Pipeline:
 
 def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
     """Every architecture's report -> the comparison table (CSV, Markdown, MLflow) and bars;
-    their resampled metrics -> the pairwise verdicts."""
+    their resampled metrics -> the pairwise verdicts, which move the registry's ``best`` alias
+    among the generators synthesis registered (their synthesis records name them)."""
     comparison = Pipeline(
         [
             Node(
@@ -122,6 +124,12 @@ def comparison_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipel
                 inputs=[f"{a}_resampled_metrics" for a in architectures],
                 outputs=["comparison_verdicts", "comparison_verdicts_md"],
                 name="compare_architectures",
+            ),
+            Node(
+                promote_best_generator,
+                inputs=["comparison_verdicts", *(f"{a}_synthesis_record" for a in architectures)],
+                outputs=None,
+                name="promote_best_generator",
             ),
             Node(
                 plot_distribution_bars,

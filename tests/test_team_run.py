@@ -265,3 +265,41 @@ def test_the_server_killed_mid_run_ends_it_with_one_line_and_keeps_the_outputs(
     lock = ProjectLock(project / "data")
     lock.acquire("test")
     lock.release()
+
+
+def test_a_study_fans_out_to_local_jobs_that_log_to_the_server_and_summarises_from_it(
+    server, tmp_path_factory, monkeypatch
+):
+    """Two seeds as two parallel processes (`--executor local`), both logging to the server;
+    the summary reads them back from the server."""
+    from click.testing import CliRunner
+
+    from cxr_synth.cli import cli
+    from tests.study.test_runner import VARIANT_STUDY, _write
+
+    url, _ = server
+    project = make_project(tmp_path_factory.mktemp("team_study"))
+    use_server(project, url)
+    study = {k: v for k, v in VARIANT_STUDY.items() if k != "variants"} | {"study_name": "team"}
+    file = _write(project / "team.yml", study)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    previous = mlflow.get_tracking_uri()
+    try:
+        result = CliRunner().invoke(cli, ["study", "run", file, "--executor", "local", "--jobs",
+                                          "2"], catch_exceptions=False)  # fmt: skip
+    finally:
+        end_stale_mlflow_runs()
+        mlflow.set_tracking_uri(previous)
+    assert result.exit_code == 0, result.output
+    client = mlflow.MlflowClient(url)
+    experiment = client.get_experiment_by_name("cxr_synth").experiment_id
+    runs = client.search_runs([experiment], "tags.`cxr_synth.study` = 'team'")
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    roles = sorted((r.data.tags["cxr_synth.study_role"], r.data.tags.get("cxr_synth.study_seed"))
+                   for r in parents)  # fmt: skip
+    assert roles == [("seed", "0"), ("seed", "1"), ("summary", None)]
+    assert all(r.info.status == "FINISHED" for r in parents)
+    (summary,) = [r for r in parents if r.data.tags["cxr_synth.study_role"] == "summary"]
+    assert "study.dcgan.FD_rand.mean" in summary.data.metrics
+    assert not (project / "mlflow.db").exists()  # everything went to the server

@@ -44,8 +44,8 @@ class RunSafetyHook:
     - Every top-level parameter section is one a pipeline reads (a typo in a section name would
       otherwise be ignored; the sections' contents are validated by Kedro against their models).
     - Every folder the pipeline writes to is writable (a read-only ``data/`` stops it at once).
-    - Every input that no node of the run makes is on disk (``runtime.inputs``; the raw data
-      the demo makes when it is missing aside).
+    - Every input that no node of the run makes is on disk (``runtime.inputs``; raw data aside:
+      the demo makes it, or its dataset's own error names the path).
     - No other ``kedro run`` uses this data folder (``data/``, or ``--params data_root=DIR``): a
       lock held until the run ends.
     - Temp files that killed writes left under ``data/`` are removed (safe: we hold the lock).
@@ -59,15 +59,12 @@ class RunSafetyHook:
         self._lock: ProjectLock | None = None
         self._tracking_uri: str | None = None
         self._project: Path | None = None
-        self._made_on_demand: tuple[str, ...] = ()  # inputs DemoDataHook makes when missing
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context) -> None:
         root = (context.config_loader.runtime_params or {}).get("data_root") or "data"
         self._project = Path(context.project_path)
         self._data_dir = self._project / root  # an absolute root stays as it is
-        demo = context.config_loader["parameters"].get("demo_data") or {}
-        self._made_on_demand = RAW_DATASETS if demo.get("generate_if_missing", True) else ()
         if distributed_rank() > 0:
             return
         check_config_and_params(sys.argv)
@@ -103,7 +100,7 @@ class RunSafetyHook:
         check_writable([("the run lock", self._lock.path), *((n, p) for n, p in outputs if p)])
         from kedro.framework.project import pipelines
 
-        check_inputs(pipeline, catalog, pipelines, self._project, skip=self._made_on_demand)
+        check_inputs(pipeline, catalog, pipelines, self._project)
         names = ",".join(run_params.get("pipeline_names") or ["__default__"])
         self._lock.acquire(f"kedro run --pipelines {names}")
         remove_stale_temp_files(self._data_dir)

@@ -2,14 +2,16 @@
 stage without the earlier one stops at once, naming the stage to run first, instead of with a
 ``DatasetError`` when its node starts (after the stages before it may have run for hours).
 
-Only datasets with a local file or folder are checked; optional ones (``OptionalDataset``: their
-node handles the absence), in-memory, MLflow-only and remote ones are left to their nodes.
+Only datasets with a local file or folder are checked. Left to their nodes: raw data (catalog
+layer ``raw``: the demo makes it when missing, else its dataset's own error names the path and
+the fix), optional datasets (``OptionalDataset``: their node handles the absence), in-memory,
+MLflow-only and remote ones.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from kedro.io import CatalogProtocol
@@ -21,17 +23,19 @@ from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.runtime.writable import local_path
 
 
-def missing_inputs(
-    pipeline: Pipeline, catalog: CatalogProtocol, skip: Iterable[str] = ()
-) -> dict[str, Any]:
-    """``{name: local path}`` of the pipeline's free inputs (but ``skip``) not on disk."""
+def _raw(dataset: Any) -> bool:
+    return ((getattr(dataset, "metadata", None) or {}).get("kedro-viz") or {}).get("layer") == "raw"
+
+
+def missing_inputs(pipeline: Pipeline, catalog: CatalogProtocol) -> dict[str, Any]:
+    """``{name: local path}`` of the pipeline's free inputs that are checked and not on disk."""
     missing = {}
-    for name in sorted(set(pipeline.inputs()) - set(skip)):
+    for name in sorted(pipeline.inputs()):
         if name == "parameters" or name.startswith("params:"):
             continue
         dataset = catalog.get(name)
         path = local_path(dataset)
-        if path is None or isinstance(dataset, OptionalDataset) or path.exists():
+        if path is None or isinstance(dataset, OptionalDataset) or _raw(dataset) or path.exists():
             continue
         missing[name] = path
     return missing
@@ -49,12 +53,11 @@ def check_inputs(
     catalog: CatalogProtocol,
     pipelines: Mapping[str, Pipeline],
     project: str | os.PathLike,
-    skip: Iterable[str] = (),
 ) -> None:
     """Raise a one-line :class:`UserError` if an input no node of the run makes is missing
     (paths shown relative to ``project``; the fix names the registered ``pipelines`` that make
     the missing inputs)."""
-    missing = missing_inputs(pipeline, catalog, skip)
+    missing = missing_inputs(pipeline, catalog)
     if not missing:
         return
     listed = ", ".join(f"{n} ({relative_to_project(str(p), project)})"

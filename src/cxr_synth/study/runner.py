@@ -215,19 +215,17 @@ def _client(project_path: Path, study: Study) -> Any:
     return _inspect(project_path, study)[1]
 
 
-def run_seed_job(project_path: Path, study_file: Path, cli_params: Mapping[str, Any],
-                 job: SeedJob) -> str:  # fmt: skip
-    """One parallel job (in its own process): ``job``'s session; its parent run's id."""
-    study = load_study(study_file, cli_params)
+def run_seed_job(project_path: Path, study: Study, job: SeedJob) -> str:
+    """One parallel job (in its own process): ``job``'s session; its parent run's id. ``study``
+    travels with the job as it was when submitted (an edited file does not change it)."""
     client = _client(project_path, study)
     _run_session(project_path, study, job.params, job.tags, study.run_options,
                  failed=f"{job.what} failed")  # fmt: skip
     return _parent_run_id(client, study, job.tags) or "?"
 
 
-def run_summary_job(project_path: Path, study_file: Path, cli_params: Mapping[str, Any]) -> str:
+def run_summary_job(project_path: Path, study: Study) -> str:
     """The summary as a job of its own (after a Slurm array); its MLflow run id."""
-    study = load_study(study_file, cli_params)
     return _summarise(project_path, study, _client(project_path, study)) or "?"
 
 
@@ -341,21 +339,18 @@ def run_study(
         return result
 
     todo = _in_own_folders(project_path, study, todo)
-    study_path = Path(study_file).resolve()
-    cli_params = dict(params or {})
     pool = make_executor(executor, log_folder(project_path, study.name), f"study-{study.name}",
                          resources or {})  # fmt: skip
     logger.info("study %s: %d run(s) as %s jobs, %d at a time; logs in %s", study.name,
                 len(todo), executor, jobs, log_folder(project_path, study.name))  # fmt: skip
     if executor == "slurm":
         submitted, summary = submit_slurm(
-            pool, todo, jobs, run_seed_job, (project_path, study_path, cli_params),
-            run_summary_job, (project_path, study_path, cli_params),
+            pool, todo, jobs, run_seed_job, (project_path, study), run_summary_job,
+            (project_path, study),
         )  # fmt: skip
         result.slurm_jobs = [s.job_id for s in submitted] + [summary.job_id]
         return result
-    fan_out: FanOut = run_local(pool, todo, jobs, run_seed_job, project_path, study_path,
-                                cli_params)  # fmt: skip
+    fan_out: FanOut = run_local(pool, todo, jobs, run_seed_job, project_path, study)
     result.seed_runs.update(fan_out.run_ids)
     if fan_out.failures:
         raise UserError(

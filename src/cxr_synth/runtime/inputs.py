@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kedro.io import CatalogProtocol
-from kedro.pipeline import Pipeline
-
-from cxr_synth.datasets.optional import OptionalDataset
 from cxr_synth.runtime.errors import UserError
 from cxr_synth.runtime.privacy import relative_to_project
 from cxr_synth.runtime.writable import local_path
+
+if TYPE_CHECKING:  # the library imports no Kedro (tests/test_layering.py)
+    from kedro.io import CatalogProtocol
+    from kedro.pipeline import Pipeline
 
 
 def _raw(dataset: Any) -> bool:
@@ -29,6 +29,8 @@ def _raw(dataset: Any) -> bool:
 
 def missing_inputs(pipeline: Pipeline, catalog: CatalogProtocol) -> dict[str, Any]:
     """``{name: local path}`` of the pipeline's free inputs that are checked and not on disk."""
+    from cxr_synth.datasets.optional import OptionalDataset  # Kedro's, imported when called
+
     missing = {}
     for name in sorted(pipeline.inputs()):
         if name == "parameters" or name.startswith("params:"):

@@ -31,3 +31,8 @@ def test_a_failed_job_is_reported_with_its_log_and_the_others_finish(tmp_path):
 def test_an_unknown_job_resource_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(UserError, match="--resources: .*gpus_per_nod"):
         make_executor("local", tmp_path, "t", {"gpus_per_nod": 1})
+
+
+def test_slurm_without_a_time_limit_is_refused_before_anything_is_submitted(tmp_path):
+    with pytest.raises(UserError, match="timeout_min=<minutes per job>"):
+        make_executor("slurm", tmp_path, "t", {"slurm_partition": "gpu"})

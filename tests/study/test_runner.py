@@ -516,7 +516,8 @@ def test_the_slurm_executor_runs_a_job_array_and_a_dependent_summary(
         monkeypatch.setenv(key, value)
     workdir = make_project(tmp_path_factory.mktemp("slurm_study"))
     plain = {k: v for k, v in VARIANT_STUDY.items() if k != "variants"}  # = variant "plain"
-    output = run_variant_study(workdir, "--executor", "slurm", "--jobs", "2", study=plain)
+    output = run_variant_study(workdir, "--executor", "slurm", "--jobs", "2", "--resources",
+                               "timeout_min=30", study=plain)  # fmt: skip
     jobs = re.search(r"Slurm jobs (.*) submitted", output).group(1).split(", ")
     assert len(jobs) == 3 and jobs[0].endswith("_0") and "_" not in jobs[-1]  # array + summary
     deadline = time.monotonic() + 600

@@ -71,6 +71,11 @@ def make_executor(kind: str, folder: Path, name: str, options: Mapping[str, Any]
     ``slurm_partition``, ...); a name submitit does not know is a :class:`UserError`."""
     import submitit
 
+    if kind == "slurm" and not {"timeout_min", "slurm_time"} & set(options):
+        raise UserError(
+            "--executor slurm needs --resources timeout_min=<minutes per job>: submitit's "
+            "default would end every job after 5 minutes"
+        )
     executor = submitit.AutoExecutor(folder=folder, cluster=kind)
     settings = {"name": name, **({"timeout_min": LOCAL_TIMEOUT_MIN} if kind == "local" else {})}
     try:

@@ -44,20 +44,38 @@ class SingleNetworkObjective(Protocol):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
 
 
+class ConditionalObjective(Protocol):
+    """A conditional adversarial objective (pix2pix, Isola et al. 2017): G maps a condition taken
+    from the real batch (e.g. its mask channel) instead of noise, and its loss also sees the real
+    batch (e.g. an L1 term). The D loss is :class:`Objective`'s; ``fake`` is ``G(condition)``."""
+
+    def condition(self, real: torch.Tensor) -> torch.Tensor: ...
+
+    def discriminator_loss(
+        self, discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+    def generator_loss(
+        self, discriminator: nn.Module, fake: torch.Tensor, real: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]: ...
+
+
 @dataclass
 class GAN:
     """A built architecture: networks, objective and the optimiser settings its paper uses.
 
     ``generator(z)`` maps ``z`` of shape (B, latent_dim) to images (B, C, R, R) in [-1, 1];
-    ``discriminator(x)`` maps images to one score per sample, shape (B,). A single-network
-    model has ``discriminator=None`` and a :class:`SingleNetworkObjective` (``d_optimizer`` and
-    ``n_critic`` are then unused).
+    ``discriminator(x)`` maps images to one score per sample, shape (B,) (or one per patch,
+    (B, P)). A single-network model has ``discriminator=None`` and a
+    :class:`SingleNetworkObjective` (``d_optimizer`` and ``n_critic`` are then unused). A
+    conditional model has a :class:`ConditionalObjective`: ``generator(condition)`` instead of
+    ``generator(z)``, and ``latent_dim`` is the size of one condition.
     """
 
     name: str
     generator: nn.Module
     discriminator: nn.Module | None
-    objective: Objective | SingleNetworkObjective
+    objective: Objective | SingleNetworkObjective | ConditionalObjective
     latent_dim: int = 100
     g_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})
     d_optimizer: dict = field(default_factory=lambda: {"lr": 2e-4, "betas": (0.5, 0.999)})
@@ -77,3 +95,8 @@ RESUMABLE_OPTIONS = frozenset({"g_lr", "d_lr", "g_betas", "d_betas"})
 def needs_double_backward(objective: object) -> bool:
     """Whether ``objective``'s D loss back-propagates through an input gradient."""
     return bool(getattr(objective, "needs_double_backward", False))
+
+
+def is_conditional(objective: object) -> bool:
+    """Whether ``objective`` is a :class:`ConditionalObjective` (it takes G's input from the batch)."""
+    return callable(getattr(objective, "condition", None))

@@ -204,3 +204,14 @@ class DDPMOptions(ArchitectureOptions):
                 f"({self.train_timesteps})"
             )
         return self
+
+
+class Mask2ImageOptions(GANOptions):
+    """mask2image: pix2pix (Isola et al. 2017) from a lung mask — a U-Net G, a PatchGAN D on the
+    (image, mask) pair, non-saturating loss + λ·L1; Adam 2e-4, (0.5, 0.999) as in the paper."""
+
+    g_depth: Count = 4  # U-Net levels of G (stride-2 convolutions); at most log2(resolution)
+    d_layers: Count = 3  # stride-2 convolutions of the PatchGAN D (pix2pix's 70x70 at 256²: 3)
+    dropout: Share = 0.5  # noise: dropout in G's decoder, also when sampling (pix2pix §3.1)
+    dropout_layers: Annotated[Int, Field(ge=0)] = 3  # innermost decoder levels with dropout
+    l1_lambda: NonNegative = 100.0  # weight of the L1 distance to the real image (pix2pix: 100)

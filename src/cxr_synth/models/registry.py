@@ -20,6 +20,7 @@ from .options import (
     DCGANOptions,
     DDPMOptions,
     LSGANOptions,
+    Mask2ImageOptions,
     ProposedOptions,
     ProposedTunedOptions,
     StyleGANOptions,
@@ -41,10 +42,15 @@ def _builder(module: str, function: str, *args: str) -> Callable[..., GAN]:
 
 @dataclass(frozen=True)
 class Architecture:
-    """How to build one architecture: ``build(options, resolution=, channels=, latent_dim=)``."""
+    """How to build one architecture: ``build(options, resolution=, channels=, latent_dim=)``.
+
+    ``conditional``: G maps a condition taken from the real batch (a lung mask) rather than
+    noise (``base.ConditionalObjective``); such a model learns only from (image, mask) pairs.
+    """
 
     build: Callable[..., GAN]
     options: type[StrictModel]
+    conditional: bool = False
 
 
 REGISTRY: dict[str, Architecture] = {
@@ -57,13 +63,19 @@ REGISTRY: dict[str, Architecture] = {
         _builder("dcgan", "build_dcgan_family", "proposed_tuned"), ProposedTunedOptions
     ),
     "ddpm": Architecture(_builder("diffusion", "build_ddpm"), DDPMOptions),
+    "mask2image": Architecture(
+        _builder("mask2image", "build_mask2image"), Mask2ImageOptions, conditional=True
+    ),
 }
-ARCHITECTURES: tuple[str, ...] = tuple(REGISTRY)  # every pipeline iterates these, in this order
+# the unconditional models, which every pipeline iterates in this order; the conditional ones
+# (a mask in, an image out) are segmentation methods only (pipelines/segmentation)
+ARCHITECTURES: tuple[str, ...] = tuple(n for n, a in REGISTRY.items() if not a.conditional)
+CONDITIONAL_ARCHITECTURES: tuple[str, ...] = tuple(n for n, a in REGISTRY.items() if a.conditional)
 
 
 def architecture(name: str) -> Architecture:
     if name not in REGISTRY:
-        raise ValueError(f"unknown GAN architecture {name!r}; valid: {list(ARCHITECTURES)}")
+        raise ValueError(f"unknown GAN architecture {name!r}; valid: {list(REGISTRY)}")
     return REGISTRY[name]
 
 
@@ -92,7 +104,7 @@ def build_gan(
     seed: int | None = None,
     **options: object,
 ) -> GAN:
-    """Build GAN ``name`` (one of `ARCHITECTURES`) for ``channels`` x R x R images, R = resolution.
+    """Build GAN ``name`` (a key of `REGISTRY`) for ``channels`` x R x R images, R = resolution.
 
     ``options`` are the architecture's own (its options model); ``seed`` makes the weights
     reproducible without touching the global RNG.
@@ -110,6 +122,6 @@ def build_gan(
         if seed is not None:
             torch.manual_seed(seed)
         gan = spec.build(parsed, **shape)
-    shape["latent_dim"] = gan.latent_dim  # ddpm's is its noise, C·R², whatever was asked
+    shape["latent_dim"] = gan.latent_dim  # ddpm's is its noise, C·R²; mask2image's its mask, R²
     gan.options = {**parsed.to_dict(), **shape}  # the full description, defaults too
     return gan

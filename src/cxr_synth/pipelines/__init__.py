@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from kedro.pipeline import Pipeline
 
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import REGISTRY
 
 
 def in_stage(pipeline: Pipeline, stage: str) -> Pipeline:
@@ -60,8 +60,8 @@ def for_architecture(
     """``template`` for one architecture under ``namespace=<stage>.<architecture>``, tagged with
     the stage's first part and the architecture; datasets ``<prefix or architecture>_<name>``,
     parameters ``params:<architecture>.<name>`` (``model``, ``loop``)."""
-    if architecture not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(ARCHITECTURES)}")
+    if architecture not in REGISTRY:
+        raise ValueError(f"unknown architecture {architecture!r}; valid: {list(REGISTRY)}")
     return instantiate(
         template,
         f"{stage}.{architecture}",

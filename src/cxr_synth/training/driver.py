@@ -20,6 +20,8 @@ from torch import nn
 
 from cxr_synth.data.torch_data import ChestXrayDataset, build_augmentation
 from cxr_synth.metrics.params import FeatureParams
+from cxr_synth.models.base import is_conditional
+from cxr_synth.models.mask2image import masks_to_condition
 from cxr_synth.models.options import ArchitectureOptions
 from cxr_synth.models.registry import build_gan
 from cxr_synth.models.transfer import load_matching_weights
@@ -34,14 +36,19 @@ PR_K = 3  # k of precision/recall during training (Kynkäänniemi et al. 2019); 
 
 
 def fid_evaluator(
-    reference: Mapping[str, np.ndarray], evaluation: FeatureParams, n_fake: int, latent_dim: int
+    reference: Mapping[str, np.ndarray],
+    evaluation: FeatureParams,
+    n_fake: int,
+    latent_dim: int,
+    conditions: torch.Tensor | None = None,
 ) -> tuple[Callable[[nn.Module], dict[str, float]], str]:
     """``(evaluate, label)``: ``evaluate(generator)`` gives the FID (``fid``; FD_rand on the
     offline backbone), ``precision`` and ``recall`` (Kynkäänniemi et al. 2019, k = ``PR_K``; left
     out when either set has at most k images) of ``n_fake`` seeded samples against ``reference``
     (statistics and ``features`` of real images), its feature network on the generator's device.
-    Ranks > 0 never evaluate (see ``train_gan``), so they build no network and their
-    ``evaluate`` refuses."""
+    A conditional generator renders ``conditions`` instead of noise, cycled to ``n_fake`` (its
+    own noise comes from the RNG the loop seeds for evaluation). Ranks > 0 never evaluate (see
+    ``train_gan``), so they build no network and their ``evaluate`` refuses."""
     # metrics' names are looked up per call (tests replace build_backbone)
     from cxr_synth.metrics.features import backbone_label, build_backbone, extract_features
     from cxr_synth.metrics.fid import FeatureStats, frechet_distance, stats_from_features
@@ -69,11 +76,15 @@ def fid_evaluator(
         device = next(generator.parameters()).device
         backbone.to(device)  # no-op after the first call
         noise = torch.Generator().manual_seed(evaluation.seed)
+
+        def inputs(start: int) -> torch.Tensor:
+            count = min(batch, n_fake - start)
+            if conditions is None:
+                return torch.randn(count, latent_dim, generator=noise)
+            return conditions[torch.arange(start, start + count) % len(conditions)]
+
         batches = (
-            generator(
-                torch.randn(min(batch, n_fake - start), latent_dim, generator=noise).to(device)
-            )[:, :1].float()
-            for start in range(0, n_fake, batch)
+            generator(inputs(start).to(device))[:, :1].float() for start in range(0, n_fake, batch)
         )
         fake = extract_features(backbone, batches, batch)
         metrics = {"fid": frechet_distance(stats, stats_from_features(fake, backbone.identifier))}
@@ -111,10 +122,12 @@ def train_generator(
     horizontal_flip: bool = False,
     masks: np.ndarray | None = None,
     pretrained: Mapping[str, torch.Tensor] | None = None,
+    conditions: np.ndarray | None = None,
     open_run: RunOpener = no_run,
 ) -> TrainedGenerator:
     """Train ``architecture`` on ``images[rows]`` (with ``masks``: on 2-channel (image, mask)
-    pairs, FID on the image channel) and keep the best-FID generator.
+    pairs, FID on the image channel) and keep the best-FID generator. A conditional
+    architecture (mask2image) needs ``conditions``: the masks (N, H, W) its FID samples render.
 
     The GAN's initial weights depend on ``config.seed`` alone; with ``pretrained`` the generator
     starts from those weights wherever the shapes agree. Options set away from the paper's model
@@ -136,6 +149,13 @@ def train_generator(
     gan = build_gan(
         architecture, resolution=resolution, channels=channels, seed=config.seed, **as_dict
     )
+    if is_conditional(gan.objective) != (conditions is not None):
+        raise ValueError(
+            f"{label}: conditions (the masks its FID samples render) are needed by a conditional "
+            "architecture and only by one"
+        )
+    if conditions is not None and len(conditions) == 0:
+        raise ValueError(f"{label}: no masks to render (conditions is empty)")
     if pretrained is not None:
         kept = load_matching_weights(gan.generator, pretrained)
         logger.info("%s: generator starts from pretrained weights; new: %s", label, kept or "none")
@@ -143,7 +163,10 @@ def train_generator(
         images, masks=masks, rows=rows,
         augmentation=build_augmentation(rotation_degrees, horizontal_flip),
     )  # fmt: skip
-    evaluate, fid_label = fid_evaluator(reference, evaluation, n_fake, gan.latent_dim)
+    evaluate, fid_label = fid_evaluator(
+        reference, evaluation, n_fake, gan.latent_dim,
+        None if conditions is None else masks_to_condition(conditions),
+    )  # fmt: skip
     logger.info(
         "training %s on %d %s at %d², Fréchet distance reported as %s",
         label,

@@ -7,6 +7,10 @@ brings G, D, the objective and its optimiser settings. Per step (one batch of re
 2. Every ``n_critic`` steps, a G step: ``objective.generator_loss(D, G(z))`` with D frozen,
    then the EMA of G's weights is updated (when ``gan.ema_decay`` is set).
 
+A conditional model (``base.ConditionalObjective``, e.g. mask2image) gets ``objective.condition(
+real)`` in place of ``z`` in both steps, and its G loss also sees the real batch; its sample grid
+shows the conditions of the first ``grid_samples`` training items.
+
 A single-network model (``discriminator=None``, e.g. diffusion) has one step per batch instead:
 ``objective.generator_loss(G, real)``, then the EMA update; it has no D optimiser or scaler.
 
@@ -41,7 +45,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from cxr_synth.models.base import GAN, needs_double_backward
+from cxr_synth.models.base import GAN, is_conditional, needs_double_backward
 from cxr_synth.runtime.devices import (
     autocast_context,
     make_grad_scaler,
@@ -216,8 +220,8 @@ class _Trainer:
         elif device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.state = self._build_state()
-        noise = torch.Generator().manual_seed(config.seed)
-        self.fixed_z = torch.randn(config.grid_samples, gan.latent_dim, generator=noise).to(device)
+        self.conditional = is_conditional(gan.objective)
+        self.fixed_z = self._fixed_inputs().to(device)
         self.loader, self.epoch_sampler = distributed.make_loader(
             dataset,
             self.sampler,
@@ -226,6 +230,17 @@ class _Trainer:
             seed=config.seed,
             pin_memory=device.type == "cuda",
         )
+
+    def _fixed_inputs(self) -> torch.Tensor:
+        """G's inputs for the sample grid: seeded noise, or (conditional) the conditions of the
+        first ``grid_samples`` training items, loaded under a seeded, isolated RNG."""
+        config, dataset = self.config, self.dataset
+        if self.conditional:
+            with isolated_rng(config.seed):
+                items = [dataset[i % len(dataset)] for i in range(config.grid_samples)]
+            return self.gan.objective.condition(torch.stack(items))
+        noise = torch.Generator().manual_seed(config.seed)
+        return torch.randn(config.grid_samples, self.gan.latent_dim, generator=noise)
 
     def _build_state(self) -> TrainState:
         """G and D (if any) on the device (SyncBatchNorm where it applies) with optimisers,
@@ -382,10 +397,16 @@ class _Trainer:
         distributed.all_reduce_mean(values, self.info)
         return dict(zip(scalars, values.tolist(), strict=True))
 
+    def _generator_inputs(self, real: torch.Tensor) -> torch.Tensor:
+        """G's inputs for a batch: its condition (a conditional objective), else fresh noise."""
+        if self.conditional:
+            return self.gan.objective.condition(real)
+        return torch.randn(real.shape[0], self.gan.latent_dim, device=self.device)
+
     def _adversarial_step(self, real: torch.Tensor) -> Losses:
         """One D update and, every ``n_critic`` steps, one G update."""
         gan, state, step = self.gan, self.state, self.state.global_step
-        z = torch.randn(real.shape[0], gan.latent_dim, device=self.device)
+        z = self._generator_inputs(real)
 
         def d_loss(real_i: torch.Tensor, z_i: torch.Tensor) -> tuple[torch.Tensor, Losses]:
             with torch.no_grad():
@@ -396,7 +417,7 @@ class _Trainer:
             self.d_train, state.d_optimizer, state.d_scaler, "d_loss", d_loss, real, z
         )
         if (step + 1) % gan.n_critic == 0:
-            scalars.update(self._generator_step(real.shape[0]))
+            scalars.update(self._generator_step(real))
         return scalars
 
     def _single_network_step(self, real: torch.Tensor) -> Losses:
@@ -411,21 +432,25 @@ class _Trainer:
             state.ema.update_parameters(state.generator)
         return logs
 
-    def _generator_step(self, batch_size: int) -> Losses:
-        """``generator_loss(D, G(z))`` with D frozen (no weight gradients: saves a third of its
-        backward; no DDP all-reduce), then the EMA update."""
+    def _generator_step(self, real: torch.Tensor) -> Losses:
+        """``generator_loss(D, G(z))`` (conditional: ``generator_loss(D, G(condition), real)``)
+        with D frozen (no weight gradients: saves a third of its backward; no DDP all-reduce),
+        then the EMA update."""
         gan, state = self.gan, self.state
-        z = torch.randn(batch_size, gan.latent_dim, device=self.device)
+        z = self._generator_inputs(real)
 
-        def g_loss(z_i: torch.Tensor) -> tuple[torch.Tensor, Losses]:
-            return gan.objective.generator_loss(self.d_train, self.g_train(z_i))
+        def g_loss(z_i: torch.Tensor, real_i: torch.Tensor) -> tuple[torch.Tensor, Losses]:
+            fake = self.g_train(z_i)
+            if self.conditional:
+                return gan.objective.generator_loss(self.d_train, fake, real_i)
+            return gan.objective.generator_loss(self.d_train, fake)
 
         for p in self.d_params:
             p.requires_grad_(False)
         try:
             with distributed.no_sync(self.d_train):
                 logs = self._update(
-                    self.g_train, state.g_optimizer, state.g_scaler, "g_loss", g_loss, z
+                    self.g_train, state.g_optimizer, state.g_scaler, "g_loss", g_loss, z, real
                 )
         finally:
             for p in self.d_params:

@@ -101,6 +101,57 @@ def test_a_tiny_reference_gives_fid_without_precision_and_recall(data):
     assert set(evaluate(generator)) == {"fid"}
 
 
+def test_a_conditional_generator_renders_the_given_masks_for_fd(data):
+    images, index = data
+    reference = compute_fid_reference_stats(images, index, typed())
+    seen = []
+
+    class Recording(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.ones(()))
+
+        def forward(self, condition):
+            seen.append(condition)
+            return torch.cat([torch.tanh(condition * self.scale)] * 2, dim=1)
+
+    masks = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 1, 32, 32)
+    evaluate, _ = fid_evaluator(reference, typed().evaluation, 20, latent_dim=7, conditions=masks)
+    assert "fid" in evaluate(Recording())
+    rendered = torch.cat(seen)  # batches of 8: the 3 masks cycled to n_fake = 20
+    assert rendered.shape == (20, 1, 32, 32)
+    assert rendered[:, 0, 0, 0].tolist() == [i % 3 for i in range(20)]
+
+
+def test_mask2image_trains_on_pairs_and_renders_its_conditions(data, tmp_path):
+    images, index = data
+    masks = (images > 127).astype(np.uint8)
+    reference = compute_fid_reference_stats(images, index, typed())
+    training = {**TRAINING, "checkpoint_root": str(tmp_path), "init_from_pretrained": True,
+                "loop": {**TRAINING["loop"], "epochs": 1}}  # fmt: skip
+    model = {"architecture": "mask2image",
+             "options": {"g_width": 4, "d_width": 4, "max_width": 8, "g_depth": 2, "d_layers": 2}}  # fmt: skip
+    conditions = masks[:5]  # no NIH-trained generator is needed (nor looked for)
+    generator, spec, history, metrics, grid = train(
+        images, index, reference, model, {}, training, masks, None, conditions
+    )
+    assert spec["architecture"] == "mask2image" and spec["channels"] == 2
+    assert np.isfinite(history["fid"]).all() and "pairs_mask2image.best_fd_rand" in metrics
+    assert (tmp_path / "mask2image").is_dir()
+    condition = torch.from_numpy(conditions[:2]).float().unsqueeze(1) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(generator.eval()(condition)[:, 1:], condition)
+    assert grid.size[0] > grid.size[1]  # image | mask side by side
+    training["init_from_pretrained"] = False
+    with pytest.raises(ValueError, match="needed by a conditional architecture and only by one"):
+        train(images, index, reference, model, {}, training, masks, None, None)
+    dcgan = {"architecture": "dcgan", "options": {"g_width": 4, "d_width": 4}}
+    with pytest.raises(ValueError, match="only by one"):
+        train(images, index, reference, dcgan, {}, training, masks, None, conditions)
+    with pytest.raises(ValueError, match="no masks to render"):
+        train(images, index, reference, model, {}, training, masks, None, conditions[:0])
+
+
 def test_pretrained_start_without_the_pretrained_generator_is_refused(data, tmp_path):
     images, index = data
     reference = compute_fid_reference_stats(images, index, typed())

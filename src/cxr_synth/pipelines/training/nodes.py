@@ -91,6 +91,7 @@ def train_generator(
     training: TrainingParams,
     masks: np.ndarray | None = None,
     pretrained: Mapping[str, Tensor] | None = None,
+    conditions: np.ndarray | None = None,
 ) -> tuple[Module, dict[str, Any], pd.DataFrame, dict[str, dict[str, float]], Image.Image]:
     """Train one architecture on the preprocessed images; return the best-FID generator
     (``cxr_synth.training.train_generator``, in an MLflow child run).
@@ -99,13 +100,16 @@ def train_generator(
     architecture's overrides of ``training.loop``; ``training``: the shared section.
     With ``masks`` (aligned with ``images``) the GAN learns 2-channel (image, mask) pairs; FID is
     measured on the image channel. With ``training.init_from_pretrained`` the generator starts
-    from ``pretrained`` (e.g. the NIH-trained one) wherever the shapes agree.
+    from ``pretrained`` (e.g. the NIH-trained one) wherever the shapes agree. A mask-conditioned
+    architecture (mask2image) renders ``conditions`` (masks) for its FID, and has no pretrained
+    generator.
     """
     from cxr_synth.sharing.generator import DIGEST, weights_digest
     from cxr_synth.training.driver import train_generator as train
 
     architecture = model.architecture
-    if training.init_from_pretrained and masks is not None and pretrained is None:
+    wants_pretrained = training.init_from_pretrained and masks is not None and conditions is None
+    if wants_pretrained and pretrained is None:
         raise UserError(
             f"pair_training.init_from_pretrained is true but there is no NIH-trained {architecture} "
             f"generator ({architecture}_generator, data/06_models/{architecture}/generator.pt): run "
@@ -118,7 +122,7 @@ def train_generator(
         training.evaluation, n_fake=training.evaluation.n_fake,
         rotation_degrees=data.rotation_degrees, horizontal_flip=data.horizontal_flip,
         masks=masks, pretrained=pretrained if training.init_from_pretrained else None,
-        open_run=child_run,
+        conditions=conditions, open_run=child_run,
     )  # fmt: skip
     spec = {**result.spec, DIGEST: weights_digest(result.generator.state_dict())}  # check_pair
     grid = Image.fromarray(result.samples) if result.samples is not None else Image.new("L", (8, 8))

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from cxr_synth.metrics.params import FeatureParams
 from cxr_synth.models.options import ArchitectureOptions
-from cxr_synth.models.registry import ARCHITECTURES, parse_options
+from cxr_synth.models.registry import REGISTRY, parse_options
 from cxr_synth.runtime.schema import Bool, Count, Float, PathStr, Split, StrictModel
 from cxr_synth.training.loop_config import LoopOverrides, TrainConfig
 
@@ -47,7 +47,7 @@ class TrainingParams(StrictModel):
 class ModelParams(StrictModel):
     """``<arch>.model``: which architecture, and its options (``cxr_synth.models.options``)."""
 
-    architecture: Literal[ARCHITECTURES]  # type: ignore[valid-type]
+    architecture: Literal[tuple(REGISTRY)]  # type: ignore[valid-type]
     options: ArchitectureOptions = Field(default_factory=ArchitectureOptions)
 
     @field_validator("options", mode="before")
@@ -60,7 +60,8 @@ class ModelParams(StrictModel):
 
 
 class ArchitectureParams(StrictModel):
-    """``<arch>``: one architecture's model and its single ``training.loop`` overrides."""
+    """``<arch>``: one architecture's model and its single ``training.loop`` overrides (a
+    conditional one's, e.g. ``mask2image``, override ``pair_training.loop``)."""
 
     model: ModelParams
     loop: LoopOverrides = LoopOverrides()

@@ -29,26 +29,30 @@ def reference_pipeline() -> Pipeline:
     )
 
 
-def architecture_template(paired: bool = False) -> Pipeline:
+def architecture_template(paired: bool = False, conditional: bool = False) -> Pipeline:
     """Train, then plot; ``for_architecture`` names the datasets ``<arch>_generator`` etc.
 
     ``paired=True`` adds the ``masks`` input: the GAN then learns 2-channel (image, mask) pairs
     (the segmentation pipeline maps the inputs to the lung-mask set), and ``pretrained_generator``,
-    the weights it may start from (``init_from_pretrained``).
+    the weights it may start from (``init_from_pretrained``). ``conditional=True`` (a
+    mask-conditioned GAN, always paired) adds ``conditions`` instead: the masks its FID renders.
     """
+    extra = {"masks": "masks"} if paired or conditional else {}
+    extra |= {"conditions": "conditions"} if conditional else {}
+    extra |= {"pretrained": "pretrained_generator"} if paired and not conditional else {}
     return Pipeline(
         [
             Node(
                 train_generator,
-                inputs=[
-                    "nih_images_array",
-                    "nih_images_index",
-                    "fid_reference_stats",
-                    "params:model",
-                    "params:loop",
-                    "params:training",
-                    *(["masks", "pretrained_generator"] if paired else []),
-                ],
+                inputs={
+                    "images": "nih_images_array",
+                    "index": "nih_images_index",
+                    "reference_stats": "fid_reference_stats",
+                    "model": "params:model",
+                    "loop": "params:loop",
+                    "training": "params:training",
+                    **extra,
+                },
                 outputs=[
                     "generator",
                     "generator_spec",

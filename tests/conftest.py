@@ -135,6 +135,13 @@ TINY_DEMO = {
         "w_dim": 8,
         "mapping_layers": 2,
     },
+    "mask2image.model.options": {
+        "g_width": 4,
+        "d_width": 4,
+        "max_width": 8,
+        "g_depth": 3,
+        "d_layers": 2,
+    },
     "ddpm.model.options": {
         "widths": [8, 8],
         "layers_per_block": 1,

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from tests.conftest import TINY_DEMO, run_kedro, shared_data
 
 
@@ -60,8 +60,9 @@ def test_default_run_generates_demo_data_then_ingests_and_preprocesses(tiny_stud
     assert run["metrics.ingestion_metrics.manifest_rows"] == len(manifest)
     assert run["metrics.proposed.images_per_s"] > 0
     children = runs[runs["tags.mlflow.parentRunId"] == run["run_id"]]
-    gans = [*ARCHITECTURES, *(f"pairs_{a}" for a in ARCHITECTURES)]  # NIH images; image+mask
-    unets = [f"unet.{m}.seed{s}" for m in ("none", "classic", *ARCHITECTURES) for s in (0, 1)]
+    paired = (*ARCHITECTURES, *CONDITIONAL_ARCHITECTURES)  # image+mask GANs (mask2image: mask in)
+    gans = [*ARCHITECTURES, *(f"pairs_{a}" for a in paired)]  # NIH images; image+mask
+    unets = [f"unet.{m}.seed{s}" for m in ("none", "classic", *paired) for s in (0, 1)]
     assert sorted(children["tags.mlflow.runName"]) == sorted(gans + unets)
     trained = children[children["tags.mlflow.runName"].isin(gans)]
     assert (
@@ -125,6 +126,8 @@ def test_registry_lists_every_pipeline_and_the_default_is_the_study():
         "evaluation.build_comparison_table",
         "segmentation.pairs.stylegan.train_generator",
         "segmentation.none.run_segmentation_experiment",
+        "segmentation.pairs.mask2image.sample_on_masks",
+        "segmentation.mask2image.run_segmentation_experiment",
         "reporting.add_dice_to_comparison",
         "reporting.build_study_report",
     } <= default_nodes

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from tests.browser import WINDOW, needs_browser, rendered_dom, screenshot, visible_text
 from tests.conftest import TINY_STUDY_RUN
 
@@ -54,11 +54,11 @@ def test_default_run_ends_in_the_comparison_table(tiny_study):
 def test_default_run_ends_in_the_dice_table_and_figure_10(tiny_study):
     reporting = tiny_study / "data/08_reporting"
     summary = pd.read_csv(reporting / "segmentation/summary.csv")
-    methods = ["none", "classic", *ARCHITECTURES]
+    methods = ["none", "classic", *ARCHITECTURES, *CONDITIONAL_ARCHITECTURES]
     assert list(summary["method"]) == methods
     assert (summary["n_seeds"] == 2).all() and summary["dice_mean"].between(0, 1).all()
     assert summary["dice_std"].notna().all()  # two seeds: a spread exists
-    assert summary.set_index("method").loc[list(ARCHITECTURES), "n_synthetic"].gt(0).all()
+    assert summary.set_index("method").loc[methods[2:], "n_synthetic"].gt(0).all()
     assert "Wilcoxon" in (reporting / "segmentation/summary.md").read_text()
     assert (reporting / "segmentation/dice.png").exists()
 
@@ -68,9 +68,10 @@ def test_default_run_ends_in_the_dice_table_and_figure_10(tiny_study):
     assert set(runs["image"]) == {f"img{row:05d}" for row in test_rows}  # pseudonyms, not stems
     assert set(runs["seed"]) == {0, 1}
 
-    masks = np.load(tiny_study / "data/07_model_output/dcgan/pairs/masks.npy")
-    images = np.load(tiny_study / "data/07_model_output/dcgan/pairs/images.npy")
-    assert masks.shape == images.shape and set(np.unique(masks)) <= {0, 1}
+    for arch in ("dcgan", "mask2image"):  # mask2image: images rendered on deformed real masks
+        masks = np.load(tiny_study / f"data/07_model_output/{arch}/pairs/masks.npy")
+        images = np.load(tiny_study / f"data/07_model_output/{arch}/pairs/images.npy")
+        assert masks.shape == images.shape and set(np.unique(masks)) <= {0, 1}
 
     table = pd.read_csv(reporting / "study_comparison_table.csv").set_index("architecture")
     dice = summary.set_index("method")["dice_mean"]

@@ -24,7 +24,7 @@ import pytest
 from kedro.framework.hooks import hook_impl
 
 from cxr_synth.metrics.verdicts import NOT_SEPARATED, primary_metric, separated_best
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from cxr_synth.runtime.errors import find_user_error, short_excepthook
 from cxr_synth.runtime.project_lock import ProjectLock
 from cxr_synth.runtime.tracking_server import TrackingServerLost
@@ -94,8 +94,9 @@ def test_the_run_logs_runs_histories_figures_report_and_models_to_the_server(ser
     runs = client.search_runs([parent.info.experiment_id])
     children = {r.info.run_name: r for r in runs
                 if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}  # fmt: skip
-    expected = {*ARCHITECTURES, *(f"pairs_{a}" for a in ARCHITECTURES),
-                *(f"unet.{m}.seed0" for m in (*ARCHITECTURES, "none", "classic"))}  # fmt: skip
+    paired = (*ARCHITECTURES, *CONDITIONAL_ARCHITECTURES)
+    expected = {*ARCHITECTURES, *(f"pairs_{a}" for a in paired),
+                *(f"unet.{m}.seed0" for m in (*paired, "none", "classic"))}  # fmt: skip
     assert expected == set(children), sorted(children)
     assert all(run.info.status == "FINISHED" for run in children.values())
     for arch in ARCHITECTURES:  # every training curve is a history, not one value

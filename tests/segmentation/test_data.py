@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augmentation
+from cxr_synth.segmentation.data import (
+    SegmentationDataset,
+    build_classic_augmentation,
+    deform_masks,
+)
 
 
 def _rectangle(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -132,3 +136,34 @@ def test_translation_shifts_image_and_mask_together():
     image, mask = SegmentationDataset(images, masks, augmentation=augmentation)[0]
     assert not np.array_equal(mask[0].numpy(), masks[0])
     assert mask.sum() > 0 and (((image > 0) == (mask > 0)).float().mean() == 1.0)
+
+
+def _disc_masks(n: int = 3, size: int = 32) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return np.stack([((yy - 16) ** 2 + (xx - 8 - 6 * i) ** 2 <= 36) for i in range(n)]).astype(
+        np.uint8
+    )
+
+
+def test_deformed_masks_stay_binary_are_seeded_and_new():
+    masks = _disc_masks() * 255  # foreground > 0, whatever its value
+    moved = deform_masks(masks, 7, seed=0, rotation_degrees=20, translate=0.1, elastic_alpha=30)
+    assert moved.shape == (7, 32, 32) and moved.dtype == np.uint8
+    assert set(np.unique(moved)) == {0, 1}  # nearest neighbour: still a mask
+    np.testing.assert_array_equal(moved, deform_masks(masks, 7, seed=0, rotation_degrees=20,
+                                                      translate=0.1, elastic_alpha=30))  # fmt: skip
+    assert not np.array_equal(moved, deform_masks(masks, 7, seed=1, rotation_degrees=20,
+                                                  translate=0.1, elastic_alpha=30))  # fmt: skip
+    source = (masks[np.arange(7) % 3] > 0).astype(np.uint8)  # mask i % 3, moved
+    assert all(not np.array_equal(m, s) for m, s in zip(moved, source, strict=True))
+    areas = moved.reshape(7, -1).sum(1) / source.reshape(7, -1).sum(1)
+    assert ((areas > 0.6) & (areas < 1.6)).all()  # moved, not destroyed
+
+
+def test_without_deformation_the_masks_come_back_in_turn():
+    masks = _disc_masks()
+    same = deform_masks(masks, 5, seed=0, rotation_degrees=0, scale=None)
+    np.testing.assert_array_equal(same, masks[[0, 1, 2, 0, 1]])
+    with pytest.raises(ValueError, match="no masks to deform"):
+        deform_masks(masks[:0], 2, seed=0)
+    assert deform_masks(masks, 0, seed=0).shape == (0, 32, 32)

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from cxr_synth.models.registry import ARCHITECTURES, REGISTRY
+from cxr_synth.models.registry import REGISTRY
 from cxr_synth.pipelines.demo_data.params import DemoDataParams
 from cxr_synth.pipelines.evaluation.params import EvaluationParams
 from cxr_synth.pipelines.ingestion.params import IngestionParams
@@ -63,12 +63,12 @@ class UnknownSection(ParameterError):
 
 
 def known_sections() -> list[str]:
-    return [*SECTIONS, *ARCHITECTURES, *CATALOG_KEYS]
+    return [*SECTIONS, *REGISTRY, *CATALOG_KEYS]
 
 
 def section_model(name: str) -> type[BaseModel] | None:
     """The model of top-level section ``name`` (None: a catalog key or no section)."""
-    return SECTIONS.get(name) or (ArchitectureParams if name in ARCHITECTURES else None)
+    return SECTIONS.get(name) or (ArchitectureParams if name in REGISTRY else None)
 
 
 def check_sections(params: Mapping[str, Any]) -> None:
@@ -190,11 +190,12 @@ def reference_markdown() -> str:
     for name, model in SECTIONS.items():
         out += [f"## `{name}`", "", _doc(model), "", *_table(model, name), ""]
     out += [
-        "## `<architecture>` (one section per architecture: " + ", ".join(ARCHITECTURES) + ")",
+        "## `<architecture>` (one section per architecture: " + ", ".join(REGISTRY) + ")",
         "",
         "`model.architecture` names the architecture, `model.options` are its options (below); "
         "`loop` overrides single keys of `training.loop` for this architecture (any key of "
-        "`training.loop`, same types and ranges).",
+        "`training.loop`, same types and ranges; for the pair GANs and the mask-conditioned "
+        "`mask2image`, keys of `pair_training.loop`).",
         "",
     ]
     for arch, spec in REGISTRY.items():

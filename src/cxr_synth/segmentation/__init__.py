@@ -21,7 +21,7 @@ __all__, __getattr__ = lazy_exports(
             "study_dice_table",
         ],
         "config": ["SegmentationConfig"],
-        "data": ["SegmentationDataset", "build_classic_augmentation"],
+        "data": ["SegmentationDataset", "build_classic_augmentation", "deform_masks"],
         "evaluate": ["evaluate_unet", "predict_masks"],
         "experiment": ["Experiment", "run_experiment"],
         "external": ["evaluate_saved_unets"],

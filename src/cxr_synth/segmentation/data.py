@@ -91,6 +91,40 @@ def build_classic_augmentation(
     return v2.Compose(steps) if steps else None
 
 
+def deform_masks(
+    masks: np.ndarray,
+    n: int,
+    *,
+    seed: int,
+    rotation_degrees: float = 10.0,
+    scale: Range | None = (0.9, 1.1),
+    translate: float = 0.0,
+    elastic_alpha: float = 0.0,
+    elastic_sigma: float = 5.0,
+) -> np.ndarray:
+    """``n`` new masks (n, H, W) uint8 in {0, 1}: ``masks`` (foreground > 0) in turn (mask
+    ``i % len(masks)``), each moved by a random affine and elastic deformation
+    (``build_classic_augmentation``'s geometric steps), reproducible from ``seed``.
+
+    Masks are resampled by nearest neighbour (``tv_tensors.Mask``): they stay binary, and the
+    image a mask-conditioned generator renders on one is aligned with it by construction.
+    """
+    if len(masks) == 0 and n > 0:
+        raise ValueError(f"no masks to deform into {n} new ones")
+    move = build_classic_augmentation(
+        rotation_degrees, scale, 0.0, 0.0, translate=translate,
+        elastic_alpha=elastic_alpha, elastic_sigma=elastic_sigma,
+    )  # fmt: skip
+    out = np.empty((n, *masks.shape[1:]), np.uint8)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for i in range(n):
+            mask = tv_tensors.Mask(torch.from_numpy(np.asarray(masks[i % len(masks)]) > 0)[None])
+            moved = move(mask.to(torch.uint8)) if move is not None else mask
+            out[i] = moved[0].numpy() > 0
+    return out
+
+
 class SegmentationDataset(ChestXrayDataset):
     """(image, mask) pairs: image float32 (1, H, W) in [-1, 1], mask float32 (1, H, W) in {0, 1}.
 

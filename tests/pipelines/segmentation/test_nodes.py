@@ -5,18 +5,22 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from cxr_synth.models.registry import ARCHITECTURES, build_gan
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES, build_gan
 from cxr_synth.pipelines.reporting.nodes import add_dice_to_comparison
 from cxr_synth.pipelines.segmentation.nodes import (
+    deform_training_masks,
     plot_segmentation_dice,
     run_segmentation_experiment,
     sample_labelled_pairs,
+    sample_on_masks,
     split_segmentation_set,
     summarise_segmentation,
 )
 from cxr_synth.pipelines.segmentation.params import SegmentationParams
 from cxr_synth.pipelines.segmentation.pipeline import create_pipeline
+from cxr_synth.runtime.errors import UserError
 from cxr_synth.segmentation import build_unets, evaluate_unet
+from cxr_synth.sharing.generator import DIGEST, weights_digest
 
 SPLIT = {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 0}
 
@@ -100,6 +104,43 @@ def test_a_one_channel_generator_cannot_label_pairs():
     split, _ = split_segmentation_set(_index(), seg(SPLIT, {"fraction": 1.0}))
     with pytest.raises(ValueError, match="2-channel"):
         sample_labelled_pairs(state, spec, split, SegmentationParams.parse(SEGMENTATION))
+
+
+def test_deformed_training_masks_are_new_binary_masks_in_the_requested_ratio():
+    images, masks, split = _disc_set(n=20)
+    masks[split["split"].to_numpy() != "train"] = 1  # val/test masks: whole frames
+    params = SegmentationParams.parse({"synthetic_ratio": 1.5})
+    new = deform_training_masks(masks, split, params)
+    n_train = int((split["split"] == "train").sum())
+    assert new.shape == (round(1.5 * n_train), 32, 32) and new.dtype == np.uint8
+    assert set(np.unique(new)) == {0, 1} and new.reshape(len(new), -1).mean(1).max() < 0.5
+    np.testing.assert_array_equal(new, deform_training_masks(masks, split, params))  # seeded
+    other = params.model_copy(update={"mask_deformation": params.mask_deformation.model_copy(
+        update={"seed": 1})})  # fmt: skip
+    assert not np.array_equal(new, deform_training_masks(masks, split, other))
+
+
+def _mask2image_generator():
+    options = {"g_width": 4, "d_width": 4, "max_width": 8, "g_depth": 3, "d_layers": 2}
+    gan = build_gan("mask2image", resolution=32, channels=2, seed=0, **options)
+    state = gan.generator.state_dict()
+    spec = {"architecture": "mask2image", "options": options, "resolution": 32, "channels": 2,
+            "latent_dim": 32 * 32, DIGEST: weights_digest(state)}  # fmt: skip
+    return state, spec
+
+
+def test_images_are_rendered_one_per_mask_and_seeded():
+    state, spec = _mask2image_generator()
+    _, masks, split = _disc_set()
+    params = SegmentationParams.parse(SEGMENTATION)
+    images = sample_on_masks(state, spec, masks, params)
+    assert images.shape == masks.shape and images.dtype == np.uint8
+    np.testing.assert_array_equal(images, sample_on_masks(state, spec, masks, params))
+    reseeded = SegmentationParams.parse({**SEGMENTATION, "synthesis": {"seed": 2, "device": "cpu"}})
+    assert not np.array_equal(images, sample_on_masks(state, spec, masks, reseeded))  # dropout
+    assert len({images[i].tobytes() for i in range(len(images))}) == len(images)
+    with pytest.raises(UserError, match="does not match"):
+        sample_on_masks(state, {**spec, DIGEST: "0" * 64}, masks, params)
 
 
 def _runs(method: str, dice_by_seed: dict[int, list[float]]) -> pd.DataFrame:
@@ -218,11 +259,19 @@ def test_synthetic_with_classic_augments_a_gan_methods_real_and_synthetic_images
 def test_pipeline_runs_every_method_and_feeds_the_report():
     pipeline = create_pipeline()
     experiments = {n.name for n in pipeline.nodes if n.name.endswith("run_segmentation_experiment")}
-    methods = ("none", "classic", *ARCHITECTURES)
+    methods = ("none", "classic", *ARCHITECTURES, "mask2image")
     assert experiments == {f"segmentation.{m}.run_segmentation_experiment" for m in methods}
     assert {f"{m}_{out}" for m in methods for out in ("unets", "unet_spec")} <= pipeline.outputs()
-    for arch in ARCHITECTURES:
+    for arch in (*ARCHITECTURES, *CONDITIONAL_ARCHITECTURES):
         assert f"pairs_{arch}_synthetic_images" in pipeline.all_outputs()
+    # mask2image: its masks are deformed real ones, made before its training (the FD renders them)
+    stage = pipeline.only_nodes_with_namespaces(["segmentation.pairs.mask2image"])
+    assert {n.name.rsplit(".", 1)[1] for n in stage.nodes} == {
+        "deform_training_masks", "train_generator", "sample_on_masks", "plot_loss_curves",
+        "plot_fid_curve"}  # fmt: skip
+    train = next(n for n in stage.nodes if n.name.endswith("train_generator"))
+    assert "pairs_mask2image_synthetic_masks" in train.inputs
+    assert "mask2image_generator" not in pipeline.inputs()  # no NIH-trained start
     assert {"segmentation_summary", "segmentation_dice_figure@matplotlib"} <= pipeline.all_outputs()
     assert "seg_images_array" in pipeline.inputs() and "dcgan_generator" in pipeline.inputs()
 

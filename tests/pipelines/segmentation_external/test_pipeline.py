@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from cxr_synth.pipelines.segmentation_external import create_pipeline
 from tests.conftest import TINY_STUDY, TINY_STUDY_RUN, end_stale_mlflow_runs, run_kedro
 
-METHODS = ("none", "classic", *ARCHITECTURES)
+METHODS = ("none", "classic", *ARCHITECTURES, *CONDITIONAL_ARCHITECTURES)
 
 
 def test_registered_apart_from_the_default_run():

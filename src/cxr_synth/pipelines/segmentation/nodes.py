@@ -101,8 +101,7 @@ def sample_labelled_pairs(
             f"{spec['architecture']} generator has {spec.get('channels', 1)} channel(s); labelled "
             "pairs need the 2-channel generator of the segmentation pipeline (segmentation.pairs.<arch>)"
         )
-    n_real = int((split_index["split"] == "train").sum())
-    n_pairs = round(n_real * segmentation.synthetic_ratio)
+    n_pairs = _n_synthetic(split_index, segmentation)
     if n_pairs < 1:
         return _empty_pairs(int(spec["resolution"]))
     samples = sample_images(state_dict, spec, n_images=n_pairs, **segmentation.synthesis.to_dict())
@@ -117,8 +116,48 @@ def sample_labelled_pairs(
     return images, masks
 
 
+def _n_synthetic(split_index: pd.DataFrame, segmentation: SegmentationParams) -> int:
+    """``synthetic_ratio`` x the number of real training images, rounded."""
+    return round(int((split_index["split"] == "train").sum()) * segmentation.synthetic_ratio)
+
+
 def _empty_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((0, size, size), np.uint8), np.zeros((0, size, size), np.uint8)
+
+
+def deform_training_masks(
+    masks: np.ndarray, split_index: pd.DataFrame, segmentation: SegmentationParams
+) -> np.ndarray:
+    """The masks of a mask-conditioned method's synthetic pairs: ``synthetic_ratio`` x (real
+    training images) real training masks, each deformed (``segmentation.mask_deformation``,
+    ``cxr_synth.segmentation.deform_masks``). Returns {0, 1} uint8 (N, H, W)."""
+    from cxr_synth.segmentation import deform_masks
+
+    rows = rows_in_splits(split_index, ["train"], "mask deformation (segmentation.split)")
+    new = deform_masks(
+        np.asarray(masks)[rows], _n_synthetic(split_index, segmentation),
+        **segmentation.mask_deformation.to_dict(),
+    )  # fmt: skip
+    logger.info("%d deformed training masks, mean lung fraction %.3f", len(new), new.mean())
+    return new
+
+
+def sample_on_masks(
+    state_dict: Mapping[str, Tensor],
+    spec: Mapping[str, Any],
+    masks: np.ndarray,
+    segmentation: SegmentationParams,
+) -> np.ndarray:
+    """The images of a mask-conditioned method's synthetic pairs: one uint8 image (N, H, W) per
+    mask, rendered by its generator (``cxr_synth.sharing.sampling.sample_on_masks``;
+    ``segmentation.synthesis`` sets batch size, seed and device)."""
+    from cxr_synth.sharing.generator import check_pair
+    from cxr_synth.sharing.sampling import sample_on_masks as render
+
+    check_pair(state_dict, spec, f"data/06_models/pairs_{spec['architecture']}")
+    synthesis = segmentation.synthesis
+    return render(state_dict, spec, masks, batch_size=synthesis.batch_size, seed=synthesis.seed,
+                  device=synthesis.device)  # fmt: skip
 
 
 def run_segmentation_experiment(
@@ -134,7 +173,8 @@ def run_segmentation_experiment(
     (``cxr_synth.segmentation.run_experiment``, one MLflow child run per seed).
 
     ``method``: ``none`` (real training images), ``classic`` (the same with rotation, scaling,
-    brightness/contrast) or an architecture name (real + that GAN's synthetic pairs; no classic
+    brightness/contrast) or an architecture name (real + that GAN's synthetic pairs, or for
+    mask2image its images rendered on deformed real masks; no classic
     augmentation, so the GAN's effect is measured alone, unless
     ``segmentation.synthetic_with_classic`` asks for the combination). Returns
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -39,32 +39,52 @@ Positive = Annotated[Float, Field(gt=0.0)]
 PositiveRange = tuple[Positive, Positive]
 
 
-class ClassicAugmentation(StrictModel):
-    """Method ``classic``: joint random affine (+ elastic) moves of image and mask, and
-    photometric changes of the image only (``build_classic_augmentation``)."""
+class GeometricAugmentation(StrictModel):
+    """Random affine (+ elastic) moves, the same for an image and its mask."""
+
+    RANGES: ClassVar[tuple[str, ...]] = ("scale",)  # [low, high] fields
 
     rotation_degrees: Annotated[Float, Field(ge=0.0, le=180.0)] = 10.0  # rotation in ±d
     scale: PositiveRange = (0.9, 1.1)  # random zoom range
     translate: Annotated[Float, Field(ge=0.0, le=0.5)] = 0.0  # shift up to ± this share of the side
     elastic_alpha: Annotated[Float, Field(ge=0.0)] = 0.0  # elastic displacement (px); 0 = off
     elastic_sigma: Positive = 5.0  # smoothness of the elastic field (px)
-    brightness: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
-    contrast: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
-    gamma: PositiveRange | None = None  # gamma drawn from this range; null = off
-    blur_sigma: PositiveRange | None = None  # Gaussian blur sigma range (px); null = off
-    horizontal_flip: Bool = False  # puts the heart on the wrong side: off (docs/data.md)
 
     @model_validator(mode="after")
-    def _ranges_ascend(self) -> ClassicAugmentation:
-        for name in ("scale", "gamma", "blur_sigma"):
+    def _ranges_ascend(self) -> GeometricAugmentation:
+        for name in self.RANGES:
             low_high = getattr(self, name)
             if low_high is not None and low_high[0] > low_high[1]:
                 raise ValueError(f"{name} must be [low, high] with low <= high, got {low_high}")
         return self
 
 
+class ClassicAugmentation(GeometricAugmentation):
+    """Method ``classic``: joint random affine (+ elastic) moves of image and mask, and
+    photometric changes of the image only (``build_classic_augmentation``)."""
+
+    RANGES: ClassVar[tuple[str, ...]] = ("scale", "gamma", "blur_sigma")
+
+    brightness: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
+    contrast: Amount = 0.1  # factor drawn from [1 - x, 1 + x]
+    gamma: PositiveRange | None = None  # gamma drawn from this range; null = off
+    blur_sigma: PositiveRange | None = None  # Gaussian blur sigma range (px); null = off
+    horizontal_flip: Bool = False  # puts the heart on the wrong side: off (docs/data.md)
+
+
+class MaskDeformation(GeometricAugmentation):
+    """Method ``mask2image``: the new masks it renders, ``synthetic_ratio`` per real training
+    image — the real training masks in turn, each moved by a random affine and elastic
+    deformation (``deform_masks``; nearest neighbour, so they stay binary)."""
+
+    translate: Annotated[Float, Field(ge=0.0, le=0.5)] = 0.05  # shift up to ± this share of the side
+    elastic_alpha: Annotated[Float, Field(ge=0.0)] = 30.0  # elastic displacement (px); 0 = off
+    seed: Int = 0  # which deformations
+
+
 class SegmentationParams(StrictModel):
-    """U-Net lung segmentation without / with classic / with each GAN's synthetic pairs."""
+    """U-Net lung segmentation without / with classic / with each GAN's synthetic pairs (the pair
+    GANs' samples, mask2image's images rendered on deformed real masks)."""
 
     split: SegmentationSplit = SegmentationSplit()
     low_data: LowData = LowData()
@@ -74,5 +94,6 @@ class SegmentationParams(StrictModel):
     synthetic_with_classic: Bool = False
     synthesis: SamplingParams = SamplingParams()
     classic_augmentation: ClassicAugmentation = ClassicAugmentation()
+    mask_deformation: MaskDeformation = MaskDeformation()
     unet: SegmentationConfig = SegmentationConfig()
     eval_batch_size: Count = 32  # test images per U-Net forward pass

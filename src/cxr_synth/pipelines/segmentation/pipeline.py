@@ -1,21 +1,27 @@
 """Segmentation: split the lung-mask set, train each GAN on (image, mask) pairs with the training
-template, sample labelled pairs, train U-Nets per augmentation method, compare Dice."""
+template, sample labelled pairs (mask2image: render images on deformed real masks), train U-Nets
+per augmentation method, compare Dice."""
 
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from cxr_synth.pipelines import for_architecture, in_stage, instantiate
 from cxr_synth.pipelines.segmentation.nodes import (
+    deform_training_masks,
     plot_segmentation_dice,
     run_segmentation_experiment,
     sample_labelled_pairs,
+    sample_on_masks,
     split_segmentation_set,
     summarise_segmentation,
 )
 from cxr_synth.pipelines.training import pipeline as training
 from cxr_synth.segmentation.config import BASELINES
+
+# every U-Net training set: real only, classic, each pair GAN's, each mask-conditioned GAN's
+METHODS = (*BASELINES, *ARCHITECTURES, *CONDITIONAL_ARCHITECTURES)
 
 
 def split_pipeline() -> Pipeline:
@@ -29,6 +35,17 @@ def split_pipeline() -> Pipeline:
             )
         ]
     )
+
+
+PAIR_SHARED = {  # the datasets and parameters every GAN trained on (image, mask) pairs shares
+    "nih_images_array": "seg_images_array",
+    "nih_images_index": "seg_split_index",
+    "masks": "seg_masks_array",
+    "seg_split_index": "seg_split_index",
+    "fid_reference_stats": "pairs_fid_reference_stats",
+    "params:training": "params:pair_training",
+    "params:segmentation": "params:segmentation",
+}
 
 
 def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pipeline:
@@ -50,20 +67,11 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
             )
         ]
     )
-    shared = {
-        "nih_images_array": "seg_images_array",
-        "nih_images_index": "seg_split_index",
-        "masks": "seg_masks_array",
-        "seg_split_index": "seg_split_index",
-        "fid_reference_stats": "pairs_fid_reference_stats",
-        "params:training": "params:pair_training",
-        "params:segmentation": "params:segmentation",
-    }
     reference = Pipeline(
         training.reference_pipeline(),
-        inputs={k: shared[k] for k in ("nih_images_array", "nih_images_index")},
-        outputs={"fid_reference_stats": shared["fid_reference_stats"]},
-        parameters={"params:training": shared["params:training"]},
+        inputs={k: PAIR_SHARED[k] for k in ("nih_images_array", "nih_images_index")},
+        outputs={"fid_reference_stats": PAIR_SHARED["fid_reference_stats"]},
+        parameters={"params:training": PAIR_SHARED["params:training"]},
     )
     return in_stage(reference, "segmentation.pairs") + sum(
         (
@@ -71,7 +79,47 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
                 training.architecture_template(paired=True) + sampling,
                 name,
                 "segmentation.pairs",
-                shared={**shared, "pretrained_generator": f"{name}_generator"},
+                shared={**PAIR_SHARED, "pretrained_generator": f"{name}_generator"},
+                prefix=f"pairs_{name}",
+            )
+            for name in architectures
+        ),
+        Pipeline([]),
+    )
+
+
+def mask_conditioned_pipeline(
+    architectures: tuple[str, ...] = CONDITIONAL_ARCHITECTURES,
+) -> Pipeline:
+    """A mask-conditioned GAN per name (mask2image): deformed real training masks
+    (``pairs_<arch>_synthetic_masks``), the training template on the (image, mask) pairs with
+    those masks as the FID's conditions, then one image per mask (``pairs_<arch>_synthetic_images``):
+    every synthetic image comes with a mask correct by construction. Namespace, parameters and
+    reference statistics as the pair GANs' (``pair_training_pipeline``)."""
+    template = training.architecture_template(conditional=True) + Pipeline(
+        [
+            Node(
+                deform_training_masks,
+                inputs=["masks", "seg_split_index", "params:segmentation"],
+                outputs="synthetic_masks",
+                name="deform_training_masks",
+            ),
+            Node(
+                sample_on_masks,
+                inputs=["generator", "generator_spec", "synthetic_masks", "params:segmentation"],
+                outputs="synthetic_images",
+                name="sample_on_masks",
+                tags=["gpu"],
+            ),
+        ]
+    )
+    return sum(
+        (
+            for_architecture(
+                template,
+                name,
+                "segmentation.pairs",
+                shared={**PAIR_SHARED, "conditions": f"pairs_{name}_synthetic_masks"},
                 prefix=f"pairs_{name}",
             )
             for name in architectures
@@ -82,7 +130,8 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
 
 def experiment_pipeline(method: str) -> Pipeline:
     """U-Nets for one method (``segmentation.<method>``, datasets ``<method>_*``); a GAN method
-    adds its labelled pairs (``pairs_<method>_synthetic_images`` and ``_masks``)."""
+    (pair or mask-conditioned) adds its labelled pairs (``pairs_<method>_synthetic_images`` and
+    ``_masks``)."""
     shared = {
         "images": "seg_images_array",
         "masks": "seg_masks_array",
@@ -134,9 +183,12 @@ def summary_pipeline(methods: tuple[str, ...]) -> Pipeline:
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    """``segmentation``: split, pair GANs, U-Nets for every method, summary."""
-    methods = (*BASELINES, *ARCHITECTURES)
-    experiments = sum((experiment_pipeline(m) for m in methods), Pipeline([]))
+    """``segmentation``: split, pair GANs, mask-conditioned GANs, U-Nets for every method,
+    summary."""
+    experiments = sum((experiment_pipeline(m) for m in METHODS), Pipeline([]))
     return in_stage(
-        Pipeline(split_pipeline() + summary_pipeline(methods)), "segmentation"
-    ) + Pipeline(pair_training_pipeline() + experiments, tags=["segmentation"])
+        Pipeline(split_pipeline() + summary_pipeline(METHODS)), "segmentation"
+    ) + Pipeline(
+        pair_training_pipeline() + mask_conditioned_pipeline() + experiments,
+        tags=["segmentation"],
+    )

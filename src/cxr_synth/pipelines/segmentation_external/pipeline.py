@@ -5,9 +5,8 @@ from functools import partial, update_wrapper
 
 from kedro.pipeline import Node, Pipeline
 
-from cxr_synth.models.registry import ARCHITECTURES
 from cxr_synth.pipelines import in_stage, instantiate
-from cxr_synth.pipelines.segmentation.pipeline import BASELINES
+from cxr_synth.pipelines.segmentation.pipeline import METHODS
 from cxr_synth.pipelines.segmentation_external.nodes import (
     decode_external_pairs,
     evaluate_external,
@@ -82,7 +81,7 @@ def evaluation_pipeline(method: str) -> Pipeline:
 def create_pipeline(methods: tuple[str, ...] | None = None, **kwargs) -> Pipeline:
     """``segmentation_external``: the saved U-Nets of ``methods`` (default: every method of the
     segmentation pipeline) on the external set -> ``segmentation_external_summary``."""
-    methods = tuple(methods or (*BASELINES, *ARCHITECTURES))
+    methods = tuple(methods or METHODS)
     summary = Node(
         summarise_segmentation_external,
         inputs={

@@ -82,7 +82,11 @@ class Mask2ImageGenerator(nn.Module):
         )
         # decoder, innermost first: level i takes the level below (and its skip) up to ch[i - 1]
         self.up = nn.ModuleList(
-            _Up(ch[i] * (1 if i == depth - 1 else 2), ch[i - 1], dropout if k < dropout_layers else 0.0)
+            _Up(
+                ch[i] * (1 if i == depth - 1 else 2),
+                ch[i - 1],
+                dropout if k < dropout_layers else 0.0,
+            )
             for k, i in enumerate(range(depth - 1, 0, -1))
         )
         self.out = nn.ConvTranspose2d(ch[0] * (1 if depth == 1 else 2), 1, 4, 2, 1)
@@ -161,7 +165,9 @@ def build_mask2image(
     """mask2image for (image, mask) pairs (``channels`` must be 2); ``latent_dim`` is unused: G's
     input is one mask, and the GAN's ``latent_dim`` records its size, R²."""
     if channels != 2:
-        raise ValueError(f"mask2image learns (image, mask) pairs: channels must be 2, got {channels}")
+        raise ValueError(
+            f"mask2image learns (image, mask) pairs: channels must be 2, got {channels}"
+        )
     o = options
     if resolution >> o.d_layers < 4:
         raise ValueError(
@@ -183,4 +189,3 @@ def build_mask2image(
         d_optimizer=adam_settings(o.d_lr, o.d_betas),
         ema_decay=ema_setting(o.ema_decay),
     )  # fmt: skip
-

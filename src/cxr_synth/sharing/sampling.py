@@ -96,13 +96,13 @@ def sample_on_masks(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    where = resolve_device(device)
+    where, name = resolve_device(device), spec["architecture"]
     generator = rebuild_generator(state_dict, spec).to(where)
     conditions = masks_to_condition(masks)
     images = np.empty(np.shape(masks), np.uint8)
     with isolated_rng(seed), torch.no_grad():
-        for start in tqdm(range(0, len(images), batch_size), desc=f"rendering {spec['architecture']}"):
+        for start in tqdm(range(0, len(images), batch_size), desc=f"rendering {name}"):
             fake = generator(conditions[start : start + batch_size].to(where))[:, :1].float().cpu()
             images[start : start + len(fake)] = to_uint8_images(fake.clamp(-1, 1))[:, 0].numpy()
-    logger.info("%s: %d images rendered on their masks on %s", spec["architecture"], len(images), where)
+    logger.info("%s: %d images rendered on their masks on %s", name, len(images), where)
     return images

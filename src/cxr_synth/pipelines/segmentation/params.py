@@ -77,7 +77,7 @@ class MaskDeformation(GeometricAugmentation):
     image — the real training masks in turn, each moved by a random affine and elastic
     deformation (``deform_masks``; nearest neighbour, so they stay binary)."""
 
-    translate: Annotated[Float, Field(ge=0.0, le=0.5)] = 0.05  # shift up to ± this share of the side
+    translate: Annotated[Float, Field(ge=0.0, le=0.5)] = 0.05  # shift: ± this share of the side
     elastic_alpha: Annotated[Float, Field(ge=0.0)] = 30.0  # elastic displacement (px); 0 = off
     seed: Int = 0  # which deformations
 

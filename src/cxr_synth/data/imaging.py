@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -190,6 +191,13 @@ def _apply(job: tuple[Callable[..., Any], int, tuple]) -> tuple[int, Any, str | 
         return index, None, f"{type(error).__name__}: {error}"
 
 
+def _worker_signals() -> None:
+    """A forked worker dies on SIGTERM, whatever handler its parent set: ``Pool.terminate`` (the
+    end of ``with pool``) sends SIGTERM, and a worker that inherited a handler which ignores it
+    (submitit's, in ``kedro study run --executor local|slurm`` jobs) would hang the parent."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 # The job list of the running forked pool: children inherit it at fork, so only chunk bounds
 # travel to them, not a pickled (function, loader, spec) tuple per image.
 _FORKED_JOBS: tuple[Callable[..., Any], list[tuple]] | None = None
@@ -234,7 +242,7 @@ def parallel_map(
             raise RuntimeError("parallel_map: a forked pool is already running in this process")
         _FORKED_JOBS = (func, arguments)
         try:
-            pool = multiprocessing.get_context("fork").Pool(n_workers)
+            pool = multiprocessing.get_context("fork").Pool(n_workers, _worker_signals)
         finally:
             _FORKED_JOBS = None  # the children have their copy; the parent needs none
         chunks = [(start, min(start + 16, len(jobs))) for start in range(0, len(jobs), 16)]

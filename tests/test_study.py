@@ -68,8 +68,10 @@ def test_default_run_ends_in_the_dice_table_and_figure_10(tiny_study):
     assert set(runs["image"]) == {f"img{row:05d}" for row in test_rows}  # pseudonyms, not stems
     assert set(runs["seed"]) == {0, 1}
 
-    for arch in ("dcgan", "mask2image"):  # mask2image: images rendered on deformed real masks
-        masks = np.load(tiny_study / f"data/07_model_output/{arch}/pairs/masks.npy")
+    mask_files = {"dcgan": "07_model_output/dcgan/pairs/masks.npy",  # sampled with its images
+                  "mask2image": "04_feature/seg_deformed_masks.npy"}  # rendered on
+    for arch, mask_file in mask_files.items():
+        masks = np.load(tiny_study / "data" / mask_file)
         images = np.load(tiny_study / f"data/07_model_output/{arch}/pairs/images.npy")
         assert masks.shape == images.shape and set(np.unique(masks)) <= {0, 1}
 

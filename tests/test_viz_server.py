@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cxr_synth.models.registry import ARCHITECTURES
+from cxr_synth.models.registry import ARCHITECTURES, CONDITIONAL_ARCHITECTURES
 from cxr_synth.pipeline_registry import register_pipelines
 from tests.browser import WINDOW, needs_browser, rendered_dom, screenshot
 from tests.conftest import free_port, make_project
@@ -220,7 +220,7 @@ def test_the_top_level_is_the_study_stages(viz):
         assert inner == {f"{stage}.{arch}" for arch in ARCHITECTURES}
     inner = {c["id"] for c in tree["segmentation"]["children"] if c["type"] == "modularPipeline"}
     assert inner == {"segmentation.pairs", "segmentation.none", "segmentation.classic"} | {
-        f"segmentation.{arch}" for arch in ARCHITECTURES
+        f"segmentation.{arch}" for arch in (*ARCHITECTURES, *CONDITIONAL_ARCHITECTURES)
     }
 
 

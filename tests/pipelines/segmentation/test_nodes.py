@@ -267,10 +267,13 @@ def test_pipeline_runs_every_method_and_feeds_the_report():
     # mask2image: its masks are deformed real ones, made before its training (the FD renders them)
     stage = pipeline.only_nodes_with_namespaces(["segmentation.pairs.mask2image"])
     assert {n.name.rsplit(".", 1)[1] for n in stage.nodes} == {
-        "deform_training_masks", "train_generator", "sample_on_masks", "plot_loss_curves",
-        "plot_fid_curve"}  # fmt: skip
+        "train_generator", "sample_on_masks", "plot_loss_curves", "plot_fid_curve"}  # fmt: skip
     train = next(n for n in stage.nodes if n.name.endswith("train_generator"))
-    assert "pairs_mask2image_synthetic_masks" in train.inputs
+    deform = next(n for n in pipeline.nodes if n.name == "segmentation.deform_training_masks")
+    assert deform.outputs == ["seg_deformed_masks"] and "seg_deformed_masks" in train.inputs
+    experiment = next(n for n in pipeline.nodes
+                      if n.name == "segmentation.mask2image.run_segmentation_experiment")  # fmt: skip
+    assert "seg_deformed_masks" in experiment.inputs  # the U-Nets' masks are the rendered ones
     assert "mask2image_generator" not in pipeline.inputs()  # no NIH-trained start
     assert {"segmentation_summary", "segmentation_dice_figure@matplotlib"} <= pipeline.all_outputs()
     assert "seg_images_array" in pipeline.inputs() and "dcgan_generator" in pipeline.inputs()

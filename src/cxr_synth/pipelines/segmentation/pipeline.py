@@ -88,38 +88,46 @@ def pair_training_pipeline(architectures: tuple[str, ...] = ARCHITECTURES) -> Pi
     )
 
 
+DEFORMED_MASKS = "seg_deformed_masks"  # every mask-conditioned GAN renders on the same masks
+
+
 def mask_conditioned_pipeline(
     architectures: tuple[str, ...] = CONDITIONAL_ARCHITECTURES,
 ) -> Pipeline:
-    """A mask-conditioned GAN per name (mask2image): deformed real training masks
-    (``pairs_<arch>_synthetic_masks``), the training template on the (image, mask) pairs with
-    those masks as the FID's conditions, then one image per mask (``pairs_<arch>_synthetic_images``):
-    every synthetic image comes with a mask correct by construction. Namespace, parameters and
-    reference statistics as the pair GANs' (``pair_training_pipeline``)."""
+    """Deformed real training masks (``segmentation.deform_training_masks`` ->
+    ``seg_deformed_masks``), then per mask-conditioned GAN (mask2image) the training template on
+    the (image, mask) pairs with those masks as the FID's conditions and one image per mask
+    (``pairs_<arch>_synthetic_images``): every synthetic image comes with a mask correct by
+    construction. Namespace, parameters and reference statistics as the pair GANs'
+    (``pair_training_pipeline``). The deformation sits in the ``segmentation`` stage, outside
+    ``segmentation.pairs``: made from the real masks, it is an input of the GANs, not an output
+    (inside, kedro-viz would see a layer cycle through the namespace)."""
+    deform = Node(
+        deform_training_masks,
+        inputs=["seg_masks_array", "seg_split_index", "params:segmentation"],
+        outputs=DEFORMED_MASKS,
+        name="deform_training_masks",
+    )
     template = training.architecture_template(conditional=True) + Pipeline(
         [
             Node(
-                deform_training_masks,
-                inputs=["masks", "seg_split_index", "params:segmentation"],
-                outputs="synthetic_masks",
-                name="deform_training_masks",
-            ),
-            Node(
                 sample_on_masks,
-                inputs=["generator", "generator_spec", "synthetic_masks", "params:segmentation"],
+                inputs=["generator", "generator_spec", "conditions", "params:segmentation"],
                 outputs="synthetic_images",
                 name="sample_on_masks",
                 tags=["gpu"],
             ),
         ]
     )
-    return sum(
+    used = template.all_inputs() | template.all_outputs()
+    shared = {k: v for k, v in PAIR_SHARED.items() if k in used} | {"conditions": DEFORMED_MASKS}
+    return in_stage(Pipeline([deform]), "segmentation") + sum(
         (
             for_architecture(
                 template,
                 name,
                 "segmentation.pairs",
-                shared={**PAIR_SHARED, "conditions": f"pairs_{name}_synthetic_masks"},
+                shared=shared,
                 prefix=f"pairs_{name}",
             )
             for name in architectures
@@ -130,8 +138,8 @@ def mask_conditioned_pipeline(
 
 def experiment_pipeline(method: str) -> Pipeline:
     """U-Nets for one method (``segmentation.<method>``, datasets ``<method>_*``); a GAN method
-    (pair or mask-conditioned) adds its labelled pairs (``pairs_<method>_synthetic_images`` and
-    ``_masks``)."""
+    adds its labelled pairs (``pairs_<method>_synthetic_images`` and ``_masks``; a
+    mask-conditioned one, ``seg_deformed_masks``)."""
     shared = {
         "images": "seg_images_array",
         "masks": "seg_masks_array",
@@ -144,6 +152,8 @@ def experiment_pipeline(method: str) -> Pipeline:
         for kind in ("images", "masks"):
             inputs[f"synthetic_{kind}"] = f"synthetic_{kind}"
             shared[f"synthetic_{kind}"] = f"pairs_{method}_synthetic_{kind}"
+        if method in CONDITIONAL_ARCHITECTURES:  # its images were rendered on these masks
+            shared["synthetic_masks"] = DEFORMED_MASKS
     experiment = Node(
         update_wrapper(
             partial(run_segmentation_experiment, method=method), run_segmentation_experiment

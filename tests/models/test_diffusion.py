@@ -1,5 +1,7 @@
 """ddpm: the diffusers U-Net, its samplers from seeded noise, the denoising loss, its options."""
 
+import math
+
 import pytest
 import torch
 
@@ -82,8 +84,9 @@ def test_the_samplers_share_the_training_schedule_and_start_at_pure_noise():
             assert scheduler.config[key] == training.config[key], (sampler, key)
         assert len(scheduler.timesteps) == 5 and int(scheduler.timesteps[0]) == 499
     solver = _ddpm(sampler="dpm_solver++").generator.sampler.config
-    assert solver.algorithm_type == "dpmsolver++" and solver.thresholding
-    assert solver.sample_max_value == 1.0  # the predicted x_0 clipped to [-1, 1], as DDIM's
+    assert solver.algorithm_type == "dpmsolver++" and solver.solver_order == 2
+    assert solver.thresholding and solver.dynamic_thresholding_ratio == 0.995  # Saharia 2022
+    assert solver.sample_max_value == math.inf
 
 
 def test_ancestral_ddpm_at_T_steps_is_diffusers_ddpm_pipeline():

@@ -44,8 +44,10 @@ def _sampler(options: DDPMOptions):
     """The reverse-process scheduler ``options.sampler`` names, set to ``sampling_steps`` steps.
 
     Every one starts at t = T - 1 ("trailing" spacing: x_T is pure noise there, Lin et al. 2024,
-    Table 2) and clips the predicted x_0 to [-1, 1] at every step (Ho et al. 2020; for
-    DPM-Solver++ as its thresholding with ``sample_max_value`` 1, Lu et al. 2022, Sec. 5).
+    Table 2). DDIM and DDPM clip the predicted x_0 to [-1, 1] (Ho et al. 2020); DPM-Solver++
+    thresholds it dynamically (Saharia et al. 2022, as Lu et al. 2022, Sec. 5, for pixel
+    space): clipped to [-s, s] and divided by s, s = max(1, the 99.5th percentile of |x_0|), since
+    static clipping saturated its samples (docs/results/ddpm.md).
     """
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
@@ -57,7 +59,8 @@ def _sampler(options: DDPMOptions):
             algorithm_type="dpmsolver++",
             solver_order=2,
             thresholding=True,
-            sample_max_value=1.0,
+            dynamic_thresholding_ratio=0.995,
+            sample_max_value=math.inf,  # s not capped
             timestep_spacing="trailing",
         )
     else:  # deterministic DDIM, eta = 0

@@ -76,6 +76,11 @@ class RecordingDataset(ChestXrayDataset):
         self.read.append(index)
         return super().__getitem__(index)
 
+    def batches(self, size: int) -> list[torch.Tensor]:
+        """The batches of ``size`` read so far, in the order read."""
+        rows = [self.read[k : k + size] for k in range(0, len(self.read), size)]
+        return [torch.stack([ChestXrayDataset.__getitem__(self, i) for i in r]) for r in rows]
+
 
 class LossLog:
     """A tracker keeping the loop's ``train/g_loss`` window means."""
@@ -109,27 +114,26 @@ def train_project(options: dict, data: RecordingDataset, args: argparse.Namespac
     return gan, initial, log.losses, list_checkpoints(out)
 
 
-def train_reference(unet, batches, args: argparse.Namespace):
-    """diffusers' unconditional recipe on ``batches``: the loss per step, the EMA U-Net."""
+def train_reference(unet, batches, *, matched: bool, lr: float, warmup: int, p: int, seed: int):
+    """diffusers' unconditional recipe on ``batches`` (``matched``: with the project's optimiser
+    and EMA warm-up, see the module doc): the loss per step and the EMA U-Net."""
     from diffusers import DDPMScheduler
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
-    p = args.patch_size
     noise_scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
-    matched = args.reference == "matched"
     if matched:
-        optimizer = torch.optim.Adam(unet.parameters(), lr=args.lr, betas=(0.95, 0.999))
+        optimizer = torch.optim.Adam(unet.parameters(), lr=lr, betas=(0.95, 0.999))
     else:
         optimizer = torch.optim.AdamW(
-            unet.parameters(), lr=args.lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8
+            unet.parameters(), lr=lr, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8
         )
     lr_scheduler = get_scheduler(
         "constant" if matched else "cosine", optimizer,
-        num_warmup_steps=0 if matched else args.warmup, num_training_steps=len(batches),
+        num_warmup_steps=0 if matched else warmup, num_training_steps=len(batches),
     )  # fmt: skip
     ema = EMAModel(unet.parameters(), decay=0.9999, use_ema_warmup=not matched, power=3 / 4)
-    torch.manual_seed(args.seed)  # the loop's seed_everything
+    torch.manual_seed(seed)  # the loop's seed_everything
     losses = []
     unet.train()
     for clean in batches:
@@ -226,15 +230,16 @@ def main() -> None:
         gan, initial, project_losses, checkpoints = train_project(options, data, args, Path(folder))
         states = [load_checkpoint(c) for c in checkpoints]
     steps = [s["global_step"] for s in states]
-    base = ChestXrayDataset(train)  # the batches the loop read, in its order
-    batches = [torch.stack([base[i] for i in data.read[k : k + args.batch]])
-               for k in range(0, len(data.read), args.batch)]  # fmt: skip
+    batches = data.batches(args.batch)  # what the loop read, in its order
     args.warmup = args.warmup if args.warmup is not None else len(batches) // 10
     from diffusers import UNet2DModel
 
     unet = UNet2DModel.from_config(gan.generator.unet.config)
     unet.load_state_dict(initial)
-    reference_losses, averaged = train_reference(unet, batches, args)
+    reference_losses, averaged = train_reference(
+        unet, batches, matched=args.reference == "matched", lr=args.lr, warmup=args.warmup, p=p,
+        seed=args.seed,
+    )  # fmt: skip
     trained = time.perf_counter() - started
 
     print(f"# ddpm reference check: {source}, {args.images} images at {args.resolution}², "

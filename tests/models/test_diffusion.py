@@ -1,4 +1,6 @@
-"""ddpm: the diffusers U-Net, DDIM sampling from seeded noise, the denoising loss, its options."""
+"""ddpm: the diffusers U-Net, its samplers from seeded noise, the denoising loss, its options."""
+
+import math
 
 import pytest
 import torch
@@ -53,6 +55,57 @@ def test_ddim_sampling_is_deterministic_given_the_noise():
     rebuilt.load_state_dict(generator.state_dict())
     with torch.no_grad():
         assert torch.equal(rebuilt(z), first)
+
+
+SAMPLERS = ["ddim", "ddpm", "dpm_solver++"]
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_every_sampler_is_a_function_of_each_images_noise(sampler):
+    gan = _ddpm(sampler=sampler)
+    generator = gan.generator.eval()
+    z = torch.randn(4, gan.latent_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        first = generator(z)
+        torch.manual_seed(123)  # torch's RNG plays no part, even for the ancestral sampler
+        again = generator(z.clone())  # a multistep solver's history is reset between calls
+        alone = generator(z[1:2])
+    assert first.min() >= -1 and first.max() <= 1 and first.std() > 0
+    assert torch.equal(first, again)
+    torch.testing.assert_close(alone, first[1:2], atol=1e-3, rtol=0)  # float sums
+
+
+def test_the_samplers_share_the_training_schedule_and_start_at_pure_noise():
+    trained = {"beta_schedule": "cosine", "prediction_type": "v_prediction", "train_timesteps": 500}
+    for sampler in SAMPLERS:
+        gan = _ddpm(sampler=sampler, sampling_steps=5, **trained)
+        scheduler, training = gan.generator.sampler, gan.objective.schedule
+        for key in ("num_train_timesteps", "beta_schedule", "prediction_type"):
+            assert scheduler.config[key] == training.config[key], (sampler, key)
+        assert len(scheduler.timesteps) == 5 and int(scheduler.timesteps[0]) == 499
+    solver = _ddpm(sampler="dpm_solver++").generator.sampler.config
+    assert solver.algorithm_type == "dpmsolver++" and solver.solver_order == 2
+    assert solver.thresholding and solver.dynamic_thresholding_ratio == 0.995  # Saharia 2022
+    assert solver.sample_max_value == math.inf
+
+
+def test_ancestral_ddpm_at_T_steps_is_diffusers_ddpm_pipeline():
+    """sampler ddpm with sampling_steps = T runs DDPMPipeline's loop (Ho et al. 2020, Alg. 2)."""
+    from diffusers import DDPMScheduler
+
+    from cxr_synth.models.diffusion import _noise_generators
+
+    gan = _ddpm(sampler="ddpm", sampling_steps=20, train_timesteps=20)
+    generator = gan.generator.eval()
+    z = torch.randn(3, 16 * 16, generator=torch.Generator().manual_seed(1))
+    scheduler = DDPMScheduler(num_train_timesteps=20, beta_schedule="linear")
+    scheduler.set_timesteps(20)
+    image, noise = z.reshape(3, 1, 16, 16), _noise_generators(z)
+    with torch.no_grad():
+        for t in scheduler.timesteps:  # DDPMPipeline.__call__, with per-image generators
+            image = scheduler.step(generator.unet(image, t).sample, t, image,
+                                   generator=noise).prev_sample  # fmt: skip
+        assert torch.equal(generator(z), image.clamp(-1, 1))
 
 
 def _blobs(n=8, size=16):
@@ -113,6 +166,7 @@ def test_optimiser_and_ema_settings():
         ({"beta_schedule": "quadratic"}, 16, "beta_schedule"),
         ({"widths": []}, 16, "widths"),
         ({"samplng_steps": 5}, 16, "did you mean 'sampling_steps'"),
+        ({"sampler": "dpm_solver"}, 16, "sampler"),
     ],
 )
 def test_bad_options_are_refused_by_name(options, resolution, message):

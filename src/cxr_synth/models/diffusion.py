@@ -1,18 +1,22 @@
-"""ddpm: denoising diffusion (Ho et al. 2020) in the zoo, sampled with DDIM (Song et al. 2021).
+"""ddpm: denoising diffusion (Ho et al. 2020) in the zoo, sampled with DDIM (Song et al. 2021),
+ancestral DDPM (Ho et al. 2020, Alg. 2) or DPM-Solver++ (Lu et al. 2022).
 
 The network and the noise schedules come from Hugging Face ``diffusers`` (``UNet2DModel``,
-``DDPMScheduler`` for the forward process in training, ``DDIMScheduler`` for sampling). It fits
-the zoo's `GAN` record without a discriminator: the "generator" is `DiffusionGenerator`, whose
-``forward(z)`` runs deterministic DDIM (eta = 0) from the initial noise x_T = z reshaped to an
-image. With eta = 0, x_T is a latent code (Song et al. 2021), so ``z ~ N(0, I)`` of
-``latent_dim = C·R²`` values plays the GAN latent's part and seeded latents give the same images
-wherever the GANs' do.
+``DDPMScheduler`` for the forward process in training; ``DDIMScheduler``, ``DDPMScheduler`` or
+``DPMSolverMultistepScheduler`` for sampling, the ``sampler`` option). It fits the zoo's `GAN`
+record without a discriminator: the "generator" is `DiffusionGenerator`, whose ``forward(z)``
+runs the sampler from the initial noise x_T = z reshaped to an image. With DDIM (eta = 0) and
+DPM-Solver++ x_T is a latent code (Song et al. 2021), so ``z ~ N(0, I)`` of ``latent_dim = C·R²``
+values plays the GAN latent's part; the ancestral sampler draws each image's extra noise from a
+generator seeded by its own z, so there too seeded latents give the same images wherever the
+GANs' do, whatever the batch.
 
 ``diffusers`` is imported when a model is built (it takes seconds, and most runs build none).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
@@ -34,6 +38,45 @@ def _schedule(options: DDPMOptions) -> dict:
         "beta_schedule": BETA_SCHEDULES[options.beta_schedule],
         "prediction_type": options.prediction_type,
     }
+
+
+def _sampler(options: DDPMOptions):
+    """The reverse-process scheduler ``options.sampler`` names, set to ``sampling_steps`` steps.
+
+    Every one starts at t = T - 1 ("trailing" spacing: x_T is pure noise there, Lin et al. 2024,
+    Table 2). DDIM and DDPM clip the predicted x_0 to [-1, 1] (Ho et al. 2020); DPM-Solver++
+    thresholds it dynamically (Saharia et al. 2022, as Lu et al. 2022, Sec. 5, for pixel
+    space): clipped to [-s, s] and divided by s, s = max(1, the 99.5th percentile of |x_0|), since
+    static clipping saturated its samples (docs/results/ddpm.md).
+    """
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+    if options.sampler == "ddpm":  # ancestral, variance beta~_t ("fixed_small"), as DDPMPipeline
+        scheduler = DDPMScheduler(**_schedule(options), timestep_spacing="trailing")
+    elif options.sampler == "dpm_solver++":  # 2nd-order multistep, data prediction
+        scheduler = DPMSolverMultistepScheduler(
+            **_schedule(options),
+            algorithm_type="dpmsolver++",
+            solver_order=2,
+            thresholding=True,
+            dynamic_thresholding_ratio=0.995,
+            sample_max_value=math.inf,  # s not capped
+            timestep_spacing="trailing",
+        )
+    else:  # deterministic DDIM, eta = 0
+        scheduler = DDIMScheduler(**_schedule(options), timestep_spacing="trailing")
+    scheduler.set_timesteps(options.sampling_steps)
+    return scheduler
+
+
+def _noise_generators(z: torch.Tensor) -> list[torch.Generator]:
+    """One CPU generator per image, seeded by the bytes of its initial noise: the ancestral
+    sampler's extra noise then depends on that image's z alone (not the batch, not the device)."""
+    rows = z.detach().float().cpu().numpy()
+    seeds = [
+        int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest()) >> 1 for r in rows
+    ]
+    return [torch.Generator().manual_seed(seed) for seed in seeds]
 
 
 def _unet(options: DDPMOptions, channels: int, side: int) -> nn.Module:
@@ -69,10 +112,10 @@ def _unet(options: DDPMOptions, channels: int, side: int) -> nn.Module:
 
 
 class DiffusionGenerator(nn.Module):
-    """The denoising U-Net and its DDIM sampler, in the place of a GAN's generator.
+    """The denoising U-Net and its sampler, in the place of a GAN's generator.
 
-    ``forward(z)``: images (B, C, R, R) in [-1, 1] by ``sampling_steps`` DDIM steps (eta = 0) from
-    x_T = ``z.reshape(B, C, R, R)``; ``forward(x_t, timesteps)``: the U-Net's prediction (noise or
+    ``forward(z)``: images (B, C, R, R) in [-1, 1] by ``sampling_steps`` steps of ``sampler``
+    from x_T = ``z.reshape(B, C, R, R)``; ``forward(x_t, timesteps)``: the U-Net's prediction (noise or
     v) for noisy images at the given timesteps, which is what training calls (through the
     module's forward, so that DDP and ``torch.compile`` wrappers see it). With ``patch_size`` p
     the U-Net sees (C p², R/p, R/p) tensors (pixel unshuffle, as in Hoogeboom et al. 2023).
@@ -80,8 +123,6 @@ class DiffusionGenerator(nn.Module):
 
     def __init__(self, options: DDPMOptions, *, channels: int, resolution: int) -> None:
         super().__init__()
-        from diffusers import DDIMScheduler
-
         p = options.patch_size
         if resolution % p:
             raise ValueError(f"ddpm: patch_size {p} does not divide the resolution {resolution}")
@@ -89,10 +130,8 @@ class DiffusionGenerator(nn.Module):
         self.unpatch = nn.PixelShuffle(p)
         self.patch = nn.PixelUnshuffle(p)
         self.unet = _unet(options, channels * p * p, resolution // p)
-        # "trailing" spacing starts sampling at t = T - 1, where x_T is pure noise (Lin et al.
-        # 2024, Table 2); predicted x_0 clipped to [-1, 1] at every step (Ho et al. 2020).
-        self.sampler = DDIMScheduler(**_schedule(options), timestep_spacing="trailing")
-        self.sampler.set_timesteps(options.sampling_steps)
+        self.sampler, self.sampler_name = _sampler(options), options.sampler
+        self.sampling_steps = options.sampling_steps
 
     def denoise(self, x: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         return self.unpatch(self.unet(self.patch(x), timesteps).sample)
@@ -106,9 +145,11 @@ class DiffusionGenerator(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         sample = x.reshape(x.shape[0], *self.shape)
-        for t in tqdm(self.sampler.timesteps, desc="DDIM", leave=False, disable=None):
+        noise = _noise_generators(x) if self.sampler_name == "ddpm" else None
+        self.sampler.set_timesteps(self.sampling_steps)  # resets a multistep solver's history
+        for t in tqdm(self.sampler.timesteps, desc=self.sampler_name, leave=False, disable=None):
             prediction = self.denoise(sample, t.to(sample.device))
-            sample = self.sampler.step(prediction, int(t), sample).prev_sample
+            sample = self.sampler.step(prediction, int(t), sample, generator=noise).prev_sample
         return sample.clamp(-1.0, 1.0)
 
 
@@ -141,9 +182,9 @@ class DenoisingLoss:
 
 
 def build_ddpm(options: DDPMOptions, *, resolution: int, channels: int, latent_dim: int) -> GAN:
-    """ddpm: a diffusers U-Net trained on L_simple (Ho et al. 2020), sampled by DDIM (Song et al.
-    2021); no discriminator. Its latent is the initial noise x_T, so ``latent_dim`` is C·R²
-    whatever is asked; Adam with ``g_lr``/``g_betas``; EMA of the U-Net (``ema_decay``)."""
+    """ddpm: a diffusers U-Net trained on L_simple (Ho et al. 2020), sampled by ``options.sampler``
+    (DDIM, Song et al. 2021, by default); no discriminator. Its latent is the initial noise x_T,
+    so ``latent_dim`` is C·R² whatever is asked; Adam with ``g_lr``/``g_betas``; EMA of the U-Net (``ema_decay``)."""
     generator = DiffusionGenerator(options, channels=channels, resolution=resolution)
     return GAN(
         name="ddpm",

@@ -174,8 +174,8 @@ class StyleGANOptions(GANOptions):
 
 
 class DDPMOptions(ArchitectureOptions):
-    """ddpm: denoising diffusion (Ho et al. 2020), a diffusers U-Net, DDIM sampling (Song et al.
-    2021). The U-Net has self-attention in its middle block and at ``attention_resolutions``;
+    """ddpm: denoising diffusion (Ho et al. 2020), a diffusers U-Net, sampled by DDIM (Song et al.
+    2021), ancestral DDPM or DPM-Solver++ (Lu et al. 2022). The U-Net has self-attention in its middle block and at ``attention_resolutions``;
     GroupNorm uses 32 groups, or the largest count dividing every width."""
 
     # U-Net channels per level, the side halving between levels
@@ -191,7 +191,10 @@ class DDPMOptions(ArchitectureOptions):
     beta_schedule: Literal["linear", "cosine"] = "linear"
     # what the U-Net predicts: the noise (Ho et al. 2020) or v (Salimans & Ho 2022)
     prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
-    sampling_steps: Count = 50  # DDIM steps per image (eta = 0: deterministic given the noise)
+    # reverse process: DDIM, eta = 0 (Song et al. 2021); ancestral DDPM (Ho et al. 2020, Alg. 2;
+    # its extra noise seeded per image by z); DPM-Solver++(2M) (Lu et al. 2022)
+    sampler: Literal["ddim", "ddpm", "dpm_solver++"] = "ddim"
+    sampling_steps: Count = 50  # sampler steps per image (ddpm at T steps is Ho et al.'s sampler)
     g_lr: LearningRate = 2e-4  # Adam learning rate of the U-Net (Ho et al. 2020)
     g_betas: tuple[Beta, Beta] = (0.9, 0.999)  # Adam betas of the U-Net
     ema_decay: Share | None = 0.9999  # EMA of the U-Net's weights for sampling; null or 0 = off

@@ -58,3 +58,23 @@ def test_the_default_logs_nothing_and_the_images_must_be_square():
     assert list(result.weights) == [3] and (result.runs["method"] == "classic").all()
     with pytest.raises(ValueError, match="square"):
         run_experiment(images[:, :, :16], masks[:, :, :16], ROWS, CONFIG, [0], "none")
+
+
+def test_equal_steps_scales_a_real_only_method_and_leaves_a_synthetic_one_alone():
+    images, masks = _discs(13, seed=0)
+    log: list = []
+
+    @contextlib.contextmanager
+    def open_run(name):
+        yield Recorder(name, log)
+
+    # 8 real images in batches of 4: 2 steps an epoch; with 8 synthetic pairs more, 4
+    run_experiment(images, masks, ROWS, CONFIG, [0], "classic", steps_of_synthetic=8,
+                   open_run=open_run)  # fmt: skip
+    run_experiment(images, masks, ROWS, CONFIG, [0], "dcgan", steps_of_synthetic=8,
+                   synthetic_images=images[:8], synthetic_masks=masks[:8], open_run=open_run)  # fmt: skip
+    classic, dcgan = (entry[2] for entry in log if entry[1] == "params")
+    assert (classic["epochs"], classic["patience"]) == (4, 4)
+    assert (dcgan["epochs"], dcgan["patience"]) == (2, 2)
+    epochs_logged = [entry[0] for entry in log if entry[1] == "metrics" and "val_dice" in entry[2]]
+    assert epochs_logged.count("unet.classic.seed0") == 4  # trained with the scaled budget

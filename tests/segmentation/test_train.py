@@ -147,3 +147,25 @@ def test_test_time_flip_averages_the_logits_of_the_image_and_its_mirror():
     assert evaluate_module.evaluate_unet(
         LeftHalf(), images, masks, device="cpu", test_time_flip=True
     )["dice_mean"] == 0
+
+
+@pytest.mark.parametrize("n", [0, 3, 8, 9, 10, 20, 25, 50])
+@pytest.mark.parametrize("cap", [None, 2])
+def test_steps_per_epoch_is_what_the_loader_yields(n, cap):
+    config = SegmentationConfig(batch_size=8, max_steps_per_epoch=cap)
+    loader = torch.utils.data.DataLoader(range(n), batch_size=8, drop_last=n > 8)
+    assert train_module.steps_per_epoch(n, config) == min(len(loader), cap or len(loader))
+
+
+def test_with_steps_of_gives_a_real_only_set_the_steps_of_one_with_synthetic_pairs():
+    config = SegmentationConfig(epochs=300, patience=60, batch_size=8)
+    # 10 real images: 1 step an epoch, with 10 synthetic 2; 25 real: 3, with 25 synthetic 6
+    for n_real in (10, 25):
+        matched = train_module.with_steps_of(config, n_real, n_real)
+        assert (matched.epochs, matched.patience) == (600, 120)
+        steps = matched.epochs * train_module.steps_per_epoch(n_real, config)
+        assert steps == config.epochs * train_module.steps_per_epoch(2 * n_real, config)
+    assert train_module.with_steps_of(config, 10, 0) == config  # nothing to match
+    assert train_module.with_steps_of(config, 10, 5) == config  # 15 images: still one step
+    uneven = train_module.with_steps_of(config.model_copy(update={"epochs": 7}), 16, 8)
+    assert (uneven.epochs, uneven.patience) == (11, 90)  # 2 -> 3 steps an epoch, rounded up

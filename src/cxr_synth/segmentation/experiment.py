@@ -24,7 +24,7 @@ from cxr_synth.segmentation.data import SegmentationDataset, build_classic_augme
 from cxr_synth.segmentation.evaluate import evaluate_unet
 from cxr_synth.segmentation.intensity import normalise_intensity
 from cxr_synth.segmentation.saved import unet_spec
-from cxr_synth.segmentation.train import train_unet
+from cxr_synth.segmentation.train import train_unet, with_steps_of
 from cxr_synth.training.tracking import RunOpener, no_run
 
 logger = logging.getLogger("cxr_synth.segmentation")
@@ -51,6 +51,7 @@ def run_experiment(
     synthetic_masks: np.ndarray | None = None,
     classic_augmentation: Mapping[str, Any] | None = None,
     synthetic_with_classic: bool = False,
+    steps_of_synthetic: int = 0,
     eval_batch_size: int = 32,
     open_run: RunOpener = no_run,
 ) -> Experiment:
@@ -59,7 +60,9 @@ def run_experiment(
     ``rows``: ``train``, ``val`` and ``test`` row numbers into ``images``/``masks``. ``method``
     ``classic`` (or a GAN method with ``synthetic_with_classic``) applies
     ``build_classic_augmentation(**classic_augmentation)``; synthetic pairs join the training set.
-    Every image the U-Nets see is normalised with ``config.intensity``.
+    Every image the U-Nets see is normalised with ``config.intensity``. ``steps_of_synthetic``
+    (a method without synthetic pairs only): train for the optimiser steps the training set
+    would take with that many pairs more (``with_steps_of``: epochs and patience scaled).
     """
     if images.ndim != 3 or images.shape[1] != images.shape[2]:
         raise ValueError(f"seg images must be square (N, R, R), got {images.shape}")
@@ -81,6 +84,12 @@ def run_experiment(
     test_images, test_masks = np.asarray(images[test_rows]), np.asarray(masks[test_rows])
     val_images, val_masks = np.asarray(images[val_rows]), np.asarray(masks[val_rows])
     counts = {"n_real": len(real), "n_synthetic": n_synthetic}
+    if steps_of_synthetic and not n_synthetic:
+        config = with_steps_of(config, len(real), steps_of_synthetic)
+        logger.info(
+            "U-Net %s: %d epochs, patience %d: the optimiser steps of %d real + %d synthetic "
+            "images", method, config.epochs, config.patience, len(real), steps_of_synthetic,
+        )  # fmt: skip
 
     frames, weights = [], {}
     for seed in seeds:
@@ -94,7 +103,14 @@ def run_experiment(
                 device=seeded.device, test_time_flip=seeded.test_time_flip,
             )  # fmt: skip
             tracker.log_params(
-                {"method": method, "seed": seed, **counts, "classic_augmentation": classic}
+                {
+                    "method": method,
+                    "seed": seed,
+                    **counts,
+                    "classic_augmentation": classic,
+                    "epochs": seeded.epochs,
+                    "patience": seeded.patience,
+                }
             )
             for row in result.history:
                 tracker.log_metrics(

@@ -47,6 +47,29 @@ class SegmentationResult:
     train_time_s: float
 
 
+def steps_per_epoch(n_images: int, config: SegmentationConfig) -> int:
+    """Optimiser steps in one epoch of ``n_images`` (``train_unet``'s loader: the last partial
+    batch is dropped unless it is the only one; at most ``max_steps_per_epoch``)."""
+    steps = n_images // config.batch_size if n_images > config.batch_size else int(n_images > 0)
+    return min(steps, config.max_steps_per_epoch or steps)
+
+
+def with_steps_of(config: SegmentationConfig, n_real: int, n_more: int) -> SegmentationConfig:
+    """``config`` for ``n_real`` images with the optimiser steps it would take on ``n_real +
+    n_more``: ``epochs`` and ``patience`` scaled by the ratio of steps per epoch, rounded up (a
+    real-only method against one with ``n_more`` synthetic pairs, at equal optimiser steps)."""
+    own, other = steps_per_epoch(n_real, config), steps_per_epoch(n_real + n_more, config)
+    if not own or own == other:
+        return config
+    scale = other / own
+    return config.model_copy(
+        update={
+            "epochs": math.ceil(config.epochs * scale),
+            "patience": math.ceil(config.patience * scale),
+        }
+    )
+
+
 def train_unet(
     train_set: Dataset,
     val_images: np.ndarray,
@@ -87,7 +110,7 @@ def train_unet(
         drop_last=len(train_set) > config.batch_size,  # no size-1 batch for BatchNorm
         generator=torch.Generator().manual_seed(config.seed),
     )
-    steps = min(len(loader), config.max_steps_per_epoch or len(loader))
+    steps = steps_per_epoch(len(train_set), config)
     bar = tqdm(
         total=config.epochs * steps, desc=description, unit="step", disable=not interactive()
     )

@@ -256,6 +256,39 @@ def test_synthetic_with_classic_augments_a_gan_methods_real_and_synthetic_images
     assert all((part.augmentation is not None) == augmented for part in seen)
 
 
+@pytest.mark.parametrize(
+    ("method", "equal_steps", "ratio", "scaled"),
+    [("classic", True, 1.0, True), ("none", True, 2.0, True), ("classic", False, 1.0, False),
+     ("dcgan", True, 1.0, False)],
+)  # fmt: skip
+def test_equal_steps_gives_none_and_classic_the_steps_of_the_synthetic_methods(
+    monkeypatch, method, equal_steps, ratio, scaled
+):
+    budgets = []
+
+    def stop_at_training(train_set, val_images, val_masks, config, **kwargs):
+        budgets.append((len(train_set), config.epochs, config.patience))
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr("cxr_synth.segmentation.experiment.train_unet", stop_at_training)
+    images, masks, split = _disc_set()
+    n_train = int((split["split"] == "train").sum())
+    unet = {**EXPERIMENT["unet"], "epochs": 10, "patience": 5, "batch_size": 4}
+    params = SegmentationParams.parse({**EXPERIMENT, "unet": unet, "equal_steps": equal_steps,
+                                       "synthetic_ratio": ratio})  # fmt: skip
+    n_synthetic = round(n_train * ratio)
+    synthetic = {}
+    if method == "dcgan":
+        synthetic = {"synthetic_images": images[:n_synthetic], "synthetic_masks": masks[:n_synthetic]}
+    with pytest.raises(RuntimeError, match="stop"):
+        run_segmentation_experiment(images, masks, split, params, method, **synthetic)
+    (size, epochs, patience), = budgets
+    steps = size // 4 * epochs  # batches of 4, the last partial one dropped
+    with_pairs = (n_train + n_synthetic) // 4 * 10
+    assert (steps >= with_pairs and steps - with_pairs < size // 4) if scaled else epochs == 10
+    assert (patience > 5) == scaled
+
+
 def test_pipeline_runs_every_method_and_feeds_the_report():
     pipeline = create_pipeline()
     experiments = {n.name for n in pipeline.nodes if n.name.endswith("run_segmentation_experiment")}

@@ -176,7 +176,9 @@ def run_segmentation_experiment(
     brightness/contrast) or an architecture name (real + that GAN's synthetic pairs, or for
     mask2image its images rendered on deformed real masks; no classic
     augmentation, so the GAN's effect is measured alone, unless
-    ``segmentation.synthetic_with_classic`` asks for the combination). Returns
+    ``segmentation.synthetic_with_classic`` asks for the combination). With
+    ``segmentation.equal_steps`` ``none`` and ``classic`` train for the optimiser steps of a
+    method with synthetic pairs. Returns
 
     - one row per (seed, test image); ``image`` is a pseudonym (``cxr_synth.runtime.privacy``),
       never the source file name;
@@ -194,6 +196,7 @@ def run_segmentation_experiment(
         synthetic_images=synthetic_images, synthetic_masks=synthetic_masks,
         classic_augmentation=segmentation.classic_augmentation.to_dict(),
         synthetic_with_classic=segmentation.synthetic_with_classic,
+        steps_of_synthetic=_n_synthetic(split_index, segmentation) if segmentation.equal_steps else 0,
         eval_batch_size=segmentation.eval_batch_size, open_run=child_run,
     )  # fmt: skip
     return experiment.runs, experiment.weights, experiment.spec

@@ -92,6 +92,10 @@ class SegmentationParams(StrictModel):
     synthetic_ratio: Annotated[Float, Field(ge=0.0)] = 1.0  # synthetic pairs per real image
     # GAN methods: classic augmentation on their real and synthetic images too (the combination)
     synthetic_with_classic: Bool = False
+    # none/classic train for the optimiser steps of a method with synthetic pairs (epochs and
+    # patience scaled by 1 + synthetic_ratio, as the loader counts steps): a comparison at
+    # equal optimiser steps
+    equal_steps: Bool = False
     synthesis: SamplingParams = SamplingParams()
     classic_augmentation: ClassicAugmentation = ClassicAugmentation()
     mask_deformation: MaskDeformation = MaskDeformation()

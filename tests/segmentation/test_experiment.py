@@ -27,14 +27,20 @@ class Recorder(NullTracker):
         self.log.append((self.name, "metrics", metrics))
 
 
-def test_one_unet_per_seed_each_reported_in_its_own_run():
-    images, masks = _discs(13, seed=0)
+def _recording() -> tuple[list, object]:
+    """A log and an ``open_run`` that records every run's params and metrics into it."""
     log: list = []
 
     @contextlib.contextmanager
     def open_run(name):
         yield Recorder(name, log)
 
+    return log, open_run
+
+
+def test_one_unet_per_seed_each_reported_in_its_own_run():
+    images, masks = _discs(13, seed=0)
+    log, open_run = _recording()
     synthetic = {"synthetic_images": images[:3], "synthetic_masks": masks[:3]}
     result = run_experiment(images, masks, ROWS, CONFIG, [0, 1], "dcgan", open_run=open_run,
                             **synthetic)  # fmt: skip
@@ -62,12 +68,7 @@ def test_the_default_logs_nothing_and_the_images_must_be_square():
 
 def test_equal_steps_scales_a_real_only_method_and_leaves_a_synthetic_one_alone():
     images, masks = _discs(13, seed=0)
-    log: list = []
-
-    @contextlib.contextmanager
-    def open_run(name):
-        yield Recorder(name, log)
-
+    log, open_run = _recording()
     # 8 real images in batches of 4: 2 steps an epoch; with 8 synthetic pairs more, 4
     run_experiment(images, masks, ROWS, CONFIG, [0], "classic", steps_of_synthetic=8,
                    open_run=open_run)  # fmt: skip

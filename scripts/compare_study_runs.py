@@ -7,6 +7,9 @@ values. Local file stores only (sqlite + ./mlruns).
 
     python scripts/compare_study_runs.py --study ablation_proposed_cpu --architecture proposed \
         ../abl_seq/mlflow.db ../abl_seq2/mlflow.db ../abl_loc/mlflow.db
+
+``--study NAME:VARIANT`` takes one variant's runs, and ``--checked-study`` another study (or
+variant) for the last store: the same settings run under another study, matched seed by seed.
 """
 
 import argparse
@@ -24,7 +27,17 @@ def timing(key):
     return any(t in key for t in TIMING)
 
 
-def runs(db, study):
+def runs(db, spec):
+    """``NAME`` -> {(variant, seed): run}; ``NAME:VARIANT`` -> {(None, seed): run} of that
+    variant."""
+    study, _, variant = spec.partition(":")
+    found = _runs(db, study)
+    if not variant:
+        return found
+    return {(None, seed): run for (name, seed), run in found.items() if name == variant}
+
+
+def _runs(db, study):
     client = mlflow.MlflowClient(f"sqlite:///{db}")
     exp = client.get_experiment_by_name("cxr_synth").experiment_id
     found = client.search_runs(
@@ -37,7 +50,8 @@ def runs(db, study):
     for r in found:
         if "mlflow.parentRunId" in r.data.tags:
             continue
-        key = (r.data.tags["cxr_synth.study_variant"], int(r.data.tags["cxr_synth.study_seed"]))
+        variant = r.data.tags.get("cxr_synth.study_variant")
+        key = (variant, int(r.data.tags["cxr_synth.study_seed"]))
         kids = client.search_runs([exp], f"tags.`mlflow.parentRunId` = '{r.info.run_id}'")
         out[key] = (r, kids, Path(r.info.artifact_uri.replace("file://", "")))
     return out
@@ -72,11 +86,14 @@ def main() -> None:
     parser.add_argument("--study", required=True)
     parser.add_argument("--architecture", required=True)
     parser.add_argument(
+        "--checked-study", help="the last store's study[:variant] (default: --study)"
+    )
+    parser.add_argument(
         "stores", nargs="+", help="reference mlflow.db files, then the one to check"
     )
     args = parser.parse_args()
     *references, checked = args.stores
-    other = runs(checked, args.study)
+    other = runs(checked, args.checked_study or args.study)
     reference = {}
     for db in references:
         reference.update(runs(db, args.study))
@@ -94,7 +111,7 @@ def main() -> None:
         }
         same += all(checks.values())
         print(
-            f"{key[0]:16s} {key[1]} metrics {len(ma):3d} held-out FD_rand "
+            f"{key[0] or '':16s} {key[1]} metrics {len(ma):3d} held-out FD_rand "
             f"{ma['heldout/FD_rand']:.4f} KID {ma['heldout/KID_rand_mean']:.5f} "
             f"{'identical' if all(checks.values()) else checks} "
             f"reference={reference[key][0].info.run_id} checked={other[key][0].info.run_id}"

@@ -5,10 +5,14 @@ beside an earlier comparison): every finished seed run's ``<arch>/resampled_metr
 
 Valid only when every study drew the same held-out images: the same held-out sets, the same
 ``evaluation.seed`` and ``resamples`` (the script refuses mismatched draw counts; the rest is the
-caller's to check, e.g. by the study files). Local file stores only (sqlite + ./mlruns).
+caller's to check, e.g. by the study files). Local stores only: sqlite + ./mlruns, or a local
+``mlflow server``'s sqlite + proxied ``artifacts/`` folder.
 
     python scripts/verdicts_across_studies.py ../cmpA/mlflow.db:comparison_nih_cpu \
-        ../ddpms11/mlflow.db:ddpm_nih_cpu --out docs/results/verdicts_ddpm.md
+        ../zoostore/mlflow.db:comparison_stylegan_nih_cpu@stylegan ../ddpms11/mlflow.db:ddpm_nih_cpu
+
+An architecture must come from one study only (``@`` picks which): the pooled table is keyed by
+architecture and seed.
 """
 
 import argparse
@@ -40,13 +44,25 @@ def seed_runs(store: str, study: str, variant: str | None) -> list:
     return [run for run in found if "mlflow.parentRunId" not in run.data.tags]
 
 
+def artifact_root(store: str, uri: str) -> Path:
+    """A run's artifact folder: ``file://`` paths, or a local ``mlflow server``'s proxied
+    ``mlflow-artifacts:/`` ones, kept in ``artifacts/`` beside its ``mlflow.db``."""
+    if uri.startswith("mlflow-artifacts:/"):
+        return Path(store).parent / "artifacts" / uri.removeprefix("mlflow-artifacts:/")
+    return Path(uri.removeprefix("file://"))
+
+
 def resampled(spec: str) -> pd.DataFrame:
-    """``STORE:STUDY[:VARIANT]`` -> every seed run's resampled metrics, with ``seed``."""
+    """``STORE:STUDY[:VARIANT][@ARCH,...]`` -> every seed run's resampled metrics (of those
+    architectures only, after ``@``), with ``seed``."""
+    spec, _, only = spec.partition("@")
     store, study, *variant = spec.split(":")
     frames = []
     for run in seed_runs(store, study, variant[0] if variant else None):
-        root = Path(run.info.artifact_uri.removeprefix("file://"))
+        root = artifact_root(store, run.info.artifact_uri)
         for path in sorted(root.glob("*/resampled_metrics.csv")):
+            if only and path.parent.name not in only.split(","):
+                continue
             frame = pd.read_csv(path)
             frames.append(frame.assign(seed=int(run.data.tags["cxr_synth.study_seed"]),
                                        run_id=run.info.run_id))  # fmt: skip
@@ -57,7 +73,11 @@ def resampled(spec: str) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("studies", nargs="+", help="STORE:STUDY[:VARIANT], two or more")
+    parser.add_argument(
+        "studies",
+        nargs="+",
+        help="STORE:STUDY[:VARIANT][@ARCH,...]: an architecture in one study only",
+    )
     parser.add_argument("--out", type=Path, help="write the Markdown here (else: print it)")
     args = parser.parse_args()
     parts = {spec: resampled(spec) for spec in args.studies}
